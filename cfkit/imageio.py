@@ -1,0 +1,131 @@
+"""Safe image decoding and atomic image writing.
+
+Every image cfkit reads goes through :func:`load_rgb`: it returns an upright ``H x W x 3``
+``uint8`` RGB array whatever the file holds (CMYK, 16-bit, palette, alpha, grayscale,
+EXIF-rotated), or raises :class:`ImageDecodeError` with a short machine-readable reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cfkit.errors import InputError
+from cfkit.fsutil import atomic_open
+
+MAX_PIXELS = 80_000_000
+"""Images larger than this (80 MP) are refused as possible decompression bombs."""
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+class ImageDecodeError(InputError):
+    """An image that cannot be used; ``reason`` is one of REASONS."""
+
+    REASONS = ("empty", "not_image", "corrupt", "too_large", "unreadable")
+
+    def __init__(self, path: str | os.PathLike | None, reason: str, detail: str = ""):
+        assert reason in self.REASONS, reason
+        self.path = str(path) if path is not None else "<bytes>"
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{self.path}: {reason}{': ' + detail if detail else ''}")
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted, hidden files skipped)."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"folder not found: {folder}")
+    if not folder.is_dir():
+        raise InputError(f"not a folder: {folder}")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise InputError(f"folder is not readable: {folder}")
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith(".")
+    )
+
+
+def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+        arr = ((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (*background, 255))
+        im = Image.alpha_composite(bg, im)
+    if im.mode != "RGB":
+        im = im.convert("RGB")  # CMYK, YCbCr, L, 1, LAB, HSV
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def _open(fp, path, max_pixels: int, background) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(fp) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageDecodeError(path, "too_large", f"{w}x{h} exceeds {max_pixels / 1e6:.0f} MP")
+                im.load()
+                im = ImageOps.exif_transpose(im) or im
+                return _to_rgb(im, background)
+        except ImageDecodeError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ImageDecodeError(path, "too_large", str(e).split(".")[0]) from None
+        except UnidentifiedImageError:
+            raise ImageDecodeError(path, "not_image", "not a recognised image format") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise ImageDecodeError(path, "corrupt", str(e).splitlines()[0][:120] if str(e) else type(e).__name__) from None
+
+
+def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background=(255, 255, 255)) -> np.ndarray:
+    """Decode ``path`` into an upright RGB ``uint8`` array (alpha composited on ``background``)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except PermissionError:
+        raise ImageDecodeError(path, "unreadable", "permission denied") from None
+    except OSError as e:
+        raise ImageDecodeError(path, "unreadable", e.strerror or str(e)) from None
+    if size == 0:
+        raise ImageDecodeError(path, "empty", "zero-byte file")
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        raise ImageDecodeError(path, "unreadable", e.strerror or str(e)) from None
+    with fh:
+        return _open(fh, path, max_pixels, background)
+
+
+def decode_rgb(data: bytes, max_pixels: int = MAX_PIXELS, background=(255, 255, 255), name: str | None = None) -> np.ndarray:
+    """Like :func:`load_rgb` for bytes already in memory (downloads)."""
+    if not data:
+        raise ImageDecodeError(name, "empty", "zero bytes")
+    return _open(io.BytesIO(data), name, max_pixels, background)
+
+
+def save_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 1) -> None:
+    """Write an RGB/L ``uint8`` array as PNG atomically."""
+    im = Image.fromarray(np.ascontiguousarray(rgb))
+    with atomic_open(path, "wb") as fh:
+        im.save(fh, format="PNG", compress_level=compress_level)

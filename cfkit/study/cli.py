@@ -1,0 +1,7 @@
+"""Commands of cfkit.study (placeholder until its commands land)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this package's commands to the root app."""
