@@ -50,9 +50,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
         raise InputError(f"not a folder: {folder}")
     if not os.access(folder, os.R_OK | os.X_OK):
         raise InputError(f"folder is not readable: {folder}")
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith(".")
-    )
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith("."))
 
 
 def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
@@ -95,7 +93,9 @@ def _open(fp, path, max_pixels: int, background) -> np.ndarray:
         except UnidentifiedImageError:
             raise ImageDecodeError(path, "not_image", "not a recognised image format") from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise ImageDecodeError(path, "corrupt", str(e).splitlines()[0][:120] if str(e) else type(e).__name__) from None
+            raise ImageDecodeError(
+                path, "corrupt", str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+            ) from None
 
 
 def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background=(255, 255, 255)) -> np.ndarray:
@@ -117,7 +117,9 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background=(
         return _open(fh, path, max_pixels, background)
 
 
-def decode_rgb(data: bytes, max_pixels: int = MAX_PIXELS, background=(255, 255, 255), name: str | None = None) -> np.ndarray:
+def decode_rgb(
+    data: bytes, max_pixels: int = MAX_PIXELS, background=(255, 255, 255), name: str | None = None
+) -> np.ndarray:
     """Like :func:`load_rgb` for bytes already in memory (downloads)."""
     if not data:
         raise ImageDecodeError(name, "empty", "zero bytes")

