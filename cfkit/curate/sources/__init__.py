@@ -1,0 +1,152 @@
+"""Raw-data sources: where the images of a dataset come from, before detection and alignment.
+
+The contract consumed by ``cfkit prepare``::
+
+    from cfkit.curate.sources import resolve
+    got = resolve("ffhq", src=None, workdir=Path("data/ffhq/raw"), limit=500)
+    for img in got.images:      # RawImage: local file + where it came from
+        ...
+    got.rejected                # [Rejected(origin, reason, detail)] -> rejections by reason in card.md
+
+``src`` may be a local folder, a single image, an archive (.zip/.tar.*; extracted safely), a text file
+listing URLs (``URL [sha256] [licence]`` per line, or a .csv/.tsv with url/sha256/md5/licence columns),
+or an http(s) URL (an image, an archive or a URL list). Without ``src`` a source fetches (or explains)
+its official location, read from its recipe ``pipelines/datasets/NAME.yaml``.
+
+A new source is one module that subclasses :class:`Source` and registers itself in ``SOURCES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfkit.registry import Registry
+
+SOURCE_NAMES = ("ffhq", "celeba", "idphoto", "anime", "handpainted", "bitmoji", "folder")
+
+REJECT_REASONS = (
+    "not_found",  # HTTP 404/410, missing local file
+    "http_error",  # any other HTTP status / protocol failure after retries
+    "network",  # connection refused, timeouts after retries
+    "not_image",  # HTML or other non-image content (content-type or decode)
+    "corrupt",  # truncated / undecodable image
+    "empty",  # zero bytes
+    "too_large",  # over the per-file byte limit or the pixel limit (decompression bomb)
+    "checksum_mismatch",  # sha256/md5 differs from the published one
+    "robots_disallowed",  # robots.txt forbids the URL
+    "unsafe_path",  # archive member escaping the target folder, symlink, device file
+    "duplicate",  # same sha256 as an earlier image
+    "unreadable",  # permission denied
+)
+"""Machine-readable rejection reasons (``Rejected.reason``); ``detail`` carries the human text."""
+
+
+@dataclass
+class RawImage:
+    """One raw image on local disk and its provenance."""
+
+    path: Path
+    origin: str  # original path or URL
+    source: str  # source name (ffhq, anime, ...)
+    licence: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # sha256, md5, url, author, landmarks, split ...
+
+
+@dataclass
+class Rejected:
+    """An input that did not become a RawImage, and why (one of REJECT_REASONS)."""
+
+    origin: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Resolved:
+    """What :func:`resolve` returns: images plus rejections; iterates (and indexes) like the image list."""
+
+    source: str
+    images: list[RawImage] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    licence: str | None = None  # the dataset-level licence (per-image licences are on RawImage)
+    notes: list[str] = field(default_factory=list)  # lines worth putting in card.md
+
+    def __iter__(self) -> Iterator[RawImage]:
+        return iter(self.images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> RawImage:
+        return self.images[i]
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rejected:
+            out[r.reason] = out.get(r.reason, 0) + 1
+        return dict(sorted(out.items()))
+
+
+class Source:
+    """Base class of a dataset source; subclasses set ``name`` and override :meth:`official`."""
+
+    name: str = ""
+
+    def recipe(self) -> dict[str, Any]:
+        from cfkit.curate.sources.recipes import load_recipe
+
+        return load_recipe(self.name)
+
+    @property
+    def licence(self) -> str | None:
+        return self.recipe().get("licence")
+
+    def official(self, workdir: Path, limit: int | None, options: dict[str, Any]) -> Resolved:
+        """Fetch the dataset from its official location (or raise a CfkitError that says where it is)."""
+        from cfkit.errors import CfkitError
+
+        raise CfkitError(f"source '{self.name}' has no official download; pass --src DIR|ARCHIVE|URL_LIST|URL")
+
+    def from_src(self, src: str, workdir: Path, limit: int | None, options: dict[str, Any]) -> Resolved:
+        """Images from a user-given location; the generic handling fits most sources."""
+        from cfkit.curate.sources.inputs import resolve_src
+
+        return resolve_src(src, source=self.name, workdir=workdir, limit=limit, licence=self.licence, options=options)
+
+
+SOURCES: Registry[type[Source]] = Registry(
+    "dataset source", modules=tuple(f"cfkit.curate.sources.{n}" for n in SOURCE_NAMES)
+)
+
+
+def resolve(
+    source: str, src: str | None, workdir: Path, limit: int | None = None, **options: Any
+) -> Resolved:
+    """Local raw images of ``source`` (from ``src``, else its official location), plus rejections.
+
+    ``workdir`` receives downloads and extracted archives (re-running resumes there). ``limit`` caps
+    the number of images. ``options`` are source-specific (e.g. ffhq ``variant="thumbs"``,
+    ``base_url=...``; anime ``style="Hayao"``; downloads ``workers``, ``max_bytes``).
+    """
+    src_cls = SOURCES.get(source)
+    inst = src_cls()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if src:
+        return inst.from_src(str(src), workdir, limit, options)
+    return inst.official(workdir, limit, options)
+
+
+__all__ = [
+    "REJECT_REASONS",
+    "SOURCES",
+    "SOURCE_NAMES",
+    "RawImage",
+    "Rejected",
+    "Resolved",
+    "Source",
+    "resolve",
+]
