@@ -1,0 +1,1 @@
+"""Face models: detection, alignment, landmarks and identity embeddings."""
