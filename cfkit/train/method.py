@@ -1,0 +1,163 @@
+"""The Method contract: one module declares a translation method; the trainer runs it.
+
+A method is a subclass of :class:`Method` registered by name in :data:`METHODS`::
+
+    @METHODS.register("mymethod")
+    class MyMethod(Method):
+        ...
+
+and listed in ``cfkit/methods/__init__.py`` (``METHOD_MODULES``) so the registry imports it on
+first lookup. ``cfkit/methods/template.py`` is a complete, commented example.
+
+What a method declares (the trainer owns everything else: loop, devices, AMP, channels_last,
+gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
+
+``build_networks()``
+    ``{name: nn.Module}`` of *trainable* networks (checkpointed, DDP-wrapped, moved to device).
+    Frozen helpers (a VGG loss network) are plain attributes created in ``__init__`` or here;
+    they are neither checkpointed nor wrapped.
+``build_optimizers(nets)``
+    ``{name: OptimSpec}``: which networks each optimizer updates, with its hyper-parameters.
+``phases()``
+    the schedule: a list of :class:`Phase` (name, length in epochs of domain A, the optimizer
+    names stepped each iteration, in order, and an optional linear lr decay).
+``losses(phase, opt, batch)``
+    the *weighted* loss terms for one optimizer step: ``{term: scalar tensor}``. The trainer sums
+    them, back-propagates into the networks of ``opt``, logs every term (``loss/<opt>_<term>``).
+``visuals(batch)``
+    ``{name: images in [-1, 1]}`` for TensorBoard and ``samples/`` grids.
+``translate(x)``
+    inference: A images in [-1, 1] -> B images in [-1, 1] (uses ``self.nets``; eval mode).
+
+Rules the trainer relies on:
+
+* ``self.nets[name]`` is the live network (DDP-wrapped in distributed runs; ``self.net(name)``
+  unwraps it). Inside ``losses`` call each trainable network at most as often as needed and
+  *detach* or use ``torch.no_grad()`` for networks not updated by ``opt`` (their gradients
+  are discarded but still all-reduced under DDP otherwise).
+* All randomness goes through torch's global RNG (seeded and checkpointed by the trainer),
+  so ``--resume`` continues bit-for-bit.
+* Batches are dicts of float tensors on the device: ``a``/``b`` images ``N x 3 x H x W`` in
+  [-1, 1], ``a_mask``/``b_mask`` ``N x 1 x H x W`` in [0, 1] when the dataset has ``masks/``,
+  ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``.
+* Defaults come from the recipe ``pipelines/train/<name>.yaml``; ``self.cfg`` is the resolved
+  config (recipe merged with CLI/API overrides), ``self.hp`` its ``method`` section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from cfkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class OptimSpec:
+    """One optimizer: the networks it updates and its hyper-parameters (Adam by default)."""
+
+    nets: tuple[str, ...]
+    lr: float
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    kind: str = "adam"  # "adam" | "adamw" | "sgd"
+
+    def build(self, params) -> torch.optim.Optimizer:
+        if self.kind == "adam":
+            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        if self.kind == "adamw":
+            return torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        if self.kind == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.betas[0], weight_decay=self.weight_decay)
+        raise ValueError(f"unknown optimizer kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of the schedule.
+
+    ``epochs`` counts passes over domain A (fractions allowed); ``steps`` names the optimizers
+    stepped each iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear
+    lr decay to zero at that fraction of the phase (CycleGAN: 0.5), ``None`` keeps lr constant.
+    """
+
+    name: str
+    epochs: float
+    steps: tuple[str, ...]
+    decay_from: float | None = None
+
+
+@dataclass
+class Batch:
+    """What ``losses`` receives: a dict of tensors plus the ids of its images."""
+
+    tensors: dict[str, torch.Tensor]
+    ids: dict[str, list[str]] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.tensors[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.tensors
+
+    def get(self, key: str, default=None):
+        return self.tensors.get(key, default)
+
+
+class Method:
+    """Base class of every translation method (see the module docstring for the contract)."""
+
+    name: str = ""
+    #: the trainer also supplies ``b_smooth`` (CartoonGAN's edge-smoothed cartoons)
+    needs_edge_smoothed_b: bool = False
+    #: networks whose exponential moving average the trainer keeps when the recipe sets ``ema``
+    ema_nets: tuple[str, ...] = ()
+    #: logged term (``<opt>_<term>``) whose running mean picks ``best.pt`` (lower is better)
+    monitor: str | None = None
+
+    def __init__(self, cfg: dict[str, Any], device: torch.device):
+        self.cfg = cfg
+        self.hp: dict[str, Any] = dict(cfg.get("method") or {})
+        self.device = torch.device(device)
+        self.size: int = int(cfg["size"])
+        self.width: float = float(cfg.get("width", 1.0))
+        self.nets: dict[str, nn.Module] = {}
+        #: facts worth saving in run.json (e.g. which VGG layer the content loss used)
+        self.provenance: dict[str, Any] = {}
+
+    # --- declared by subclasses -------------------------------------------------------------
+    def build_networks(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def build_optimizers(self) -> dict[str, OptimSpec]:
+        raise NotImplementedError
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+    def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {"a": batch["a"], "fake_b": self.translate(batch["a"])}
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # --- helpers ------------------------------------------------------------------------------
+    def net(self, name: str) -> nn.Module:
+        """The network ``name`` without its DDP wrapper (for state dicts and inference)."""
+        m = self.nets[name]
+        return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+    def setup(self) -> None:
+        """Build the networks (called once by the trainer before moving them to the device)."""
+        self.nets = dict(self.build_networks())
+
+
+METHODS: Registry[type[Method]] = Registry("method", modules=("cfkit.methods",))
+"""Method classes by name: ``METHODS.get("cartoongan")``."""
