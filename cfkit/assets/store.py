@@ -122,7 +122,7 @@ def download(url: str, dest: Path, expected_sha256: str = "", timeout: float = 6
                 else:
                     mode = "ab" if r.status_code == 206 else "wb"
                     with open(part, mode) as fh:
-                        for chunk in r.iter_bytes(1 << 20):
+                        for chunk in r.iter_bytes():  # unbuffered: a cut keeps what arrived
                             fh.write(chunk)
             break
         except httpx.HTTPError as e:

