@@ -1,0 +1,64 @@
+"""Perceptual (content) loss on frozen ImageNet VGG features.
+
+CartoonGAN (Chen et al. CVPR 2018, Sec. 3.2.2) uses the l1 distance of VGG19 ``conv4_4``
+feature maps. VGG19 weights have no offline source here, so when they are missing the loss
+falls back to VGG16 ``conv4_3`` (the last conv of the same block) and says so in
+:attr:`ContentLoss.provenance`, which the trainer writes to ``run.json``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cfkit.errors import AssetMissingError
+
+#: index after the named conv layer in torchvision ``features`` (slice end; no ReLU after it)
+LAYERS = {("vgg19", "conv4_4"): 26, ("vgg16", "conv4_3"): 22}
+FALLBACK = {"vgg19": ("vgg16", "conv4_3")}
+
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+
+
+def vgg_trunk(arch: str, layer: str) -> tuple[nn.Sequential, dict]:
+    """Frozen VGG features up to ``layer``; falls back (VGG19 -> VGG16) when weights are missing."""
+    from cfkit.nets.pretrained import torchvision_features
+
+    try:
+        features, prov = torchvision_features(arch)
+        prov = {**prov, "layer": layer, "requested": f"{arch}/{layer}"}
+    except AssetMissingError:
+        if arch not in FALLBACK:
+            raise
+        fb_arch, fb_layer = FALLBACK[arch]
+        features, prov = torchvision_features(fb_arch)
+        prov = {**prov, "layer": fb_layer, "requested": f"{arch}/{layer}", "fallback": f"{arch} weights missing"}
+        arch, layer = fb_arch, fb_layer
+    if (arch, layer) not in LAYERS:
+        raise ValueError(f"unsupported content layer {arch}/{layer}; known: {sorted(LAYERS)}")
+    trunk = features[: LAYERS[arch, layer]].eval().requires_grad_(False)
+    return trunk, {**prov, "arch": arch}
+
+
+class ContentLoss(nn.Module):
+    """``mean |VGG(x) - VGG(y)|`` for images in [-1, 1]; ``y`` is treated as a constant target."""
+
+    def __init__(self, arch: str = "vgg19", layer: str = "conv4_4"):
+        super().__init__()
+        self.trunk, self.provenance = vgg_trunk(arch, layer)
+        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(((x + 1) / 2 - self.mean) / self.std)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.features(y)
+        return (self.features(x) - target).abs().mean()
+
+    def train(self, mode: bool = True):  # the trunk stays in eval mode
+        super().train(mode)
+        self.trunk.eval()
+        return self
