@@ -1,0 +1,101 @@
+"""Database connection: a SQLite file (WAL, busy timeout, immediate write transactions) or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cfkit.errors import InputError
+from cfkit.study.schema import Base
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def to_url(db: str | Path) -> str:
+    """``postgresql://...`` / ``sqlite:///...`` pass through; anything else is a SQLite file path."""
+    s = str(db)
+    if "://" in s:
+        if not s.startswith(("sqlite", "postgresql")):
+            raise InputError(f"unsupported database URL '{s.split('://')[0]}://' (use a SQLite path or postgresql://)")
+        if s.startswith(("postgresql://", "postgres://")):
+            s = "postgresql+" + _pg_driver() + "://" + s.split("://", 1)[1]
+        return s
+    return f"sqlite:///{Path(s).expanduser().resolve()}"
+
+
+def _pg_driver() -> str:
+    """psycopg (3) where installed, else psycopg2 (the ``postgres`` extra)."""
+    import importlib.util
+
+    for mod, name in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(mod):
+            return name
+    raise InputError("PostgreSQL needs a driver: pip install 'cfkit[postgres]'")
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # Writers take the lock up front: no read->write upgrade that fails with SQLITE_BUSY under load.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("cfkit_write") else "BEGIN")
+
+
+class Database:
+    """Engine + sessions. ``read()`` for queries, ``write()`` for one atomic write transaction."""
+
+    def __init__(self, db: str | Path, create: bool = True):
+        self.url = to_url(db)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            path = self.url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                if not create and not Path(path).is_file():
+                    raise InputError(f"study database not found: {path}")
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+            _sqlite_setup(self.engine)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+        self._writer = self.engine.execution_options(cfkit_write=True)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self._writer, expire_on_commit=False)
+        Base.metadata.create_all(self.engine)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as s, s.begin():
+            yield s
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._write() as s, s.begin():
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_CACHE: dict[str, Database] = {}
+
+
+def open_db(db: str | Path, create: bool = True) -> Database:
+    """A process-wide :class:`Database` per URL (engines are pools: share them)."""
+    url = to_url(db)
+    if url not in _CACHE:
+        _CACHE[url] = Database(url, create=create)
+    return _CACHE[url]

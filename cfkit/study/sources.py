@@ -1,0 +1,148 @@
+"""Where a study's images come from: an evaluation folder or ``name=DIR`` method folders + a source folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cfkit.errors import InputError
+from cfkit.imageio import list_images
+
+
+@dataclass
+class StudyInputs:
+    """Source images by id (file stem) and, per method, its output for each id."""
+
+    source_dir: Path
+    sources: dict[str, Path]
+    outputs: dict[str, dict[str, Path]]  # method -> id -> path
+    strata: dict[str, str] = field(default_factory=dict)  # id -> stratum label
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.outputs)
+
+    def outputs_dir(self, method: str) -> Path:
+        paths = list(self.outputs[method].values())
+        return paths[0].parent if paths else Path()
+
+    def complete_ids(self) -> list[str]:
+        """Ids that have a source image and an output from every method."""
+        return sorted(i for i in self.sources if all(i in out for out in self.outputs.values()))
+
+
+def parse_methods(spec: str | dict[str, str | Path] | None) -> dict[str, Path]:
+    """``"a=DIR,b=DIR"`` (or a dict) -> {name: folder}; a bare ``DIR`` is named after the folder."""
+    if not spec:
+        return {}
+    items = spec.items() if isinstance(spec, dict) else [p.split("=", 1) if "=" in p else (None, p) for p in spec.split(",") if p.strip()]
+    out: dict[str, Path] = {}
+    for name, folder in items:
+        folder = Path(str(folder).strip()).expanduser()
+        name = (name or folder.name).strip()
+        if not name:
+            raise InputError(f"method folder '{folder}' needs a name: use name=DIR")
+        if name in out:
+            raise InputError(f"method '{name}' given twice")
+        out[name] = folder
+    return out
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for p in list_images(folder):
+        found.setdefault(p.stem, p)
+    return found
+
+
+def _eval_record(eval_dir: Path) -> tuple[Path | None, dict[str, Path]]:
+    """Read the source dir and method dirs an evaluation recorded (any of a few file/key spellings)."""
+    source, methods = None, {}
+    for name in ("eval.json", "config.json", "run.json", "metrics.json", "eval.yaml", "config.yaml"):
+        f = eval_dir / name
+        if not f.is_file():
+            continue
+        try:
+            if f.suffix == ".json":
+                data = json.loads(f.read_text())
+            else:
+                import yaml
+
+                data = yaml.safe_load(f.read_text())
+        except (ValueError, OSError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        blocks = [data] + [data[k] for k in ("config", "inputs", "meta", "_meta") if isinstance(data.get(k), dict)]
+        for b in blocks:
+            src = b.get("source") or b.get("source_dir")
+            if source is None and isinstance(src, str):
+                source = Path(src)
+            m = b.get("methods") or b.get("method_dirs")
+            if isinstance(m, dict) and not methods:
+                methods = {k: Path(v if isinstance(v, str) else v.get("dir") or v.get("path")) for k, v in m.items()
+                           if isinstance(v, str) or (isinstance(v, dict) and (v.get("dir") or v.get("path")))}
+            elif isinstance(m, list) and not methods:
+                for e in m:
+                    if isinstance(e, dict) and e.get("name") and (e.get("dir") or e.get("path")):
+                        methods[e["name"]] = Path(e.get("dir") or e.get("path"))
+    if not methods:  # fall back to result folders next to the evaluation
+        for cand in (eval_dir / "results", eval_dir / "methods"):
+            if cand.is_dir():
+                methods = {d.name: d for d in sorted(cand.iterdir()) if d.is_dir()}
+                break
+    base = eval_dir
+    fix = lambda p: p if p.is_absolute() or p.exists() else (base / p)  # noqa: E731 - paths relative to the eval dir
+    return (fix(source) if source else None), {k: fix(v) for k, v in methods.items()}
+
+
+def _strata(source_dir: Path, column: str | None) -> dict[str, str]:
+    if not column:
+        return {}
+    for cand in (source_dir / "manifest.parquet", source_dir.parent / "manifest.parquet"):
+        if cand.is_file():
+            import pandas as pd
+
+            df = pd.read_parquet(cand)
+            if column not in df.columns:
+                raise InputError(f"manifest {cand} has no column '{column}' (columns: {', '.join(map(str, df.columns))})")
+            ids = df["id"] if "id" in df.columns else df.index
+            return {str(Path(str(i)).stem): str(v) for i, v in zip(ids, df[column])}
+    raise InputError(f"--stratify-by {column}: no manifest.parquet in {source_dir} or its parent")
+
+
+def gather(
+    from_eval: str | Path | None = None,
+    methods: str | dict | None = None,
+    source: str | Path | None = None,
+    stratify_by: str | None = None,
+) -> StudyInputs:
+    """Resolve sources and method outputs; explicit ``methods``/``source`` override what an eval recorded."""
+    rec_source, rec_methods = (None, {})
+    if from_eval:
+        eval_dir = Path(from_eval).expanduser()
+        if not eval_dir.is_dir():
+            raise InputError(f"evaluation folder not found: {eval_dir}")
+        rec_source, rec_methods = _eval_record(eval_dir)
+    method_dirs = parse_methods(methods) or rec_methods
+    source_dir = Path(source).expanduser() if source else rec_source
+    if source_dir is None:
+        raise InputError("no source folder: pass --source DIR (the evaluation did not record one)")
+    if len(method_dirs) < 1:
+        raise InputError("no method folders: pass --methods name=DIR,... (the evaluation did not record any)")
+    if (source_dir / "images").is_dir():
+        source_dir = source_dir / "images"
+    sources = _by_stem(source_dir)
+    outputs = {}
+    for name, folder in method_dirs.items():
+        if (folder / "images").is_dir() and not any(folder.glob("*.png")):
+            folder = folder / "images"
+        outputs[name] = _by_stem(folder)
+    inputs = StudyInputs(source_dir, sources, outputs, _strata(source_dir, stratify_by))
+    if not inputs.complete_ids():
+        raise InputError(
+            f"no source id in {source_dir} has an output from every method ({', '.join(method_dirs)}); "
+            "outputs must be named <source id>.<ext>"
+        )
+    return inputs

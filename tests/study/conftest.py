@@ -1,0 +1,88 @@
+"""Study test fixtures: method folders derived from real photos, databases (SQLite; PostgreSQL when available)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter, ImageOps
+
+from cfkit.imageio import list_images, load_rgb, save_png
+
+# derived "outputs": each method is a visibly different transform of the source photo
+METHODS = {
+    "blurry": lambda im: im.filter(ImageFilter.GaussianBlur(3)),
+    "poster": lambda im: ImageOps.posterize(im, 2),
+    "sharp": lambda im: im.filter(ImageFilter.UnsharpMask(2, 150)),
+}
+
+
+def make_folders(photos: list[np.ndarray], root: Path, methods=METHODS) -> tuple[Path, dict[str, Path]]:
+    """``root/source/<id>.png`` + ``root/results/<method>/<id>.png`` for every photo."""
+    src = root / "source"
+    out = {m: root / "results" / m for m in methods}
+    for n, rgb in enumerate(photos):
+        sid = f"face{n:03d}"
+        im = Image.fromarray(rgb).convert("RGB").resize((128, 128))
+        save_png(src / f"{sid}.png", np.asarray(im))
+        for m, fn in methods.items():
+            save_png(out[m] / f"{sid}.png", np.asarray(fn(im)))
+    return src, out
+
+
+def skimage_photos(n: int) -> list[np.ndarray]:
+    """``n`` 200 px crops of skimage's astronaut photo (real pixels, no download)."""
+    from skimage import data
+
+    a = data.astronaut()
+    offs = [(y, x) for y in range(0, 300, 50) for x in range(100, 312, 53)]
+    return [a[y : y + 200, x : x + 200] for y, x in offs[:n]]
+
+
+@pytest.fixture
+def folders(tmp_path) -> tuple[Path, dict[str, Path]]:
+    return make_folders(skimage_photos(8), tmp_path / "run")
+
+
+@pytest.fixture
+def real_folders(shared_data, tmp_path) -> tuple[Path, dict[str, Path]]:
+    files = list_images(shared_data / "photos" / "ffhq_thumbs128")[:10]
+    return make_folders([load_rgb(f) for f in files], tmp_path / "real")
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("CFKIT_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh database: a SQLite file, and (where CFKIT_TEST_POSTGRES_URL works) a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "study.db")
+        return
+    url = postgres_url()
+    if not url:
+        pytest.skip("PostgreSQL not configured: run `eval \"$(bash scripts/ci_services.sh)\"` to set CFKIT_TEST_POSTGRES_URL")
+    import sqlalchemy as sa
+
+    from cfkit.study.db import to_url
+
+    try:
+        admin = sa.create_engine(to_url(url), isolation_level="AUTOCOMMIT")
+        name = f"cfkit_t_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as e:
+        pytest.skip(f"PostgreSQL at CFKIT_TEST_POSTGRES_URL cannot be reached: {str(e).splitlines()[0]}")
+    base = url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    from cfkit.study.db import _CACHE
+
+    for key in [k for k in _CACHE if k.endswith("/" + name)]:
+        _CACHE.pop(key).dispose()
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
