@@ -105,10 +105,17 @@ class Source:
         return self.recipe().get("licence")
 
     def official(self, workdir: Path, limit: int | None, options: dict[str, Any]) -> Resolved:
-        """Fetch the dataset from its official location (or raise a CfkitError that says where it is)."""
+        """Fetch the dataset from its official location (or raise a CfkitError that says where it is).
+
+        The default explains the recipe's ``official.manual`` text: for sets that need an interactive
+        agreement, an account, or that do not exist publicly.
+        """
         from cfkit.errors import CfkitError
 
-        raise CfkitError(f"source '{self.name}' has no official download; pass --src DIR|ARCHIVE|URL_LIST|URL")
+        manual = (self.recipe().get("official") or {}).get("manual") or "it has no official download"
+        raise CfkitError(
+            f"{self.name}: {manual.strip()}; then run: cfkit prepare {self.name} --src DIR|ARCHIVE|URL_LIST|URL"
+        )
 
     def from_src(self, src: str, workdir: Path, limit: int | None, options: dict[str, Any]) -> Resolved:
         """Images from a user-given location; the generic handling fits most sources."""
@@ -122,9 +129,7 @@ SOURCES: Registry[type[Source]] = Registry(
 )
 
 
-def resolve(
-    source: str, src: str | None, workdir: Path, limit: int | None = None, **options: Any
-) -> Resolved:
+def resolve(source: str, src: str | None, workdir: Path, limit: int | None = None, **options: Any) -> Resolved:
     """Local raw images of ``source`` (from ``src``, else its official location), plus rejections.
 
     ``workdir`` receives downloads and extracted archives (re-running resumes there). ``limit`` caps

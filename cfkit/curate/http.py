@@ -1,0 +1,410 @@
+"""Concurrent, resumable, checksum-verified downloads with polite per-host pacing.
+
+    dl = Downloader(out_dir, DownloadOptions(workers=8, min_interval=1.0, robots=True))
+    results = dl.run([DownloadItem(url, sha256=...), ...], "ffhq")
+    ok = [r for r in results if r.ok]; rejected = [r for r in results if not r.ok]  # r.reason
+
+* resume: bytes land in ``out_dir/.parts/<hash(url)>.part``; an interrupted file continues with an
+  HTTP ``Range`` request; every finished item (kept or rejected) is appended to ``out_dir/downloads.jsonl``
+  so a re-run skips it (transient failures -- ``network``/``http_error`` -- are retried on re-runs).
+* checks: per-file byte limit (Content-Length and while streaming), content type (HTML is not an image),
+  md5/sha256/size as the source publishes them, and a full decode through :func:`cfkit.imageio.decode_rgb`.
+* names: ``item.name`` (a relative path; ``..``/absolute parts are refused as ``unsafe_path``) or, by
+  default, the content hash ``<sha256[:20]>.<ext>`` (so duplicates collapse; later copies are ``duplicate``).
+* politeness: at most one request per ``min_interval`` seconds per host, robots.txt honoured, a
+  User-Agent naming cfkit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+from cfkit import __version__
+from cfkit.console import make_progress
+from cfkit.errors import CfkitError
+from cfkit.fsutil import sha256_file
+from cfkit.imageio import MAX_PIXELS, ImageDecodeError, decode_rgb
+
+USER_AGENT = f"cfkit/{__version__} (research dataset curation; +https://pypi.org/project/cfkit/)"
+MANIFEST = "downloads.jsonl"
+TRANSIENT = ("network", "http_error")  # retried when a run is repeated
+_EXT_BY_TYPE = {"jpeg": ".jpg", "png": ".png", "gif": ".gif", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
+_NON_IMAGE_OK = ("application/octet-stream", "binary/octet-stream", "")
+
+
+@dataclass
+class DownloadOptions:
+    """Defaults shared by ``cfkit prepare``/``cfkit scrape`` and the Python API."""
+
+    workers: int = 8
+    max_bytes: int = 50 << 20  # per file
+    retries: int = 4  # attempts per file within one run
+    backoff: float = 0.5  # seconds, doubled per attempt (capped at 8 s)
+    timeout: float = 30.0
+    min_interval: float = 0.0  # seconds between two requests to the same host
+    robots: bool = False  # honour robots.txt (always on for scraping)
+    images: bool = True  # content must decode as an image
+    max_pixels: int = MAX_PIXELS
+    dedupe: bool = True  # same sha256 twice -> 'duplicate'
+    user_agent: str = USER_AGENT
+    progress: bool = True
+
+
+@dataclass
+class DownloadItem:
+    url: str
+    name: str | None = None  # relative destination; None -> content-hash name
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = None
+    licence: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DownloadResult:
+    url: str
+    status: str  # "ok" | "rejected"
+    file: str | None = None  # relative to the download folder
+    sha256: str | None = None
+    bytes: int = 0
+    content_type: str = ""
+    reason: str | None = None  # one of cfkit.curate.sources.REJECT_REASONS
+    detail: str = ""
+    width: int | None = None
+    height: int | None = None
+    licence: str | None = None
+    fetched_at: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Reject(Exception):
+    def __init__(self, reason: str, detail: str = "", retry: bool = False):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.retry = reason, detail, retry
+
+
+def safe_relpath(name: str) -> str:
+    """``name`` as a harmless relative POSIX path, or :class:`Reject` ``unsafe_path``."""
+    raw = name.replace("\\", "/")
+    parts = PurePosixPath(raw).parts
+    if not parts or raw.startswith("/") or re.match(r"^[A-Za-z]:", raw) or any(p in ("..", ".") for p in parts):
+        raise Reject("unsafe_path", f"refusing file name {name!r}")
+    clean = [re.sub(r"[^A-Za-z0-9._+-]", "_", p).lstrip(".")[:120] or "_" for p in parts]
+    return "/".join(clean)
+
+
+def host_of(url: str) -> str:
+    s = urlsplit(url)
+    return f"{s.scheme}://{s.netloc}".lower()
+
+
+class HostPolicy:
+    """Per-host pacing (``min_interval`` between request starts) and robots.txt decisions."""
+
+    def __init__(self, min_interval: float, robots: bool, user_agent: str):
+        self.min_interval, self.robots, self.user_agent = min_interval, robots, user_agent
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+        self._host_locks: dict[str, threading.Lock] = {}
+        self._robots: dict[str, RobotFileParser] = {}
+
+    def _host_lock(self, host: str) -> threading.Lock:
+        with self._lock:
+            return self._host_locks.setdefault(host, threading.Lock())
+
+    def wait(self, url: str) -> None:
+        """Block until a request to ``url``'s host may start."""
+        if self.min_interval <= 0:
+            return
+        host = host_of(url)
+        with self._host_lock(host):
+            now = time.monotonic()
+            start = max(now, self._next.get(host, now))
+            if start > now:
+                time.sleep(start - now)
+            self._next[host] = start + self.min_interval
+
+    def allowed(self, client, url: str) -> bool:
+        if not self.robots:
+            return True
+        host = host_of(url)
+        with self._host_lock(host + "#robots"):
+            rp = self._robots.get(host)
+            if rp is None:
+                rp = RobotFileParser(host + "/robots.txt")
+                try:
+                    self.wait(host)
+                    r = client.get(host + "/robots.txt")
+                    if r.status_code in (401, 403):
+                        rp.disallow_all = True
+                    elif r.status_code >= 400:
+                        rp.allow_all = True
+                    else:
+                        rp.parse(r.text.splitlines())
+                except Exception:  # noqa: BLE001 - unreachable robots.txt: treat as no rules (RFC 9309 5xx aside)
+                    rp.allow_all = True
+                self._robots[host] = rp
+        return rp.can_fetch(self.user_agent, url)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Downloader:
+    """Downloads into ``out_dir``; thread-safe; one instance per output folder and run."""
+
+    def __init__(self, out_dir: str | os.PathLike, options: DownloadOptions | None = None):
+        import httpx
+
+        self.out = Path(out_dir)
+        self.opt = options or DownloadOptions()
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / ".parts").mkdir(exist_ok=True)
+        self.policy = HostPolicy(self.opt.min_interval, self.opt.robots, self.opt.user_agent)
+        self.client = httpx.Client(
+            timeout=self.opt.timeout,
+            follow_redirects=True,
+            headers={"User-Agent": self.opt.user_agent},
+            limits=httpx.Limits(max_connections=max(self.opt.workers, 1) * 2),
+        )
+        self._lock = threading.Lock()
+        self.done: dict[str, DownloadResult] = {}
+        self._by_sha: dict[str, str] = {}
+        self._load_manifest()
+
+    # ------------------------------------------------------------ manifest
+
+    def _load_manifest(self) -> None:
+        path = self.out / MANIFEST
+        if not path.exists():
+            return
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                res = DownloadResult(**json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line cut by a kill
+            if res.ok and not (res.file and (self.out / res.file).is_file()):
+                continue
+            if not res.ok and res.reason in TRANSIENT:
+                self.done.pop(res.url, None)
+                continue
+            self.done[res.url] = res
+            if res.ok and res.sha256:
+                self._by_sha.setdefault(res.sha256, res.file or "")
+
+    def _record(self, res: DownloadResult) -> None:
+        with self._lock:
+            self.done[res.url] = res
+            with open(self.out / MANIFEST, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(asdict(res), default=str) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def results(self) -> list[DownloadResult]:
+        """Every item this folder has finished so far (this run and earlier ones)."""
+        return list(self.done.values())
+
+    # ------------------------------------------------------------ one file
+
+    def get_text(self, url: str, max_bytes: int | None = None) -> tuple[str, str]:
+        """A polite GET of a small text resource (an HTML page): ``(final_url, text)`` or :class:`Reject`."""
+        if not self.policy.allowed(self.client, url):
+            raise Reject("robots_disallowed", url)
+        limit = max_bytes or self.opt.max_bytes
+        for attempt in range(self.opt.retries):
+            self.policy.wait(url)
+            try:
+                with self.client.stream("GET", url) as r:
+                    self._check_status(r)
+                    buf = bytearray()
+                    for chunk in r.iter_bytes(1 << 16):
+                        buf += chunk
+                        if len(buf) > limit:
+                            raise Reject("too_large", f"page over {limit} bytes")
+                    return str(r.url), bytes(buf).decode(r.encoding or "utf-8", errors="replace")
+            except Reject as e:
+                if not e.retry or attempt == self.opt.retries - 1:
+                    raise
+            except Exception as e:  # noqa: BLE001 - httpx transport errors
+                if attempt == self.opt.retries - 1:
+                    raise Reject("network", f"{type(e).__name__}: {e}") from None
+            time.sleep(min(self.opt.backoff * 2**attempt, 8.0))
+        raise Reject("network", "no attempts")
+
+    @staticmethod
+    def _check_status(r) -> None:
+        if r.status_code in (404, 410):
+            raise Reject("not_found", f"HTTP {r.status_code}")
+        if r.status_code == 429 or r.status_code >= 500:
+            raise Reject("http_error", f"HTTP {r.status_code}", retry=True)
+        if r.status_code >= 400 or r.status_code not in (200, 206):
+            raise Reject("http_error", f"HTTP {r.status_code}")
+
+    def _check_type(self, ctype: str) -> None:
+        if not self.opt.images:
+            if ctype.startswith("text/html"):
+                raise Reject("not_image", f"content-type {ctype}")
+            return
+        if not (ctype.startswith("image/") or ctype in _NON_IMAGE_OK):
+            raise Reject("not_image", f"content-type {ctype or 'missing'}")
+
+    def _stream(self, item: DownloadItem, part: Path) -> str:
+        """Fetch into ``part`` (resuming); returns the content type."""
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        self.policy.wait(item.url)
+        with self.client.stream("GET", item.url, headers=headers) as r:
+            if r.status_code == 416 and have:
+                part.unlink()  # our partial is stale or complete but unknown: restart cleanly
+                raise Reject("http_error", "HTTP 416 on resume", retry=True)
+            self._check_status(r)
+            ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
+            self._check_type(ctype)
+            length = r.headers.get("content-length")
+            append = r.status_code == 206 and have > 0
+            total = (int(length) + (have if append else 0)) if length and length.isdigit() else None
+            if total is not None and total > self.opt.max_bytes:
+                raise Reject("too_large", f"{total} bytes > limit {self.opt.max_bytes}")
+            written = have if append else 0
+            with open(part, "ab" if append else "wb") as fh:
+                for chunk in r.iter_bytes(1 << 16):
+                    written += len(chunk)
+                    if written > self.opt.max_bytes:
+                        raise Reject("too_large", f"over the limit of {self.opt.max_bytes} bytes")
+                    fh.write(chunk)
+            if total is not None and written < total:
+                raise Reject("network", f"connection closed at {written}/{total} bytes", retry=True)
+            return ctype
+
+    def _verify(self, item: DownloadItem, part: Path, ctype: str, res: DownloadResult) -> str:
+        """Checksums and decode; returns the file extension to use."""
+        size = part.stat().st_size
+        if item.size is not None and size != item.size:
+            raise Reject("checksum_mismatch", f"size {size} != published {item.size}")
+        res.sha256, res.bytes = sha256_file(part), size
+        if item.sha256 and not res.sha256.startswith(item.sha256.lower()):
+            raise Reject("checksum_mismatch", f"sha256 {res.sha256[:16]} != published {item.sha256[:16]}")
+        if item.md5:
+            md5 = hashlib.md5(part.read_bytes(), usedforsecurity=False).hexdigest()
+            if md5 != item.md5.lower():
+                raise Reject("checksum_mismatch", f"md5 {md5} != published {item.md5}")
+        ext = PurePosixPath(urlsplit(item.url).path).suffix.lower()[:6]
+        if self.opt.images:
+            from PIL import Image
+
+            try:
+                rgb = decode_rgb(part.read_bytes(), max_pixels=self.opt.max_pixels, name=item.url)
+            except ImageDecodeError as e:
+                raise Reject(e.reason if e.reason != "unreadable" else "corrupt", e.detail) from None
+            res.height, res.width = int(rgb.shape[0]), int(rgb.shape[1])
+            with Image.open(part) as im:
+                ext = _EXT_BY_TYPE.get((im.format or "").lower(), ext)
+        return ext or ".bin"
+
+    def fetch(self, item: DownloadItem) -> DownloadResult:
+        """Download one item (or return its earlier result); never raises for per-file problems."""
+        if item.url in self.done:
+            return self.done[item.url]
+        res = DownloadResult(url=item.url, status="rejected", licence=item.licence, meta=item.meta)
+        part = self.out / ".parts" / (hashlib.sha1(item.url.encode()).hexdigest()[:24] + ".part")
+        try:
+            name = safe_relpath(item.name) if item.name else None
+            if urlsplit(item.url).scheme not in ("http", "https"):
+                raise Reject("http_error", f"unsupported URL scheme in {item.url!r}")
+            if not self.policy.allowed(self.client, item.url):
+                raise Reject("robots_disallowed", "robots.txt disallows this URL")
+            for attempt in range(self.opt.retries):
+                try:
+                    res.content_type = self._stream(item, part)
+                    break
+                except Reject as e:
+                    if not e.retry or attempt == self.opt.retries - 1:
+                        raise
+                except Exception as e:  # noqa: BLE001 - httpx transport errors: keep the .part, retry
+                    if attempt == self.opt.retries - 1:
+                        raise Reject("network", f"{type(e).__name__}: {e}") from None
+                time.sleep(min(self.opt.backoff * 2**attempt, 8.0))
+            ext = self._verify(item, part, res.content_type, res)
+            dest_rel = name or f"{res.sha256[:20]}{ext}"
+            with self._lock:
+                dup = self._by_sha.get(res.sha256) if self.opt.dedupe else None
+                if dup is None:
+                    self._by_sha[res.sha256] = dest_rel
+            if dup is not None and dup != dest_rel:
+                part.unlink(missing_ok=True)
+                res.file = dup
+                raise Reject("duplicate", f"same content as {dup}")
+            dest = self.out / dest_rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, dest)
+            res.status, res.file = "ok", dest_rel
+        except Reject as e:
+            res.reason, res.detail = e.reason, e.detail
+            if e.reason not in TRANSIENT:  # keep partial bytes only where a re-run can resume them
+                part.unlink(missing_ok=True)
+        res.fetched_at = _now()
+        self._record(res)
+        return res
+
+    # ------------------------------------------------------------ many files
+
+    def run(self, items: list[DownloadItem], description: str = "download") -> list[DownloadResult]:
+        """Fetch ``items`` with a bounded thread pool and a progress bar; results in input order."""
+        out: list[DownloadResult | None] = [None] * len(items)
+        todo = []
+        for i, it in enumerate(items):
+            if it.url in self.done:
+                out[i] = self.done[it.url]
+            else:
+                todo.append(i)
+        with make_progress() as progress:
+            task = progress.add_task(description, total=len(items), completed=len(items) - len(todo), rate="")
+            progress.update(task, visible=self.opt.progress)
+            with ThreadPoolExecutor(max_workers=max(1, self.opt.workers)) as pool:
+                futs = {pool.submit(self.fetch, items[i]): i for i in todo}
+                for fut in as_completed(futs):
+                    out[futs[fut]] = fut.result()
+                    progress.advance(task)
+                    t = progress.tasks[task]
+                    if t.speed:
+                        progress.update(task, rate=f"{t.speed:.1f} files/s")
+        return [r for r in out if r is not None]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Downloader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def download_one(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None, **opts: Any) -> Path:
+    """Fetch one (non-image) file to ``dest`` with resume + checksums, or raise a one-line CfkitError."""
+    opts.setdefault("images", False)
+    opts.setdefault("workers", 1)
+    opts.setdefault("dedupe", False)
+    opts.setdefault("progress", False)
+    with Downloader(dest.parent, DownloadOptions(**opts)) as dl:
+        res = dl.fetch(DownloadItem(url, name=dest.name, sha256=sha256, md5=md5))
+    if not res.ok:
+        raise CfkitError(f"download failed: {url}: {res.reason}: {res.detail}")
+    return dest.parent / res.file  # type: ignore[operator]
