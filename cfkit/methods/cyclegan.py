@@ -1,0 +1,114 @@
+"""CycleGAN (Zhu, Park, Isola, Efros, ICCV 2017), following the official
+pytorch-CycleGAN-and-pix2pix ``models/cycle_gan_model.py``.
+
+Networks keep the official names: ``G_A``: A -> B, ``G_B``: B -> A, ``D_A`` judges domain B
+(real B vs G_A(A)), ``D_B`` judges domain A. Losses (weights from ``pipelines/train/cyclegan.yaml``):
+least-squares GAN, cycle L1 x ``lambda_a``/``lambda_b``, identity L1 x ``lambda_identity`` x lambda;
+the discriminators see fakes drawn from a 50-image history pool (halved D loss, as upstream).
+One iteration steps the generators, then the discriminators (upstream order).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cfkit.nets.cyclegan import NLayerDiscriminator, ResnetGenerator, init_weights
+from cfkit.nets.image_pool import ImagePool
+from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
+
+
+def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
+    """Least-squares GAN loss (Mao et al. 2017): mean squared distance to the 1/0 target."""
+    return F.mse_loss(pred, torch.full_like(pred, 1.0 if real else 0.0))
+
+
+@METHODS.register("cyclegan")
+class CycleGAN(Method):
+    name = "cyclegan"
+
+    def __init__(self, cfg, device):
+        super().__init__(cfg, device)
+        pool = int(self.hp.get("pool_size", 50))
+        self.pools = {"D_A": ImagePool(pool), "D_B": ImagePool(pool)}
+        self._fakes: dict[str, torch.Tensor] = {}
+
+    def _hp(self, key: str, default: float) -> float:
+        return float(self.hp.get(key, default))
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        ngf = max(1, round(int(self.hp.get("ngf", 64)) * self.width))
+        ndf = max(1, round(int(self.hp.get("ndf", 64)) * self.width))
+        blocks = int(self.hp.get("n_blocks", 9))
+        self.provenance.update({"ngf": ngf, "ndf": ndf, "n_blocks": blocks, "pool_size": self.pools["D_A"].size})
+        nets = {
+            "G_A": ResnetGenerator(ngf=ngf, n_blocks=blocks),
+            "G_B": ResnetGenerator(ngf=ngf, n_blocks=blocks),
+            "D_A": NLayerDiscriminator(ndf=ndf),
+            "D_B": NLayerDiscriminator(ndf=ndf),
+        }
+        return {k: init_weights(v, self._hp("init_gain", 0.02)) for k, v in nets.items()}
+
+    def build_optimizers(self) -> dict[str, OptimSpec]:
+        lr, betas = self._hp("lr", 2e-4), (self._hp("beta1", 0.5), self._hp("beta2", 0.999))
+        return {"g": OptimSpec(("G_A", "G_B"), lr, betas), "d": OptimSpec(("D_A", "D_B"), lr, betas)}
+
+    def phases(self) -> list[Phase]:
+        n, n_decay = self._hp("n_epochs", 100), self._hp("n_epochs_decay", 100)
+        decay = n / (n + n_decay) if n_decay > 0 else None
+        return [Phase("cyclegan", n + n_decay, steps=("g", "d"), decay_from=decay)]
+
+    def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
+        return self._g_losses(batch) if opt == "g" else self._d_losses(batch)
+
+    def _g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        a, b = batch["a"], batch["b"]
+        lam_a, lam_b, lam_idt = self._hp("lambda_a", 10.0), self._hp("lambda_b", 10.0), self._hp("lambda_identity", 0.5)
+        g_a, g_b = self.nets["G_A"], self.nets["G_B"]
+        if lam_idt > 0:  # G_A(B) is the identity term of G_A; one call on [A; B] (instance norm is per image)
+            fake_b, idt_a = g_a(torch.cat([a, b])).split([len(a), len(b)])
+            fake_a, idt_b = g_b(torch.cat([b, a])).split([len(b), len(a)])
+        else:
+            fake_b, fake_a = g_a(a), g_b(b)
+        rec_a, rec_b = g_b(fake_b), g_a(fake_a)
+        self._fakes = {"D_A": fake_b.detach(), "D_B": fake_a.detach()}
+        out = {
+            "gan_a": lsgan(self.nets["D_A"](fake_b), True),
+            "gan_b": lsgan(self.nets["D_B"](fake_a), True),
+            "cycle_a": lam_a * F.l1_loss(rec_a, a),
+            "cycle_b": lam_b * F.l1_loss(rec_b, b),
+        }
+        if lam_idt > 0:
+            out["idt_a"] = lam_b * lam_idt * F.l1_loss(idt_a, b)
+            out["idt_b"] = lam_a * lam_idt * F.l1_loss(idt_b, a)
+        return out
+
+    def _d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        a, b = batch["a"], batch["b"]
+        fakes, self._fakes = self._fakes, {}
+        if not fakes:  # D stepped without a preceding G step: fresh fakes, no G gradients
+            with torch.no_grad():
+                fakes = {"D_A": self.nets["G_A"](a), "D_B": self.nets["G_B"](b)}
+        out = {}
+        for d, real in (("D_A", b), ("D_B", a)):
+            fake = self.pools[d].query(fakes[d])
+            pred_real, pred_fake = self.nets[d](torch.cat([real, fake])).split([len(real), len(fake)])
+            out[d.lower()] = 0.5 * (lsgan(pred_real, True) + lsgan(pred_fake, False))
+        return out
+
+    def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            g_a, g_b = self.net("G_A"), self.net("G_B")
+            fake_b, fake_a = g_a(batch["a"]), g_b(batch["b"])
+            return {
+                "a": batch["a"],
+                "fake_b": fake_b,
+                "rec_a": g_b(fake_b),
+                "b": batch["b"],
+                "fake_a": fake_a,
+                "rec_b": g_a(fake_a),
+            }
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net("G_A")(x)
