@@ -284,7 +284,7 @@ class Downloader:
                 raise Reject("too_large", f"{total} bytes > limit {self.opt.max_bytes}")
             written = have if append else 0
             with open(part, "ab" if append else "wb") as fh:
-                for chunk in r.iter_bytes(1 << 16):
+                for chunk in r.iter_bytes():  # as received: bytes before a dropped connection are kept
                     written += len(chunk)
                     if written > self.opt.max_bytes:
                         raise Reject("too_large", f"over the limit of {self.opt.max_bytes} bytes")
@@ -347,7 +347,7 @@ class Downloader:
                 dup = self._by_sha.get(res.sha256) if self.opt.dedupe else None
                 if dup is None:
                     self._by_sha[res.sha256] = dest_rel
-            if dup is not None and dup != dest_rel:
+            if dup is not None:
                 part.unlink(missing_ok=True)
                 res.file = dup
                 raise Reject("duplicate", f"same content as {dup}")

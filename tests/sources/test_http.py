@@ -1,0 +1,152 @@
+"""cfkit.curate.http against a local server: resume, checksums, content checks, limits, politeness."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from sources_mirror import image_bytes
+
+from cfkit.curate.http import MANIFEST, Downloader, DownloadItem, DownloadOptions, Reject, download_one, safe_relpath
+from cfkit.errors import CfkitError
+
+FAST = dict(backoff=0.01, workers=2, progress=False)
+
+
+def test_resume_after_dropped_connection(server, tmp_path):
+    body = image_bytes(1, size=160, noise=True)  # ~77 kB
+    url = server.add("/big.png", body, drop_after=30_000)
+    with Downloader(tmp_path, DownloadOptions(**FAST)) as dl:
+        res = dl.fetch(DownloadItem(url, sha256=hashlib.sha256(body).hexdigest()))
+    assert res.ok, res
+    assert (tmp_path / res.file).read_bytes() == body
+    hits = server.hits("/big.png")
+    assert [h.range for h in hits] == [None, "bytes=30000-"]
+    assert (res.width, res.height) == (160, 160)
+
+
+def test_killed_run_resumes_without_duplicates(server, tmp_path):
+    body = image_bytes(2, size=160, noise=True)
+    url = server.add("/a.png", body, drop_after=20_000)
+    other = server.add("/b.png", image_bytes(3))
+    items = [DownloadItem(url), DownloadItem(other)]
+    with Downloader(tmp_path, DownloadOptions(retries=1, **FAST)) as dl:  # "killed" after the first attempt
+        first = dl.run(items)
+    assert [r.reason for r in first] == ["network", None]
+    assert len(list((tmp_path / ".parts").iterdir())) == 1  # the partial file is kept
+    with Downloader(tmp_path, DownloadOptions(**FAST)) as dl:
+        second = dl.run(items)
+    assert all(r.ok for r in second)
+    assert server.hits("/a.png")[-1].range == "bytes=20000-"
+    assert len(server.hits("/b.png")) == 1  # finished items are not fetched again
+    n = len(server.log)
+    with Downloader(tmp_path, DownloadOptions(**FAST)) as dl:
+        third = dl.run(items)
+    assert len(server.log) == n
+    assert [r.file for r in third] == [r.file for r in second]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(r.file for r in second)
+    assert not list((tmp_path / ".parts").iterdir())
+
+
+@pytest.mark.parametrize("field", ["sha256", "md5", "size"])
+def test_checksum_mismatch(server, tmp_path, field):
+    body = image_bytes(4)
+    url = server.add("/x.png", body)
+    wrong = {"sha256": "0" * 64, "md5": "0" * 32, "size": len(body) + 1}[field]
+    with Downloader(tmp_path, DownloadOptions(**FAST)) as dl:
+        res = dl.fetch(DownloadItem(url, **{field: wrong}))
+        good = dl.fetch(DownloadItem(url + "?again", md5=hashlib.md5(body).hexdigest()))
+    assert (res.status, res.reason) == ("rejected", "checksum_mismatch")
+    assert good.ok
+    assert list(tmp_path.glob("*.png")) == [tmp_path / good.file]
+
+
+def test_html_404_server_error_and_lying_content_type(server, tmp_path):
+    html = b"<html><body>Quota exceeded</body></html>"
+    urls = [
+        server.add("/page.png", html, ctype="text/html; charset=utf-8"),
+        server.add("/lie.png", html, ctype="image/png"),
+        server.url + "/missing.png",
+        server.add("/boom.png", b"", status=500),
+        server.add("/trunc.png", image_bytes(5)[:200]),
+    ]
+    with Downloader(tmp_path, DownloadOptions(retries=3, **FAST)) as dl:
+        res = dl.run([DownloadItem(u) for u in urls])
+    assert [r.reason for r in res] == ["not_image", "not_image", "not_found", "http_error", "corrupt"]
+    assert len(server.hits("/boom.png")) == 3  # 5xx is retried, 404 is not
+    assert len(server.hits("/missing.png")) == 1
+    assert not list(tmp_path.glob("*.png"))
+    lines = [json.loads(x) for x in (tmp_path / MANIFEST).read_text().splitlines()]
+    assert {x["reason"] for x in lines} == {"not_image", "not_found", "http_error", "corrupt"}
+
+
+def test_too_large(server, tmp_path):
+    body = image_bytes(6, size=128, noise=True)
+    declared = server.add("/declared.png", body)
+    undeclared = server.add("/chunked.png", body, length=False)
+    with Downloader(tmp_path, DownloadOptions(max_bytes=10_000, **FAST)) as dl:
+        res = dl.run([DownloadItem(declared), DownloadItem(undeclared)])
+    assert [r.reason for r in res] == ["too_large", "too_large"]
+    with Downloader(tmp_path / "px", DownloadOptions(max_pixels=64 * 64, **FAST)) as dl:  # pixel bomb guard
+        px = dl.fetch(DownloadItem(server.add("/wide.png", image_bytes(7, size=100))))
+    assert px.reason == "too_large"
+
+
+def test_robots_disallow_and_user_agent(server, tmp_path):
+    server.add("/robots.txt", b"User-agent: *\nDisallow: /private/\n", ctype="text/plain")
+    ok = server.add("/public/a.png", image_bytes(8))
+    no = server.add("/private/b.png", image_bytes(9))
+    with Downloader(tmp_path, DownloadOptions(robots=True, **FAST)) as dl:
+        res = dl.run([DownloadItem(ok), DownloadItem(no)])
+    assert [r.reason for r in res] == [None, "robots_disallowed"]
+    assert not server.hits("/private/b.png")
+    assert all(h.user_agent.startswith("cfkit/") for h in server.log)
+
+
+def test_rate_limit_per_host(server, tmp_path):
+    urls = [server.add(f"/r{i}.png", image_bytes(10 + i)) for i in range(5)]
+    with Downloader(tmp_path, DownloadOptions(min_interval=0.25, workers=4, backoff=0.01, progress=False)) as dl:
+        res = dl.run([DownloadItem(u) for u in urls])
+    assert all(r.ok for r in res)
+    times = sorted(h.t for h in server.log)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) == 5 and min(gaps) >= 0.25 * 0.9, gaps
+
+
+def test_unsafe_names_and_dedupe(server, tmp_path):
+    body = image_bytes(20)
+    a = server.add("/a.png", body)
+    b = server.add("/b.png", body)
+    c = server.add("/..%2F..%2Fescape.png", image_bytes(21))
+    out = tmp_path / "out"
+    with Downloader(out, DownloadOptions(**FAST)) as dl:
+        evil = dl.fetch(DownloadItem(a + "?evil", name="../../evil.png"))
+        first = dl.fetch(DownloadItem(a))
+        dup = dl.fetch(DownloadItem(b))
+        hashed = dl.fetch(DownloadItem(c))
+    assert evil.reason == "unsafe_path"
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / "evil.png").exists()
+    assert first.ok and dup.reason == "duplicate" and dup.file == first.file
+    assert hashed.ok and "/" not in hashed.file and hashed.file.startswith(hashed.sha256[:20])
+
+
+@pytest.mark.parametrize("name", ["../x.png", "/etc/passwd", "a/../../b", "C:/win.png", "..\\..\\x.png", "a/./../b"])
+def test_safe_relpath_refuses(name):
+    with pytest.raises(Reject) as e:
+        safe_relpath(name)
+    assert e.value.reason == "unsafe_path"
+
+
+def test_safe_relpath_cleans():
+    assert safe_relpath("thumbs/00000/a b;rm.png") == "thumbs/00000/a_b_rm.png"
+    assert safe_relpath(".hidden.png") == "hidden.png"
+
+
+def test_download_one_for_non_images(server, tmp_path):
+    body = b"{}" * 1000
+    url = server.add("/meta.json", body, ctype="application/json")
+    got = download_one(url, tmp_path / "meta.json", md5=hashlib.md5(body).hexdigest())
+    assert got.read_bytes() == body
+    with pytest.raises(CfkitError, match="checksum_mismatch"):
+        download_one(url + "?x", tmp_path / "other.json", sha256="ab" * 32)
