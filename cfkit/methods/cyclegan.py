@@ -91,10 +91,10 @@ class CycleGAN(Method):
             with torch.no_grad():
                 fakes = {"D_A": self.nets["G_A"](a), "D_B": self.nets["G_B"](b)}
         out = {}
-        for d, real in (("D_A", b), ("D_B", a)):
+        for d, real in (("D_A", b), ("D_B", a)):  # one call on [real; fake] per D (instance norm is per image)
             fake = self.pools[d].query(fakes[d])
             pred_real, pred_fake = self.nets[d](torch.cat([real, fake])).split([len(real), len(fake)])
-            out[d.lower()] = 0.5 * (lsgan(pred_real, True) + lsgan(pred_fake, False))
+            out[d[-1].lower()] = 0.5 * (lsgan(pred_real, True) + lsgan(pred_fake, False))
         return out
 
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:

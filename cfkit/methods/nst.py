@@ -107,7 +107,7 @@ class StyleTargets(nn.Module):
         for k in self.layers:
             s = getattr(self, f"sum_{k}")
             s += batch_sums[k].double()
-            loss = loss + 0.5 * (self.grams[k] - (s / self.count).float()).pow(2).sum()
+            loss = loss + 0.5 * (self.grams[k] - (s / self.count.clamp_min(1)).float()).pow(2).sum()
         return loss
 
 
@@ -120,6 +120,7 @@ class NeuralStyleTransfer(Method):
         self.style_layers = tuple(self.hp.get("style_layers", STYLE_LAYERS))
         self.content_layer = str(self.hp.get("content_layer", CONTENT_LAYER))
         self._vgg: VGGFeatures | None = None
+        self._seen: set[str] = set()  # B ids already in the statistics (a pass may wrap around)
 
     @property
     def vgg(self) -> VGGFeatures:
@@ -144,18 +145,31 @@ class NeuralStyleTransfer(Method):
         return {"stats": OptimSpec(("style",), lr=1.0, betas=(0.0, 0.0), kind="sgd")}
 
     def phases(self) -> list[Phase]:
-        return [Phase("style", float(self.hp.get("style_epochs", 1.0)), steps=("stats",))]
+        epochs = self.hp.get("style_epochs", "auto")
+        if epochs == "auto":  # one pass over B, counted (as phases are) in epochs of A
+            from cfkit.train.data import list_domain
+
+            split = self.cfg.get("split", "train")
+            epochs = len(list_domain(self.cfg["data_b"], split)[0]) / len(list_domain(self.cfg["data_a"], split)[0])
+        return [Phase("style", float(epochs), steps=("stats",))]
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
-        b = batch["b"]
+        b, ids = batch["b"], batch.ids.get("b")
+        if ids:  # each style image counts once, even when the pass wraps around
+            keep = [i for i, k in enumerate(ids) if k not in self._seen]
+            self._seen.update(ids)
+            b = b[keep]
         with torch.no_grad():
-            feats = self.vgg(b)
-            sums = {k: gram(feats[k]).sum(0) for k in self.style_layers}
-            n = torch.tensor(float(len(b)), device=b.device)
+            feats = self.vgg(b) if len(b) else {}
+            sums = {k: gram(feats[k]).sum(0) if len(b) else self._zeros(k) for k in self.style_layers}
+            n = torch.tensor(float(len(b)), device=self.device)
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 for t in (*sums.values(), n):
                     torch.distributed.all_reduce(t)
         return {"gram_fit": self.nets["style"](sums, n)}
+
+    def _zeros(self, layer: str) -> torch.Tensor:
+        return torch.zeros_like(self.net("style").grams[layer])
 
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         return {"a": batch["a"], "b": batch["b"]}  # translating means optimising: too slow to preview
