@@ -1,7 +1,148 @@
-"""Commands of cfkit.study (placeholder until its commands land)."""
+"""``cfkit study create | serve | export | analyze``: a thin layer over :mod:`cfkit.study`."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from cfkit.study.config import FORMATS, StudyConfig
+
+_D = StudyConfig()
+study_app = typer.Typer(
+    help="Blind human rating studies: design, serve to volunteers, export, analyse.\n\n"
+    "Example: cfkit study create --from-eval eval/x --name s1 && cfkit study serve --study s1",
+    no_args_is_help=True,
+)
+
+DB_HELP = "Study database: a SQLite file path or postgresql://user:pw@host/db \\[default: studies/STUDY/study.db]."
+
+
+def _db(db: str | None, study: str) -> str:
+    return db or str(Path("studies") / study / "study.db")
+
+
+@study_app.command("create")
+def create(
+    from_eval: Path | None = typer.Option(None, "--from-eval", help="A `cfkit eval` output folder (records source and method folders)."),
+    methods: str | None = typer.Option(None, "--methods", help="Method result folders: name=DIR,name=DIR (ids = source file stems)."),
+    source: Path | None = typer.Option(None, "--source", help="Source image folder (or prepared dataset)."),
+    name: str = typer.Option(_D.name, "--name", help="Study name (unique within the database)."),
+    out: Path | None = typer.Option(None, "--out", help="Study folder: study.yaml, attention images, default SQLite db \\[default: studies/NAME]."),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    n_sources: int = typer.Option(_D.n_sources, "--n", help="Source images to sample (seeded)."),
+    criteria: str = typer.Option(",".join(_D.criteria), "--criteria", help="Comma-separated criteria."),
+    response_format: str = typer.Option(_D.response_format, "--format", help=f"Response format: {', '.join(FORMATS)}."),
+    ratings_per_item: int = typer.Option(_D.ratings_per_item, "--ratings-per-item", help="Quota of ratings per item."),
+    trials_per_participant: int | None = typer.Option(None, "--trials-per-participant", help="Items per volunteer \\[default: all]."),
+    attention_duplicates: int = typer.Option(_D.attention_duplicates, "--attention-duplicates", help="Repeated trials per volunteer."),
+    attention_broken: int = typer.Option(_D.attention_broken, "--attention-broken", help="Trials with a broken image per volunteer."),
+    seed: int = typer.Option(_D.seed, "--seed", help="Sampling seed."),
+    stratify_by: str | None = typer.Option(None, "--stratify-by", help="Manifest column to stratify the sample by (e.g. gender)."),
+) -> None:
+    """Design a study from an evaluation or method folders; writes it to the database and to study.yaml.
+
+    Example: cfkit study create --methods cyclegan=results/cyclegan,ours=results/ours --source data/ffhq/images --n 48 --name s1
+    """
+    from cfkit.study.design import create_study
+
+    out = out or Path("studies") / name
+    create_study(
+        db=db or out / "study.db", out=out, from_eval=from_eval, methods=methods, source=source, name=name,
+        n_sources=n_sources, criteria=[c.strip() for c in criteria.split(",") if c.strip()],
+        response_format=response_format, ratings_per_item=ratings_per_item,
+        trials_per_participant=trials_per_participant, attention_duplicates=attention_duplicates,
+        attention_broken=attention_broken, seed=seed, stratify_by=stratify_by,
+    )
+    typer.echo(f"created study '{name}': {out / 'study.yaml'}; serve it with: cfkit study serve --study {name}"
+               + (f" --db {db}" if db else ""))
+
+
+@study_app.command("serve")
+def serve(
+    study: str = typer.Option(_D.name, "--study", help="Study name."),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to reach it from other machines)."),
+    port: int = typer.Option(8501, "--port", help="Port."),
+    admin_token: str | None = typer.Option(None, "--admin-token", envvar="CFKIT_ADMIN_TOKEN", help="Token for /admin and /metrics \\[default: a random one, printed]."),
+    eval_dir: Path | None = typer.Option(None, "--eval", help="A `cfkit eval` folder to show beside the study on /metrics."),
+) -> None:
+    """Serve the volunteer rating app (Streamlit) until Ctrl-C.
+
+    Open http://HOST:PORT/ in a browser (default http://127.0.0.1:8501/) and hand that address to volunteers;
+    each gets an anonymous code to continue later. Admin progress and analysis: http://HOST:PORT/admin,
+    metrics explorer: http://HOST:PORT/metrics (both ask for the admin token printed at start).
+
+    Example: cfkit study serve --study s1 --port 8501 --admin-token "$(openssl rand -hex 16)"
+    """
+    import subprocess
+
+    from cfkit.errors import InputError
+    from cfkit.study.config import ENV_ADMIN_TOKEN
+    from cfkit.study.db import open_db
+    from cfkit.study.design import study_definition
+    from cfkit.study.serve import serve_command
+
+    database = open_db(_db(db, study), create=False)
+    study_definition(database, study)  # fails clearly on an unknown study
+    argv, env = serve_command(database.url, study, host, port, admin_token, str(eval_dir) if eval_dir else None)
+    shown = "127.0.0.1" if host == "0.0.0.0" else host
+    typer.echo(f"volunteers: open http://{shown}:{port}/\nadmin:      http://{shown}:{port}/admin  "
+               f"(token: {env[ENV_ADMIN_TOKEN]})\nmetrics:    http://{shown}:{port}/metrics\nstop with Ctrl-C")
+    rc = subprocess.call(argv, env=env)
+    if rc not in (0, -2, 130):
+        raise InputError(f"streamlit exited with code {rc}")
+
+
+@study_app.command("export")
+def export(
+    study: str = typer.Option(_D.name, "--study", help="Study name."),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    out: Path = typer.Option(..., "--out", help="Ratings table: .csv or .parquet."),
+    definition: Path | None = typer.Option(None, "--yaml", help="Also write the study definition as YAML."),
+) -> None:
+    """Export every rating (with method names, attention-check trials marked) as CSV or parquet.
+
+    Example: cfkit study export --study s1 --out studies/s1/ratings.parquet --yaml studies/s1/study.yaml
+    """
+    from cfkit.study.db import open_db
+    from cfkit.study.design import export_yaml
+    from cfkit.study.export import ratings_frame, write_table
+
+    database = open_db(_db(db, study), create=False)
+    df = ratings_frame(database, study)
+    write_table(df, out)
+    if definition:
+        export_yaml(database, study, definition)
+    typer.echo(f"{len(df)} ratings -> {out}")
+
+
+@study_app.command("analyze")
+def analyze_cmd(
+    study: str = typer.Option(_D.name, "--study", help="Study name."),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Output folder \\[default: studies/STUDY/analysis]."),
+    eval_dir: Path | None = typer.Option(None, "--eval", help="A `cfkit eval` folder: rank-correlate its metrics with the ratings."),
+    exclude_failed: bool = typer.Option(False, "--exclude-failed", help="Drop volunteers who failed an attention check."),
+    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples."),
+) -> None:
+    """Means with bootstrap CIs, mean ranks, Friedman + Holm-corrected Wilcoxon, Bradley-Terry, Krippendorff's alpha.
+
+    Writes table.md, summary.csv, stats.json, summary.png and ratings.csv.
+
+    Example: cfkit study analyze --study s1 --eval eval/x --out studies/s1/analysis
+    """
+    from cfkit.study.analysis import analyze
+    from cfkit.study.db import open_db
+
+    out = out or Path("studies") / study / "analysis"
+    res = analyze(open_db(_db(db, study), create=False), study, out, eval_dir, exclude_failed, n_boot)
+    typer.echo(res["table"])
+    for crit, t in res["tests"].items():
+        typer.echo(f"{crit}: Friedman chi2={t['friedman_chi2']:.3f} p={t['friedman_p']:.4g} (n={t['n_blocks']} sources)")
+    typer.echo(f"attention checks failed: {res['attention']['failed']}/{res['attention']['checks']}; results in {out}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+    """Add ``cfkit study ...`` to the root app."""
+    app.add_typer(study_app, name="study")

@@ -1,0 +1,134 @@
+"""Volunteer page: consent -> anonymous code -> one trial per screen -> thank you with a completion code.
+
+Only opaque image tokens live in the session; the browser receives re-encoded PNG bytes and the letters A, B, ...
+"""
+
+import os
+
+import streamlit as st
+
+from cfkit.errors import InputError
+from cfkit.study import volunteer as v
+from cfkit.study.config import ENV_DB, ENV_STUDY, LIKERT_LEVELS, StudyConfig
+from cfkit.study.db import open_db
+
+STUDY = os.environ.get(ENV_STUDY, "study")
+db = open_db(os.environ[ENV_DB], create=False)
+with db.read() as s:
+    _, cfg = v.load_study(s, STUDY)
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+SCALE = {"likert": "1 = very poor, 5 = excellent", "rank": "1 = best", "pairwise": "pick one"}
+
+st.markdown(
+    "<style>.block-container{max-width:1100px;padding-top:2rem} div[role=radiogroup]{gap:.2rem 1rem}"
+    " [data-testid=stImageCaption]{font-size:1.1rem;font-weight:600;color:#333}</style>",
+    unsafe_allow_html=True,
+)
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def png(token: str) -> bytes:
+    return v.image_png(db, token)
+
+
+def set_code(code: str) -> None:
+    st.session_state["code"] = code
+    st.query_params["code"] = code
+
+
+def start() -> None:
+    try:
+        set_code(v.start_participant(db, STUDY))
+    except v.StudyFull as e:
+        st.session_state["flash"] = str(e)
+
+
+def resume(code: str) -> None:
+    if v.find_participant(db, STUDY, code) is None:
+        st.session_state["flash"] = "We could not find that code; check it or start a new session."
+        st.query_params.clear()
+    else:
+        set_code(v.normalize_code(code))
+
+
+def on_submit(trial: v.TrialView, config: StudyConfig) -> None:
+    answers = {}
+    for c in trial.criteria:
+        if config.response_format == "pairwise":
+            pick = st.session_state.get(f"t{trial.trial_id}:{c}")
+            if pick is not None:
+                answers[c] = trial.outputs[LETTERS.index(pick)]
+            continue
+        vals = {o: st.session_state.get(f"t{trial.trial_id}:{c}:{j}") for j, o in enumerate(trial.outputs)}
+        if all(x is not None for x in vals.values()):
+            answers[c] = vals
+    try:
+        v.submit(db, STUDY, st.session_state["code"], trial.trial_id, answers)
+    except InputError as e:
+        st.session_state["flash"] = str(e)
+
+
+def welcome() -> None:
+    st.title("Rate cartoon ↔ photo face translations")
+    st.write(cfg.instructions)
+    st.markdown(
+        "- Each screen shows a **source face** and the results made from it, labelled A, B, ...\n"
+        f"- Answer every question ({SCALE[cfg.response_format]}), then press **Next**.\n"
+        "- Your answers are anonymous: we store only a random participant code, your answers and their times.\n"
+        "- You can stop at any time and continue later with your participant code."
+    )
+    agree = st.checkbox("I have read the above and agree to take part.", key="consent")
+    st.button("Start", type="primary", disabled=not agree, on_click=start)
+    with st.expander("Continue with a participant code"):
+        with st.form("resume"):
+            code = st.text_input("Participant code", placeholder="ABCD-EFGH")
+            if st.form_submit_button("Continue"):
+                resume(code)
+                st.rerun()
+
+
+def trial_screen(trial: v.TrialView) -> None:
+    st.progress(trial.index / trial.total, text=f"Screen {trial.index + 1} of {trial.total}")
+    n = len(trial.outputs)
+    widths = [1.15] + [1] * n
+    cols = st.columns(widths, gap="medium")
+    cols[0].image(png(trial.source), caption="Source", width="stretch")
+    for j, tok in enumerate(trial.outputs):
+        cols[j + 1].image(png(tok), caption=LETTERS[j], width="stretch")
+    with st.form(f"trial-{trial.trial_id}", border=False):
+        for c in trial.criteria:
+            st.markdown(f"**{cfg.question(c)}** <span style='color:#777'>({SCALE[cfg.response_format]})</span>",
+                        unsafe_allow_html=True)
+            if cfg.response_format == "pairwise":
+                st.radio(c, [LETTERS[j] for j in range(n)], index=None, horizontal=True,
+                         key=f"t{trial.trial_id}:{c}", label_visibility="collapsed")
+                continue
+            options = list(LIKERT_LEVELS) if cfg.response_format == "likert" else list(range(1, n + 1))
+            row = st.columns(widths, gap="medium")
+            row[0].caption(c)
+            for j in range(n):
+                row[j + 1].radio(f"{c} {LETTERS[j]}", options, index=None, horizontal=True,
+                                 key=f"t{trial.trial_id}:{c}:{j}", label_visibility="collapsed")
+        st.form_submit_button("Next →", type="primary", on_click=on_submit, args=(trial, cfg))
+
+
+def done() -> None:
+    st.balloons()
+    st.title("Thank you!")
+    st.write("Your answers are saved. Your completion code:")
+    st.code(v.completion_code(db, STUDY, st.session_state["code"]) or "", language=None)
+
+
+if "code" not in st.session_state and st.query_params.get("code"):
+    resume(st.query_params["code"])
+if msg := st.session_state.pop("flash", None):
+    st.warning(msg)
+if "code" not in st.session_state:
+    welcome()
+else:
+    st.caption(f"Participant code: **{st.session_state['code']}** (note it to continue later)")
+    current = v.current_trial(db, STUDY, st.session_state["code"])
+    if current is None:
+        done()
+    else:
+        trial_screen(current)
