@@ -114,7 +114,7 @@ def _extract_zip(archive: Path, dest: Path, limits: ExtractLimits) -> list[Rejec
                 if info.is_dir():
                     continue
                 mode = info.external_attr >> 16
-                if mode and not stat.S_ISREG(mode):
+                if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # no type bits: a plain file
                     raise Reject("unsafe_path", "symlink or special file")
                 target = _member_path(dest, info.filename)
                 if info.file_size > limits.max_member_bytes:
