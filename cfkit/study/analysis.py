@@ -61,7 +61,7 @@ def block_matrix(df: pd.DataFrame, criterion: str, fmt: str) -> pd.DataFrame:
     return g.pivot_table(index="source", columns="method", values="score", aggfunc="mean").dropna()
 
 
-def tests(df: pd.DataFrame, fmt: str) -> dict:
+def significance(df: pd.DataFrame, fmt: str) -> dict:
     """Per criterion: Friedman across methods (blocks = source images) and Holm-corrected pairwise Wilcoxon."""
     out = {}
     for crit in df["criterion"].unique():
@@ -210,7 +210,7 @@ def analyze(
     result = {
         "study": study_name, "config": StudyConfig.to_dict(cfg), "n_participants": int(df["participant"].nunique()),
         "n_ratings": int(len(df)), "attention": {"checks": int(len(att)), "failed": int((~att["passed"]).sum())},
-        "best": best_methods(summary, fmt), "tests": tests(df, fmt), "agreement": agreement(df, fmt),
+        "best": best_methods(summary, fmt), "tests": significance(df, fmt), "agreement": agreement(df, fmt),
         "summary": summary, "table": table_markdown(summary, fmt, criteria),
     }
     if eval_dir:
