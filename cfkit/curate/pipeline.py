@@ -1,0 +1,276 @@
+"""``prepare``: raw images of a source -> aligned faces, masks, ``manifest.parquet`` and ``card.md``.
+
+    from cfkit.curate import prepare
+    result = prepare("folder", src="~/selfies", out="data/selfies", size=128, mask=True)
+    result.manifest, result.eye_within_tolerance
+
+Work is split into chunks run by worker processes; each finished chunk is committed to
+``OUT/journal/`` atomically, so an interrupted run resumes without duplicates or loss. With
+``shard=(i, n)`` only the inputs hashed to shard ``i`` are processed and the result is written to
+``OUT/shards/``; :func:`merge` joins the shards into the one manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from cfkit.console import info, track
+from cfkit.curate import worker
+from cfkit.curate.card import eye_alignment, render
+from cfkit.curate.dedupe import exact_duplicates, near_duplicates
+from cfkit.curate.defaults import CHUNK, DEFAULTS, PrepareOptions
+from cfkit.curate.journal import Journal
+from cfkit.curate.profiles import profile
+from cfkit.curate.split import split_of
+from cfkit.errors import CfkitError, InputError
+from cfkit.fsutil import atomic_write_bytes, atomic_write_text
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    manifest: Path | None  # None for a shard run (see :func:`merge`)
+    kept: int
+    rejected: dict[str, int]
+    eye_within_tolerance: float | None  # share of measured faces, or None
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    if not text:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise CfkitError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise CfkitError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+def in_shard(origin: str, shard: tuple[int, int] | None) -> bool:
+    return shard is None or int(hashlib.sha1(origin.encode()).hexdigest()[:12], 16) % shard[1] == shard[0]
+
+
+def _raw_images(source: str, src: str | None, out: Path, limit: int | None):
+    """(RawImage list, source-level rejection rows, dataset licence)."""
+    from cfkit.curate.sources import resolve
+
+    got = resolve(source, src, out / "raw", limit=limit)
+    rejected = [
+        {"origin": r.origin, "source": source, "status": "rejected", "reason": r.reason, "detail": r.detail}
+        for r in getattr(got, "rejected", [])
+    ]
+    return list(got), rejected, getattr(got, "licence", None)
+
+
+def run_jobs(raws: list, job: worker.Job, journal: Journal, workers: int, label: str) -> None:
+    """Process ``raws`` in chunks (worker processes when ``workers > 1``), committing each chunk."""
+    chunks = [raws[i : i + CHUNK] for i in range(0, len(raws), CHUNK)]
+    if not chunks:
+        return
+    workers = max(1, min(workers, len(chunks)))
+    if workers == 1:
+        worker.init(job)
+        for chunk in track(chunks, label, unit="chunk"):
+            journal.write(worker.process_chunk(chunk))
+        return
+    job = replace(job, threads=1)
+    with ProcessPoolExecutor(max_workers=workers, initializer=worker.init, initargs=(job,)) as pool:
+        futures = [pool.submit(worker.process_chunk, c) for c in chunks]
+        try:
+            for fut in track(as_completed(futures), label, total=len(futures), unit="chunk"):
+                journal.write(fut.result())
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def prepare(
+    source: str,
+    src: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    size: int = DEFAULTS.size,
+    template: str | None = DEFAULTS.template,
+    policy: str = DEFAULTS.policy,
+    mask: bool = DEFAULTS.mask,
+    mask_method: str = DEFAULTS.mask_method,
+    checkpoint: str | None = None,
+    limit: int | None = None,
+    shard: tuple[int, int] | str | None = None,
+    seed: int = DEFAULTS.seed,
+    workers: int | None = None,
+    options: PrepareOptions | None = None,
+) -> PrepareResult:
+    """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``)."""
+    prof = profile(source)
+    opts = replace(
+        options or DEFAULTS,
+        size=size,
+        template=template or prof.template,
+        policy=policy,
+        mask=mask,
+        mask_method=mask_method,
+        seed=seed,
+    )
+    if mask:
+        from cfkit.faces.masks import make_masker
+
+        make_masker(mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
+    shard = parse_shard(shard) if isinstance(shard, str) else shard
+    out = Path(out or Path("data") / source).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
+    journal = Journal(out / "journal" / tag)
+    journal.check_options({"source": source, "src": str(src) if src else None, **opts.fingerprint()})
+
+    raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit)
+    raws = [r for r in raws if in_shard(str(r.origin), shard)]
+    src_rejected = [r for r in src_rejected if in_shard(str(r["origin"]), shard)]
+    if not raws and not src_rejected:
+        raise InputError(f"no input images found for '{source}'" + (f" in {src}" if src else ""))
+    journal.write(src_rejected, name="sources")
+    done = journal.done()
+    pending = [r for r in raws if str(r.origin) not in done]
+    info(f"{source}: {len(raws)} inputs, {len(raws) - len(pending)} already done, {len(pending)} to process")
+    job = worker.Job(
+        out=str(out),
+        size=opts.size,
+        template=opts.template,
+        policy=opts.policy,
+        detectors=prof.detectors,
+        photo=prof.photo,
+        mask=opts.mask,
+        mask_method=opts.mask_method,
+        checkpoint=checkpoint,
+        quality=opts.quality,
+    )
+    run_jobs(pending, job, journal, workers or os.cpu_count() or 1, f"prepare {source}")
+    rows = journal.read()
+    meta = {"source": source, "licence": licence, "shard": tag}
+    if shard:
+        table = out / "shards" / f"{tag}.parquet"
+        _write_parquet(table, rows)
+        info(f"shard {tag} done: {int((rows['status'] == 'kept').sum())} faces; join shards with --merge")
+        return PrepareResult(out, None, int((rows["status"] == "kept").sum()), _reasons(rows), None)
+    return finalize(rows, out, opts, meta)
+
+
+def _reasons(rows: pd.DataFrame) -> dict[str, int]:
+    rej = rows[rows["status"] != "kept"]
+    return {str(k): int(v) for k, v in rej["reason"].value_counts().sort_index().items()}
+
+
+def _write_parquet(path: Path, df: pd.DataFrame) -> None:
+    import io
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def finalize(rows: pd.DataFrame, out: Path, opts: PrepareOptions, meta: dict) -> PrepareResult:
+    """Dedupe, split, write ``manifest.parquet`` + ``card.md`` and drop files of faces not kept."""
+    rows = rows.copy()
+    if "id" not in rows:
+        rows["id"] = None
+    kept_mask = rows["status"] == "kept"
+    dup = exact_duplicates(rows[kept_mask])
+    rows.loc[dup[dup].index, ["status", "reason"]] = ["rejected", "duplicate_sha256"]
+    kept_mask = rows["status"] == "kept"
+    near = near_duplicates(
+        list(rows.loc[kept_mask, "id"]), list(rows.loc[kept_mask, "phash"]), opts.quality.max_phash_distance
+    )
+    is_near = kept_mask & rows["id"].isin(list(near))
+    rows.loc[is_near, "status"] = "rejected"
+    rows.loc[is_near, "reason"] = "near_duplicate"
+    rows.loc[is_near, "detail"] = rows.loc[is_near, "id"].map(lambda i: f"like {near[i]}")
+    kept = rows[rows["status"] == "kept"].copy()
+    kept["split"] = [split_of(i, opts.seed, opts.splits) for i in kept["id"]]
+    kept = kept.sort_values("id").drop(columns=["status", "reason", "detail"]).reset_index(drop=True)
+    _remove_stale(out, set(kept["id"]))
+    manifest = out / "manifest.parquet"
+    _write_parquet(manifest, kept)
+    share, _, _ = eye_alignment(kept, opts.quality.eye_tolerance_px)
+    card_info = {
+        **meta,
+        "size": opts.size,
+        "template": opts.template,
+        "face policy": opts.policy,
+        "masks": opts.mask_method if opts.mask else "no",
+        "seed": opts.seed,
+        "splits": ", ".join(f"{n} {f:g}" for n, f in opts.splits),
+        "eye_tolerance_px": opts.quality.eye_tolerance_px,
+        "quality thresholds": ", ".join(f"{k}={v}" for k, v in asdict(opts.quality).items()),
+    }
+    atomic_write_text(out / "card.md", render(rows, kept, card_info))
+    reasons = _reasons(rows)
+    tol = opts.quality.eye_tolerance_px
+    eyes = f"; eye alignment {share * 100:.1f}% within {tol:g} px" if share is not None else ""
+    info(f"{len(kept)} faces kept in {out}; rejected: {reasons or 'none'}{eyes}")
+    return PrepareResult(out, manifest, len(kept), reasons, share)
+
+
+def _remove_stale(out: Path, keep: set[str]) -> None:
+    for sub in ("images", "masks"):
+        folder = out / sub
+        if folder.is_dir():
+            for p in folder.glob("*.png"):
+                if p.stem not in keep:
+                    p.unlink(missing_ok=True)
+
+
+def merge(
+    out: str | os.PathLike,
+    inputs: list[str | os.PathLike] = (),
+    options: PrepareOptions | None = None,
+    seed: int | None = None,
+) -> PrepareResult:
+    """Join shard results (``OUT/shards/*.parquet`` and those of other prepared folders) into one dataset."""
+    import json
+
+    out = Path(out)
+    tables = []
+    for folder in [out, *map(Path, inputs)]:
+        for part in sorted((folder / "shards").glob("shard-*-of-*.parquet")):
+            df = pd.read_parquet(part)
+            if folder.resolve() != out.resolve():
+                for sub in ("images", "masks"):
+                    for p in (folder / sub).glob("*.png") if (folder / sub).is_dir() else []:
+                        dest = out / sub / p.name
+                        if not dest.exists():
+                            dest.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copyfile(p, dest)
+            tables.append((part.stem, df))
+    if not tables:
+        raise InputError(f"no shard results found in {out}/shards (run prepare with --shard i/n first)")
+    tags = {t for t, _ in tables}
+    for n in {int(t.split("-of-")[1]) for t in tags}:
+        missing = [f"{i}/{n}" for i in range(n) if f"shard-{i}-of-{n}" not in tags]
+        if missing:
+            raise InputError(f"cannot merge: shard(s) {', '.join(missing)} not prepared yet")
+    rows = pd.concat([df for _, df in tables], ignore_index=True)
+    rows = rows.drop_duplicates(subset=["origin", "face_index"], keep="first") if "face_index" in rows else rows
+    opts_file = next((out / "journal").glob("shard-*/options.json"), None)
+    saved = json.loads(opts_file.read_text()) if opts_file else {}
+    opts = options or replace(
+        DEFAULTS,
+        size=saved.get("size", DEFAULTS.size),
+        template=saved.get("template"),
+        policy=saved.get("policy", DEFAULTS.policy),
+        mask=saved.get("mask", False),
+        mask_method=saved.get("mask_method", DEFAULTS.mask_method),
+    )
+    if seed is not None:
+        opts = replace(opts, seed=seed)
+    source = str(rows["source"].dropna().iloc[0]) if rows["source"].notna().any() else "merged"
+    return finalize(rows, out, opts, {"source": source, "licence": None, "shard": f"merged {len(tables)} shards"})

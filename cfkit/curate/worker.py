@@ -1,0 +1,156 @@
+"""Per-image work of ``prepare``/``align``, run in worker processes: decode, detect, align, score, write.
+
+A chunk of raw images becomes a list of rows (one per kept or rejected face, one per unusable
+file). Images and masks are written atomically before the rows are returned, so a row in the
+journal always points at a complete file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cfkit.curate.defaults import QualityThresholds
+from cfkit.curate.quality import blur_score, face_size, pose_scores, quality_reason
+
+_STATE: dict = {}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs (picklable)."""
+
+    out: str
+    size: int
+    template: str
+    policy: str
+    detectors: tuple[str, ...]
+    photo: bool
+    mask: bool = False
+    mask_method: str = "landmarks"
+    checkpoint: str | None = None
+    quality: QualityThresholds = QualityThresholds()
+    threads: int = 0
+    name_by: str = "sha"  # "sha": <sha16>.png (datasets); "stem": <source stem>.png (cfkit align)
+
+
+def init(job: Job) -> None:
+    """Build the models of this process once (also called inline when there are no workers)."""
+    from cfkit.faces.aligner import FaceAligner
+    from cfkit.faces.masks import make_masker
+
+    _STATE["job"] = job
+    _STATE["aligner"] = FaceAligner(
+        size=job.size,
+        template=job.template,
+        policy=job.policy,
+        detectors=job.detectors,
+        refine=job.photo,
+        measure=job.photo or job.mask,
+        threads=job.threads,
+    )
+    _STATE["masker"] = make_masker(job.mask_method, job.checkpoint) if job.mask else None
+
+
+def _nan(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _flat(a) -> list[float] | None:
+    return None if a is None else [round(float(v), 3) for v in np.asarray(a).ravel()]
+
+
+def base_row(raw, **kw) -> dict:
+    return {
+        "origin": str(raw.origin),
+        "source": raw.source,
+        "license": raw.licence,
+        "path": str(raw.path),
+        **kw,
+    }
+
+
+def process_chunk(raws: list) -> list[dict]:
+    """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first)."""
+    from cfkit.fsutil import sha256_file
+    from cfkit.imageio import ImageDecodeError, load_rgb
+
+    job: Job = _STATE["job"]
+    rows, decoded = [], []
+    for raw in raws:
+        try:
+            rgb = load_rgb(raw.path)
+            decoded.append((raw, rgb, sha256_file(raw.path)))
+        except ImageDecodeError as e:
+            rows.append(base_row(raw, status="rejected", reason=e.reason, detail=e.detail))
+    results = _STATE["aligner"].process([rgb for _, rgb, _ in decoded])
+    for (raw, rgb, sha), (faces, reason, n_faces) in zip(decoded, results, strict=True):
+        if reason:
+            rows.append(base_row(raw, status="rejected", reason=reason, detail="", sha256=sha, n_faces=n_faces))
+            continue
+        for k, face in enumerate(faces):
+            rows.append(_face_row(job, raw, rgb, sha, k, face, n_faces))
+    return rows
+
+
+def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: int) -> dict:
+    import imagehash
+    from PIL import Image
+
+    from cfkit.imageio import save_png
+
+    fid = sha[:16] if k == 0 else f"{sha[:16]}_{k}"
+    if job.name_by == "stem":
+        fid = Path(raw.path).stem if k == 0 else f"{Path(raw.path).stem}_{k}"
+    yaw, pitch = pose_scores(face.kps5) if face.kps5 is not None else (None, None)
+    scores = {
+        "face_px": face_size(face.det.box) if face.det is not None else None,
+        "blur": blur_score(face.image),
+        "yaw": yaw,
+        "pitch": pitch,
+    }
+    reason = quality_reason(scores, job.quality) if job.photo else None
+    row = base_row(
+        raw,
+        id=fid,
+        status="rejected" if reason else "kept",
+        reason=reason or "",
+        detail="",
+        sha256=sha,
+        face_index=k,
+        n_faces=n_faces,
+        detector=face.detector,
+        detector_note=face.note,
+        det_score=_nan(face.det.score if face.det is not None else None),
+        det_box=_flat(face.det.box if face.det is not None else None),
+        landmarks5=_flat(face.kps5),
+        landmarks68=_flat(face.lm68),
+        refined=face.refined,
+        eye_error=_nan(face.eye_error),
+        face_px=_nan(scores["face_px"]),
+        blur=scores["blur"],
+        yaw=_nan(yaw),
+        pitch=_nan(pitch),
+        src_width=int(rgb.shape[1]),
+        src_height=int(rgb.shape[0]),
+        policy=job.policy,
+        template="centre" if face.detector == "centre" else job.template,
+        size=job.size,
+        matrix=_flat(face.matrix),
+    )
+    if reason:
+        return row
+    out = Path(job.out)
+    save_png(out / "images" / f"{fid}.png", face.image)
+    row["phash"] = str(imagehash.phash(Image.fromarray(face.image)))
+    if _STATE["masker"] is not None:
+        save_png(out / "masks" / f"{fid}.png", _STATE["masker"](face.image, face.lm68))
+        row["mask"] = job.mask_method
+    return row
+
+
+def is_nan(v) -> bool:
+    return isinstance(v, float) and math.isnan(v)
