@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,15 +26,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 from cfkit import __version__
 from cfkit.console import make_progress
 from cfkit.errors import CfkitError
-from cfkit.fsutil import sha256_file
 from cfkit.imageio import MAX_PIXELS, ImageDecodeError, decode_rgb
 
 USER_AGENT = f"cfkit/{__version__} (research dataset curation; +https://pypi.org/project/cfkit/)"
@@ -59,6 +60,7 @@ class DownloadOptions:
     dedupe: bool = True  # same sha256 twice -> 'duplicate'
     user_agent: str = USER_AGENT
     progress: bool = True
+    manifest: bool = True  # keep downloads.jsonl (resume across runs, provenance)
 
 
 @dataclass
@@ -97,6 +99,49 @@ class Reject(Exception):
     def __init__(self, reason: str, detail: str = "", retry: bool = False):
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail, self.retry = reason, detail, retry
+
+
+class _Follow(Reject):
+    """A download-confirmation page pointing at the real file."""
+
+    def __init__(self, url: str):
+        super().__init__("not_image", "download confirmation page", retry=True)
+        self.url = url
+
+
+class _ConfirmParser(HTMLParser):
+    def __init__(self, base: str):
+        super().__init__(convert_charrefs=True)
+        self.base, self.form, self.link = base, None, None
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and self.form is None:
+            self.form = urljoin(self.base, a.get("action", ""))
+        elif tag == "input" and a.get("type", "").lower() == "hidden" and a.get("name"):
+            self.fields[a["name"]] = a.get("value", "")
+        elif tag == "a" and "export=download" in a.get("href", "") and self.link is None:
+            self.link = urljoin(self.base, a["href"])
+
+
+def _confirmation_target(r, url: str) -> str | None:
+    """The real file behind a small "cannot scan for viruses, download anyway?" page (Google Drive)."""
+    if int(r.headers.get("content-length") or 0) > 512 << 10:
+        return None
+    body = b""
+    for chunk in r.iter_bytes():
+        body += chunk
+        if len(body) > 512 << 10:
+            return None
+    text = body.decode(r.encoding or "utf-8", errors="replace")
+    if "Quota exceeded" in text:
+        raise Reject("http_error", "Google Drive download quota exceeded; try again later", retry=False)
+    p = _ConfirmParser(url)
+    p.feed(text)
+    if p.form and "confirm" in p.fields:
+        return f"{p.form}{'&' if '?' in p.form else '?'}{urlencode(p.fields)}"
+    return p.link
 
 
 def safe_relpath(name: str) -> str:
@@ -193,7 +238,7 @@ class Downloader:
 
     def _load_manifest(self) -> None:
         path = self.out / MANIFEST
-        if not path.exists():
+        if not self.opt.manifest or not path.exists():
             return
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
@@ -212,6 +257,8 @@ class Downloader:
     def _record(self, res: DownloadResult) -> None:
         with self._lock:
             self.done[res.url] = res
+            if not self.opt.manifest:
+                return
             with open(self.out / MANIFEST, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(asdict(res), default=str) + "\n")
                 fh.flush()
@@ -265,17 +312,19 @@ class Downloader:
         if not (ctype.startswith("image/") or ctype in _NON_IMAGE_OK):
             raise Reject("not_image", f"content-type {ctype or 'missing'}")
 
-    def _stream(self, item: DownloadItem, part: Path) -> str:
-        """Fetch into ``part`` (resuming); returns the content type."""
+    def _stream(self, url: str, part: Path) -> str:
+        """Fetch ``url`` into ``part`` (resuming); returns the content type."""
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
-        self.policy.wait(item.url)
-        with self.client.stream("GET", item.url, headers=headers) as r:
+        self.policy.wait(url)
+        with self.client.stream("GET", url, headers=headers) as r:
             if r.status_code == 416 and have:
                 part.unlink()  # our partial is stale or complete but unknown: restart cleanly
                 raise Reject("http_error", "HTTP 416 on resume", retry=True)
             self._check_status(r)
             ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype.startswith("text/html") and (confirm := _confirmation_target(r, str(r.url))):
+                raise _Follow(confirm)
             self._check_type(ctype)
             length = r.headers.get("content-length")
             append = r.status_code == 206 and have > 0
@@ -298,11 +347,17 @@ class Downloader:
         size = part.stat().st_size
         if item.size is not None and size != item.size:
             raise Reject("checksum_mismatch", f"size {size} != published {item.size}")
-        res.sha256, res.bytes = sha256_file(part), size
+        sha, md5h = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        with open(part, "rb") as fh:
+            while block := fh.read(1 << 20):
+                sha.update(block)
+                if item.md5:
+                    md5h.update(block)
+        res.sha256, res.bytes = sha.hexdigest(), size
         if item.sha256 and not res.sha256.startswith(item.sha256.lower()):
             raise Reject("checksum_mismatch", f"sha256 {res.sha256[:16]} != published {item.sha256[:16]}")
         if item.md5:
-            md5 = hashlib.md5(part.read_bytes(), usedforsecurity=False).hexdigest()
+            md5 = md5h.hexdigest()
             if md5 != item.md5.lower():
                 raise Reject("checksum_mismatch", f"md5 {md5} != published {item.md5}")
         ext = PurePosixPath(urlsplit(item.url).path).suffix.lower()[:6]
@@ -330,10 +385,14 @@ class Downloader:
                 raise Reject("http_error", f"unsupported URL scheme in {item.url!r}")
             if not self.policy.allowed(self.client, item.url):
                 raise Reject("robots_disallowed", "robots.txt disallows this URL")
+            url = item.url
             for attempt in range(self.opt.retries):
                 try:
-                    res.content_type = self._stream(item, part)
+                    res.content_type = self._stream(url, part)
                     break
+                except _Follow as e:
+                    url = e.url
+                    continue
                 except Reject as e:
                     if not e.retry or attempt == self.opt.retries - 1:
                         raise
@@ -397,14 +456,20 @@ class Downloader:
         self.close()
 
 
-def download_one(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None, **opts: Any) -> Path:
-    """Fetch one (non-image) file to ``dest`` with resume + checksums, or raise a one-line CfkitError."""
-    opts.setdefault("images", False)
-    opts.setdefault("workers", 1)
-    opts.setdefault("dedupe", False)
-    opts.setdefault("progress", False)
+def download_one(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None, **opts: Any) -> str:
+    """Fetch one file (any type) to ``dest``: resumable (``.parts/``), retried, checksum-verified.
+
+    Returns the sha256; raises a one-line CfkitError on failure. No manifest is written, so this is
+    the building block for single files such as model assets.
+    """
+    opts = {"images": False, "workers": 1, "dedupe": False, "progress": False, "manifest": False, **opts}
+    dest = Path(dest)
     with Downloader(dest.parent, DownloadOptions(**opts)) as dl:
         res = dl.fetch(DownloadItem(url, name=dest.name, sha256=sha256, md5=md5))
+    with contextlib.suppress(OSError):
+        (dest.parent / ".parts").rmdir()  # only when empty
     if not res.ok:
         raise CfkitError(f"download failed: {url}: {res.reason}: {res.detail}")
-    return dest.parent / res.file  # type: ignore[operator]
+    if res.file != dest.name:
+        os.replace(dest.parent / res.file, dest)  # type: ignore[operator]
+    return res.sha256  # type: ignore[return-value]

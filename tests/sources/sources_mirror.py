@@ -113,3 +113,16 @@ def image_bytes(i: int = 0, size: int = 64, fmt: str = "PNG", noise: bool = Fals
     buf = io.BytesIO()
     im.save(buf, format=fmt)
     return buf.getvalue()
+
+
+def assert_paced(server: MiniServer, interval: float, n: int) -> None:
+    """The server saw ``n`` requests, spaced by the client's per-host ``interval``.
+
+    Arrival times carry some connection jitter, so each gap may fall a little short, but the whole
+    span cannot: unpaced concurrent workers would arrive almost together.
+    """
+    times = sorted(h.t for h in server.log)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) == n, times
+    assert min(gaps) >= 0.6 * interval, gaps
+    assert times[-1] - times[0] >= (n - 1) * interval - 0.05, gaps

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import typer
-from sources_mirror import image_bytes
+from sources_mirror import assert_paced, image_bytes
 
 from cfkit.curate.scrape import PROVENANCE, ScrapeOptions, page_images, scrape
 from cfkit.curate.scrape_cli import register
@@ -66,8 +66,7 @@ def test_scrape_page_polite_deduped_with_provenance(server, tmp_path):
         assert row.file == f"{row.sha256[:20]}{'.jpg' if row.url.endswith('.jpg') else '.png'}"
         assert (out / row.file).is_file()
     assert len(list(out.glob("*.png"))) + len(list(out.glob("*.jpg"))) == 5
-    times = sorted(h.t for h in server.log)
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.05 * 0.9
+    assert_paced(server, 0.05, n=len(server.log))
 
     # resume: a second run fetches only the page (and robots.txt is cached per run), no image again
     n_img = len([h for h in server.log if h.path.startswith("/art/")])
@@ -86,9 +85,7 @@ def test_scrape_url_list_and_rate_limit(server, tmp_path):
     lst.write_text("url,licence\n" + "".join(f"{u},CC0\n" for u in urls))
     rep = scrape(tmp_path / "o", urls_file=lst, options=ScrapeOptions(**{**FAST, "min_interval": 0.2, "workers": 4}))
     assert rep.kept == 4
-    img_times = sorted(h.t for h in server.log)  # robots.txt + 4 images, all to one host
-    assert len(img_times) == 5
-    assert min(b - a for a, b in zip(img_times, img_times[1:], strict=False)) >= 0.2 * 0.9
+    assert_paced(server, 0.2, n=5)  # robots.txt + 4 images, all to one host
     assert set(pd.read_parquet(tmp_path / "o" / PROVENANCE).licence) == {"CC0"}
 
 

@@ -93,7 +93,7 @@ def _ffhq_mirror(server, n=5):
         if i == 1:
             md5 = "0" * 32  # wrong checksum in the metadata
         if i == 2:
-            body, ctype = b"<html>Google Drive - Quota exceeded</html>", "text/html"
+            body, ctype = b"<html>Sign in to continue</html>", "text/html"
         else:
             ctype = "image/png"
         server.add(f"/ffhq/{path}", body, ctype=ctype)
