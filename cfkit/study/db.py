@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,13 +68,18 @@ class Database:
                 if not create and not Path(path).is_file():
                     raise InputError(f"study database not found: {path}")
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+            self.engine = create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
+            )
             _sqlite_setup(self.engine)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=20, max_overflow=20)
         self._writer = self.engine.execution_options(cfkit_write=True)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self._writer, expire_on_commit=False)
+        # SQLite has one writer at a time: queue this process's writers on a lock instead of in SQLite's
+        # busy handler (which sleeps in steps of up to 100 ms); other processes still wait via busy_timeout.
+        self._wlock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
         Base.metadata.create_all(self.engine)
 
     @contextlib.contextmanager
@@ -83,7 +89,7 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write() as s, s.begin():
+        with self._wlock, self._write() as s, s.begin():
             yield s
 
     def dispose(self) -> None:

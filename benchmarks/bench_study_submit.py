@@ -1,0 +1,144 @@
+"""Rating-submit latency with N simultaneous volunteers (default 20), SQLite and PostgreSQL.
+
+Each volunteer completes its plan; every trial is submitted twice at the same moment (a double click).
+Peer baseline, same concurrency and same rows: a bare driver transaction (sqlite3 / psycopg2) inserting
+the answer rows with ON CONFLICT DO NOTHING, i.e. the floor cost of durable, idempotent storage.
+
+    python benchmarks/bench_study_submit.py [--volunteers 20] [--sources 8] [--postgres URL]
+
+PostgreSQL URL defaults to $CFKIT_TEST_POSTGRES_URL (see scripts/ci_services.sh); skipped when unset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "study"))
+from conftest import make_folders, skimage_photos  # noqa: E402
+
+from cfkit.console import set_verbosity  # noqa: E402
+from cfkit.study.db import open_db, to_url  # noqa: E402
+from cfkit.study.design import create_study  # noqa: E402
+from cfkit.study.simulate import simulate  # noqa: E402
+
+
+def raw_baseline(url: str, volunteers: int, trials: int, rows_per_trial: int) -> list[float]:
+    """Same concurrency and row count through the bare driver (one transaction per submit)."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        path = url.removeprefix("sqlite:///")
+        connect = lambda: sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)  # noqa: E731
+        ddl = "CREATE TABLE IF NOT EXISTS raw (t INTEGER, c INTEGER, i INTEGER, v REAL, UNIQUE (t, c, i))"
+        ins, begin = "INSERT INTO raw VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", "BEGIN IMMEDIATE"
+    else:
+        import psycopg2
+
+        dsn = url.replace("postgresql+psycopg2://", "postgresql://")
+        connect = lambda: psycopg2.connect(dsn)  # noqa: E731
+        ddl = "CREATE TABLE IF NOT EXISTS raw (t INTEGER, c INTEGER, i INTEGER, v REAL, UNIQUE (t, c, i))"
+        ins, begin = "INSERT INTO raw VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", None
+    c0 = connect()
+    c0.cursor().execute("DROP TABLE IF EXISTS raw")
+    c0.cursor().execute(ddl)
+    if not url.startswith("sqlite"):
+        c0.commit()
+    c0.close()
+    lat, lock, barrier = [], threading.Lock(), threading.Barrier(volunteers)
+
+    def run(k: int) -> None:
+        conn = connect()
+        if url.startswith("sqlite"):
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        barrier.wait()
+        for t in range(trials):
+            rows = [(k * 1000 + t, r % 3, r, 3.0) for r in range(rows_per_trial)]
+            t0 = time.perf_counter()
+            cur = conn.cursor()
+            if begin:
+                cur.execute(begin)
+            cur.executemany(ins, rows)
+            if begin:
+                cur.execute("COMMIT")
+            else:
+                conn.commit()
+            with lock:
+                lat.append(time.perf_counter() - t0)
+        conn.close()
+
+    with ThreadPoolExecutor(volunteers) as pool:
+        list(pool.map(run, range(volunteers)))
+    return lat
+
+
+def fresh_pg(url: str) -> str:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(to_url(url), isolation_level="AUTOCOMMIT")
+    name = f"cfkit_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg(url: str, db_url: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(to_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    admin.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--volunteers", type=int, default=20)
+    ap.add_argument("--sources", type=int, default=8)
+    ap.add_argument("--think", type=float, default=0.3, help="mean think time (s) of the paced run")
+    ap.add_argument("--postgres", default=os.environ.get("CFKIT_TEST_POSTGRES_URL"))
+    args = ap.parse_args()
+    set_verbosity(quiet=True)
+    tmp = Path(tempfile.mkdtemp(prefix="cfkit-bench-study-"))
+    src, out = make_folders(skimage_photos(args.sources), tmp / "run")
+    targets = [("sqlite", str(tmp / "bench.db"))]
+    if args.postgres:
+        targets.append(("postgresql", fresh_pg(args.postgres)))
+    else:
+        print("postgresql: skipped (no --postgres / CFKIT_TEST_POSTGRES_URL)")
+    print(f"{args.volunteers} simultaneous volunteers, {args.sources} sources x 3 methods x 3 criteria (Likert), "
+          "every trial double-submitted")
+    print(f"{'backend':<11} {'mode':<12} {'trials':>6} {'p50 ms':>8} {'p95 ms':>8} {'raw p50':>8} {'raw p95':>8} {'p50 ratio':>9}")
+    for name, db_url in targets:
+        db = open_db(db_url)
+        for mode, think in (("burst", 0.0), (f"paced {args.think:g}s", args.think)):
+            study = f"bench-{mode.split()[0]}"
+            create_study(db=db, out=tmp / name / study, methods={k: str(p) for k, p in out.items()}, source=src,
+                         name=study, n_sources=args.sources, ratings_per_item=10 * args.volunteers)
+            t0 = time.perf_counter()
+            res = simulate(db, study, volunteers=args.volunteers, double_submit=True, think_s=think)
+            wall = time.perf_counter() - t0
+            assert res.accepted == res.trials, "a rating was lost or duplicated"
+            raw = raw_baseline(db.url, args.volunteers, res.trials // args.volunteers, 9)
+            p50, p95 = res.percentile(50) * 1e3, res.percentile(95) * 1e3
+            r50, r95 = np.percentile(raw, 50) * 1e3, np.percentile(raw, 95) * 1e3
+            print(f"{name:<11} {mode:<12} {res.trials:>6} {p50:>8.1f} {p95:>8.1f} {r50:>8.1f} {r95:>8.1f} "
+                  f"{p50 / max(r50, 1e-3):>8.1f}x   ({res.trials / wall:.0f} trials/s)")
+        db.dispose()
+        if name == "postgresql":
+            drop_pg(args.postgres, db_url)
+
+
+if __name__ == "__main__":
+    main()
