@@ -1,7 +1,77 @@
-"""Commands of cfkit.evaluate (placeholder until its commands land)."""
+"""``cfkit eval``: a thin layer over :func:`cfkit.evaluate.run_eval`."""
+
+from __future__ import annotations
 
 import typer
 
 
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def eval_cmd(
+    methods: str = typer.Option(None, help="Comma list: NAME (-> results/NAME/) or NAME=DIR."),
+    source: str = typer.Option(None, help="Folder of source images (ids = file stems)."),
+    reference: str = typer.Option(None, help="Real target-domain images for FID/KID: folder or pytorch-fid .npz."),
+    out: str = typer.Option(None, help="Output folder (metrics.json, per_image.csv, report.md, report.html)."),
+    metrics: str = typer.Option(None, help="Comma list of metrics (default: all; see --list-metrics)."),
+    protocol: str = typer.Option(None, help="Protocol YAML (eval/NAME.yaml); options given here override it."),
+    max_images: int = typer.Option(None, help="Only the first N source ids (sorted)."),
+    fid_dims: int = typer.Option(None, help="pytorch-fid feature block: 64, 192, 768, 2048."),
+    identity_backend: str = typer.Option(None, help="auto | arcface | dlib."),
+    batch_size: int = typer.Option(None, help="Inception batch size (results do not depend on it)."),
+    workers: int = typer.Option(None, help="Decode worker processes (default min(4, CPUs))."),
+    device: str = typer.Option(None, help="auto | cpu | cuda[:i]."),
+    seed: int = typer.Option(None, help="Seed of bootstrap and KID subsets."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute reference statistics."),
+    list_metrics: bool = typer.Option(False, "--list-metrics", help="List the registered metrics and exit."),
+) -> None:
+    """Evaluate methods side by side: FID, KID, identity, landmarks, LPIPS with 95% CIs.
+
+    Example: cfkit eval --methods cyclegan,ours=results/ours --source data/photos/images
+    --reference data/anime/images --out eval/x
+    """
+    from cfkit.console import info
+    from cfkit.errors import InputError
+    from cfkit.evaluate.config import EvalConfig
+
+    if list_metrics:
+        from cfkit.metrics import METRICS
+
+        for name in METRICS.names():
+            m = METRICS.get(name)
+            typer.echo(f"{name:20s} {m.label} ({'higher' if m.higher_is_better else 'lower'} is better)")
+        return
+    overrides = {
+        "methods": _csv(methods),
+        "source": source,
+        "reference": reference,
+        "out": out,
+        "metrics": _csv(metrics),
+        "max_images": max_images,
+        "fid_dims": fid_dims,
+        "identity_backend": identity_backend,
+        "batch_size": batch_size,
+        "workers": workers,
+        "device": device,
+        "seed": seed,
+        "cache": False if no_cache else None,
+    }
+    if protocol:
+        cfg = EvalConfig.from_protocol(protocol, **overrides)
+    else:
+        cfg = EvalConfig(**{k: v for k, v in overrides.items() if v is not None})
+    if not cfg.methods:
+        raise InputError("no methods given (--methods a,b or name=DIR, or a --protocol)")
+    from cfkit.evaluate.api import run_eval
+
+    doc = run_eval(cfg)
+    for method, res in doc["metrics"].items():
+        parts = [f"{k}={res[k]['value']:.4g}" if res[k].get("value") is not None else f"{k}=n/a" for k in res]
+        typer.echo(f"{method}: " + " ".join(parts))
+    info(f"wrote {cfg.out}/metrics.json, per_image.csv, report.md, report.html")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+    """Add ``cfkit eval``."""
+    app.command("eval")(eval_cmd)

@@ -1,0 +1,151 @@
+"""``run_eval``: side-by-side evaluation of translation methods on folders of images."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cfkit.console import info, warn
+from cfkit.errors import CfkitError, InputError
+from cfkit.evaluate.config import EvalConfig
+from cfkit.evaluate.extract import REFERENCE, Extracted, Item, extract
+from cfkit.evaluate.inputs import SOURCE, describe_unmatched, index_folder, match_methods
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("cfkit", "torch", "torchvision", "pytorch-fid", "lpips", "numpy", "scipy", "dlib-bin", "insightface"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
+    """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
+    from cfkit.assets import asset_info
+    from cfkit.evaluate import inception as inc
+
+    if "inception" not in needs:
+        return [], {}
+    if not cfg.reference:
+        res.unavailable["reference"] = "no reference given (--reference DIR or .npz)"
+        return [], {}
+    ref = Path(cfg.reference)
+    if ref.suffix == ".npz":
+        if not ref.is_file():
+            raise InputError(f"reference statistics not found: {ref}")
+        stats = inc.load_stats(ref)
+        res.reference_stats = {**stats, "n": len(stats["features"]) if stats["features"] is not None else 0}
+        return [], {"path": str(ref), "kind": "npz"}
+    files = index_folder(ref)
+    prov = {"path": str(ref), "kind": "folder", "n": len(files)}
+    rec = asset_info("fid-inception")
+    if rec is None:
+        return [], prov  # the Inception load reports the missing weights
+    key = inc.stats_key(list(files.values()), cfg.fid_dims, rec["sha256"])
+    cached = inc.cached_stats_path(key)
+    prov.update(cache_key=key, cache_file=str(cached))
+    if cfg.cache and cached.is_file():
+        stats = inc.load_stats(cached)
+        res.reference_stats = {**stats, "n": len(stats["features"])}
+        prov["cached"] = True
+        info(f"reference statistics from cache ({len(files)} images): {cached}")
+        return [], prov
+    prov["cached"] = False
+    return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
+
+
+def run_eval(config: EvalConfig | None = None, **options) -> dict:
+    """Evaluate methods against their sources (and a reference set); write the report; return metrics.json.
+
+    ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
+    reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields.
+    """
+    from cfkit.evaluate.report import write_report
+    from cfkit.metrics import METRICS, MetricContext
+
+    cfg = dataclasses.replace(config or EvalConfig(), **options)
+    t0 = time.perf_counter()
+    if not cfg.source:
+        raise InputError("no source folder given (--source DIR)")
+    source = index_folder(cfg.source)
+    methods = match_methods(source, list(cfg.methods), cfg.results_root)
+    for m in methods:
+        if msg := describe_unmatched(m):
+            warn(msg)
+    metrics = [METRICS.get(name)() for name in dict.fromkeys(cfg.metrics)]
+    needs = {n for m in metrics for n in m.needs}
+
+    ids = sorted(source)
+    if cfg.max_images:
+        ids = ids[: cfg.max_images]
+    items = []
+    for k in ids:
+        paths = {m.name: m.files[k] for m in methods if k in m.files}
+        if paths:
+            items.append(Item(k, {SOURCE: source[k], **paths}))
+    res = Extracted()
+    ref_items, ref_prov = _reference(cfg, needs, res)
+    roles = [SOURCE, *(m.name for m in methods), REFERENCE]
+    extract(items + ref_items, roles, needs, cfg, res)
+
+    if ref_items and "inception" not in res.unavailable:
+        from cfkit.evaluate import inception as inc
+
+        feats = res.inception.get(REFERENCE, {})
+        keys = [it.key for it in ref_items if it.key in feats]
+        if len(keys) >= 1:
+            f = np.stack([feats[k] for k in keys])
+            if cfg.cache and len(keys) == len(ref_items):
+                inc.save_stats(ref_prov["cache_file"], f, [k.split(":", 1)[1] for k in keys])
+            mu, sigma = inc.statistics(f)
+            res.reference_stats = {"mu": mu, "sigma": sigma, "features": f, "n": len(keys)}
+    if res.reference_stats is not None and res.reference_stats["n"] < 2 and ref_prov.get("kind") == "folder":
+        res.unavailable["reference"] = f"reference has {res.reference_stats['n']} usable image(s); FID/KID need >= 2"
+        res.reference_stats = None
+
+    results: dict[str, dict] = {}
+    for m in methods:
+        m_ids = [k for k in ids if k in m.files]
+        results[m.name] = {}
+        for metric in metrics:
+            ctx = MetricContext(method=m.name, ids=m_ids, data=res, config=cfg, source_ids=ids)
+            try:
+                results[m.name][metric.name] = metric.compute(ctx)
+            except CfkitError as e:
+                results[m.name][metric.name] = {"value": None, "ci": None, "n": 0, "unavailable": str(e)}
+    elapsed = time.perf_counter() - t0
+    doc = {
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "methods": {
+            m.name: {
+                "folder": str(m.folder),
+                "n": len([k for k in ids if k in m.files]),
+                "missing": m.missing,
+                "extra": m.extra,
+            }
+            for m in methods
+        },
+        "source": {"folder": str(cfg.source), "n": len(ids)},
+        "reference": ref_prov,
+        "metric_info": {
+            mt.name: {"label": mt.label, "higher_is_better": mt.higher_is_better, "per_image": mt.per_image}
+            for mt in metrics
+        },
+        "provenance": res.provenance,
+        "unavailable": res.unavailable,
+        "decode_errors": res.decode_errors,
+        "versions": _versions(),
+        "timing": {"seconds": round(elapsed, 3), "images_decoded": res.images},
+        "metrics": results,
+    }
+    write_report(Path(cfg.out), doc, res, [m.name for m in methods])
+    return doc

@@ -1,0 +1,69 @@
+"""The one set of evaluation defaults, shared by ``cfkit eval`` and :func:`cfkit.evaluate.run_eval`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cfkit.errors import InputError
+
+DEFAULT_METRICS = ("fid", "kid", "identity", "identity_retrieval", "landmark_nme", "lpips", "lpips_diversity")
+
+
+@dataclass
+class EvalConfig:
+    """Everything an evaluation depends on; written into ``metrics.json``."""
+
+    methods: list[str] = field(default_factory=list)
+    """``name`` (-> ``results/<name>/``) or ``name=DIR``."""
+    source: str = ""
+    reference: str = ""
+    """Folder of real target-domain images, or a pytorch-fid ``.npz`` (mu, sigma[, features])."""
+    out: str = "eval/out"
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    max_images: int | None = None
+    """Evaluate only the first N matched ids (sorted), e.g. a protocol's sample size."""
+    fid_dims: int = 2048
+    """pytorch-fid feature block: 64, 192, 768 or 2048 (pool3, the standard)."""
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    identity_backend: str = "auto"
+    lpips_net: str = "alex"
+    landmarks_assume_aligned: bool = False
+    bootstrap: int = 1000
+    fid_bootstrap: int = 200
+    seed: int = 0
+    batch_size: int = 50
+    workers: int | None = None
+    """Decode worker processes; default min(4, CPUs)."""
+    device: str = "auto"
+    grid_rows: int = 8
+    cache: bool = True
+    results_root: str = "results"
+
+    @classmethod
+    def from_protocol(cls, path: str | Path, **overrides) -> EvalConfig:
+        """Read a protocol YAML (keys = field names); ``overrides`` that are not None win."""
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"protocol not found: {path}")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise InputError(f"{path}: a protocol is a mapping of options")
+        known = {f.name for f in dataclasses.fields(cls)}
+        raw = {k.replace("-", "_"): v for k, v in raw.items() if k not in ("name", "description")}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise InputError(f"{path}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        base = path.parent
+        for key in ("source", "reference"):  # relative data paths are relative to the protocol file
+            if raw.get(key) and not Path(raw[key]).is_absolute() and (base / raw[key]).exists():
+                raw[key] = str(base / raw[key])
+        return cls(**raw)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,83 @@
+"""Which images are compared: methods resolved to folders, images indexed by id (file stem)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cfkit.errors import InputError
+from cfkit.imageio import list_images
+
+SOURCE = "source"
+"""Role name of the source images (not a valid method name)."""
+
+
+@dataclass
+class Method:
+    name: str
+    folder: Path
+    files: dict[str, Path]
+    missing: list[str] = field(default_factory=list)
+    """Source ids with no output in this method."""
+    extra: list[str] = field(default_factory=list)
+    """Output ids with no source image."""
+
+
+def index_folder(folder: str | Path) -> dict[str, Path]:
+    """``id -> file`` for every image below ``folder``; the id is the relative path without suffix."""
+    folder = Path(folder)
+    out: dict[str, Path] = {}
+    for p in list_images(folder):
+        key = p.relative_to(folder).with_suffix("").as_posix()
+        if key in out:
+            raise InputError(f"{folder}: two images share the id '{key}': {out[key].name}, {p.name}")
+        out[key] = p
+    if not out:
+        raise InputError(f"no images in {folder}")
+    return out
+
+
+def resolve_method(spec: str, results_root: str | Path = "results") -> tuple[str, Path]:
+    """``name`` -> ``results/<name>/`` (or its ``images/``); ``name=DIR`` -> DIR."""
+    name, sep, folder = spec.partition("=")
+    name = name.strip()
+    if not name or name == SOURCE or "/" in name:
+        raise InputError(f"bad method name in '{spec}' (use NAME or NAME=DIR; '{SOURCE}' is reserved)")
+    path = Path(folder.strip()) if sep else Path(results_root) / name
+    if not path.is_dir():
+        hint = "" if sep else f" (give NAME=DIR, or run cfkit translate ... --out {path})"
+        raise InputError(f"method '{name}': folder not found: {path}{hint}")
+    if (path / "images").is_dir():
+        path = path / "images"
+    return name, path
+
+
+def match_methods(source: dict[str, Path], specs: list[str], results_root: str | Path = "results") -> list[Method]:
+    """Resolve and index every method and note ids that do not pair up."""
+    methods, seen = [], set()
+    for spec in specs:
+        name, folder = resolve_method(spec, results_root)
+        if name in seen:
+            raise InputError(f"method '{name}' given twice")
+        seen.add(name)
+        files = index_folder(folder)
+        missing = sorted(set(source) - set(files))
+        extra = sorted(set(files) - set(source))
+        if len(extra) == len(files):
+            raise InputError(
+                f"method '{name}': none of its {len(files)} image ids match a source id "
+                f"(e.g. '{extra[0]}' vs source '{next(iter(source))}'); outputs must keep the source file stem"
+            )
+        methods.append(Method(name, folder, {k: v for k, v in files.items() if k in source}, missing, extra))
+    if not methods:
+        raise InputError("no methods given (use --methods a,b or name=DIR)")
+    return methods
+
+
+def describe_unmatched(m: Method, show: int = 5) -> str:
+    parts = []
+    for label, ids in (("without output", m.missing), ("without source", m.extra)):
+        if ids:
+            more = f" (+{len(ids) - show} more)" if len(ids) > show else ""
+            parts.append(f"{len(ids)} id(s) {label}: {', '.join(ids[:show])}{more}")
+    return f"method '{m.name}': " + "; ".join(parts) if parts else ""

@@ -1,0 +1,268 @@
+"""Evaluation outputs: ``metrics.json``, ``per_image.csv``, ``report.md`` and ``report.html`` (plots inline)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from cfkit.evaluate.inputs import SOURCE
+from cfkit.fsutil import atomic_write_json, atomic_write_text
+
+
+def fmt(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    a = abs(v)
+    if a != 0 and (a < 1e-3 or a >= 1e5):
+        return f"{v:.3g}"
+    return f"{v:.4f}" if a < 1 else f"{v:.3f}" if a < 100 else f"{v:.1f}"
+
+
+def best_methods(doc: dict, metric: str) -> set[str]:
+    info = doc["metric_info"][metric]
+    vals = {m: r[metric]["value"] for m, r in doc["metrics"].items() if r[metric].get("value") is not None}
+    if len(vals) < 2:
+        return set()
+    target = (max if info["higher_is_better"] else min)(vals.values())
+    return {m for m, v in vals.items() if v == target}
+
+
+def table_rows(doc: dict) -> tuple[list[str], list[dict]]:
+    """Header and rows of the methods x metrics table (value, CI, n, bold flag)."""
+    metric_names = list(doc["metric_info"])
+    header = [
+        f"{doc['metric_info'][k]['label']} {'↑' if doc['metric_info'][k]['higher_is_better'] else '↓'}"
+        for k in metric_names
+    ]
+    best = {k: best_methods(doc, k) for k in metric_names}
+    rows = []
+    for method, res in doc["metrics"].items():
+        cells = []
+        for k in metric_names:
+            r = res[k]
+            ci = r.get("ci")
+            cells.append(
+                {
+                    "value": fmt(r.get("value")),
+                    "ci": f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "",
+                    "n": r.get("n", 0),
+                    "best": method in best[k],
+                    "note": r.get("unavailable", ""),
+                    "failure_rate": r.get("failure_rate"),
+                }
+            )
+        rows.append({"method": method, "cells": cells})
+    return header, rows
+
+
+def per_image_table(doc: dict) -> tuple[list[str], list[list]]:
+    names = [k for k, i in doc["metric_info"].items() if i["per_image"]]
+    rows = []
+    for method, res in doc["metrics"].items():
+        ids = sorted({k for n in names for k in res[n].get("per_image", {})})
+        for k in ids:
+            rows.append([method, k, *[res[n].get("per_image", {}).get(k, float("nan")) for n in names]])
+    return ["method", "id", *names], rows
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    import csv
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else v for v in r])
+    atomic_write_text(path, buf.getvalue())
+
+
+def markdown(doc: dict) -> str:
+    header, rows = table_rows(doc)
+    lines = [
+        "# Evaluation report",
+        "",
+        f"Source: `{doc['source']['folder']}` ({doc['source']['n']} images); "
+        f"reference: `{doc['reference'].get('path', '–')}`; seed {doc['seed']}. "
+        "Cells: value [95% CI]; best per metric in **bold**; ↑/↓ = higher/lower is better.",
+        "",
+        "| method | " + " | ".join(header) + " |",
+        "|---|" + "---|" * len(header),
+    ]
+    for row in rows:
+        cells = []
+        for c in row["cells"]:
+            v = f"**{c['value']}**" if c["best"] else c["value"]
+            extra = f" {c['ci']}" if c["ci"] else ""
+            fr = f" (fail {c['failure_rate']:.0%})" if c["failure_rate"] else ""
+            cells.append(f"{v}{extra}{fr}")
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+    lines += ["", "n per cell:", ""]
+    lines.append("| method | " + " | ".join(header) + " |")
+    lines.append("|---|" + "---|" * len(header))
+    for row in rows:
+        lines.append(f"| {row['method']} | " + " | ".join(str(c["n"]) for c in row["cells"]) + " |")
+    notes = notes_list(doc)
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def notes_list(doc: dict) -> list[str]:
+    notes = []
+    for method, res in doc["metrics"].items():
+        for k, r in res.items():
+            if r.get("unavailable"):
+                notes.append(f"{method} / {k}: unavailable: {r['unavailable']}")
+    for m, info in doc["methods"].items():
+        if info["missing"]:
+            notes.append(f"{m}: {len(info['missing'])} source id(s) without output: {', '.join(info['missing'][:10])}")
+        if info["extra"]:
+            notes.append(f"{m}: {len(info['extra'])} output id(s) without source: {', '.join(info['extra'][:10])}")
+    for e in doc["decode_errors"]:
+        notes.append(f"skipped {e['file']}: {e['reason']}")
+    prov = doc["provenance"]
+    if "identity" in prov:
+        notes.append(f"identity backend: {prov['identity'].get('backend')}")
+    if "inception" in prov:
+        inc = prov["inception"]
+        tag = "official" if inc.get("official") else "NOT the official pytorch-fid weights"
+        notes.append(f"FID Inception weights sha256 {inc.get('sha256', '')[:16]} ({tag})")
+    return notes
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def bars_plot(doc: dict) -> str | None:
+    import matplotlib.pyplot as plt
+
+    names = [k for k in doc["metric_info"] if any(r[k].get("value") is not None for r in doc["metrics"].values())]
+    if not names:
+        return None
+    methods = list(doc["metrics"])
+    cols = min(4, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    colors = plt.cm.tab10.colors
+    for ax, k in zip(axes.flat, names, strict=False):
+        vals, errs = [], [[], []]
+        for m in methods:
+            r = doc["metrics"][m][k]
+            v = r.get("value")
+            vals.append(np.nan if v is None else v)
+            ci = r.get("ci") or [v, v]
+            lo, hi = (np.nan, np.nan) if v is None else (max(v - ci[0], 0), max(ci[1] - v, 0))
+            errs[0].append(lo)
+            errs[1].append(hi)
+        x = np.arange(len(methods))
+        ax.bar(x, vals, yerr=errs, capsize=4, color=[colors[i % 10] for i in range(len(methods))])
+        info = doc["metric_info"][k]
+        ax.set_title(f"{info['label']} {'↑' if info['higher_is_better'] else '↓'}", fontsize=10)
+        ax.set_xticks(x, methods, rotation=20, ha="right", fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def distributions_plot(doc: dict) -> str | None:
+    import matplotlib.pyplot as plt
+
+    names = [k for k, i in doc["metric_info"].items() if i["per_image"]]
+    data = {
+        k: [
+            [v for v in doc["metrics"][m][k].get("per_image", {}).values() if v is not None and math.isfinite(v)]
+            for m in doc["metrics"]
+        ]
+        for k in names
+    }
+    names = [k for k in names if any(len(v) for v in data[k])]
+    if not names:
+        return None
+    methods = list(doc["metrics"])
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False)
+    for ax, k in zip(axes.flat, names, strict=False):
+        series = [v if len(v) else [np.nan] for v in data[k]]
+        ax.boxplot(series, showfliers=False, widths=0.5)
+        for i, v in enumerate(series):
+            jitter = np.random.default_rng(i).uniform(-0.15, 0.15, len(v))
+            ax.scatter(np.full(len(v), i + 1) + jitter, v, s=6, alpha=0.5)
+        ax.set_xticks(range(1, len(methods) + 1), methods, rotation=20, ha="right", fontsize=8)
+        ax.set_title(doc["metric_info"][k]["label"] + " (per image)", fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def grid_plot(grid: list, methods: list[str]) -> str | None:
+    import matplotlib.pyplot as plt
+
+    if not grid:
+        return None
+    cols = [SOURCE, *methods]
+    fig, axes = plt.subplots(len(grid), len(cols), figsize=(1.6 * len(cols), 1.6 * len(grid)), squeeze=False)
+    for r, (key, imgs) in enumerate(grid):
+        for c, role in enumerate(cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if role in imgs:
+                ax.imshow(imgs[role])
+            if r == 0:
+                ax.set_title(role, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(key if len(key) <= 14 else key[:12] + "…", fontsize=7)
+    fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    return _png(fig)
+
+
+def html(doc: dict, res, methods: list[str]) -> str:
+    import jinja2
+
+    header, rows = table_rows(doc)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=True)
+    return env.get_template("report.html.j2").render(
+        doc=doc,
+        header=header,
+        rows=rows,
+        notes=notes_list(doc),
+        bars=bars_plot(doc),
+        dists=distributions_plot(doc),
+        grid=grid_plot(res.grid, methods),
+    )
+
+
+def write_report(out: Path, doc: dict, res, methods: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out.mkdir(parents=True, exist_ok=True)
+    header, rows = per_image_table(doc)
+    write_csv(out / "per_image.csv", header, rows)
+    slim = copy.deepcopy(doc)
+    for r in slim["metrics"].values():
+        for m in r.values():
+            m.pop("per_image", None)
+    atomic_write_json(out / "metrics.json", slim)
+    atomic_write_text(out / "report.md", markdown(doc))
+    atomic_write_text(out / "report.html", html(doc, res, methods))

@@ -1,0 +1,18 @@
+"""Evaluation metrics, one module each, registered by name.
+
+Adding a metric = writing ``cfkit/metrics/<name>.py`` with ``@METRICS.register("<name>")`` on a
+:class:`~cfkit.metrics._base.Metric` subclass; modules here are discovered on first lookup.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+
+from cfkit.metrics._base import Metric, MetricContext, bootstrap_ci, unavailable
+from cfkit.registry import Registry
+
+METRICS: Registry[type[Metric]] = Registry(
+    "metric", modules=[f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+)
+
+__all__ = ["METRICS", "Metric", "MetricContext", "bootstrap_ci", "unavailable"]

@@ -1,0 +1,74 @@
+"""What a metric is and the statistics every metric reports (value, 95% bootstrap CI, n)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class MetricContext:
+    """What a metric sees for one method: its paired ids and the extracted per-image features."""
+
+    method: str
+    ids: list[str]
+    data: object
+    """:class:`cfkit.evaluate.extract.Extracted`"""
+    config: object
+    """:class:`cfkit.evaluate.config.EvalConfig`"""
+    source_ids: list[str] = field(default_factory=list)
+
+
+class Metric:
+    """Subclass, set the class attributes, implement :meth:`compute`, register by name."""
+
+    name = ""
+    label = ""
+    needs: tuple[str, ...] = ()
+    higher_is_better = False
+    per_image = True
+    """Whether the metric has one value per image (a ``per_image.csv`` column)."""
+
+    def compute(self, ctx: MetricContext) -> dict:
+        """``{"value", "ci": [lo, hi], "n", ...}`` plus ``"per_image": {id: value}``, or :func:`unavailable`."""
+        raise NotImplementedError
+
+
+def unavailable(reason: str, **extra) -> dict:
+    return {"value": None, "ci": None, "n": 0, "unavailable": reason, **extra}
+
+
+def bootstrap_ci(
+    values, n_boot: int = 1000, seed: int = 0, stat: Callable[[np.ndarray], float] = np.mean, level: float = 0.95
+) -> list[float] | None:
+    """Percentile bootstrap CI of ``stat`` over ``values`` (NaNs dropped); None below 2 values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size < 2 or n_boot < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, size=(n_boot, v.size))
+    if stat is np.mean:
+        boots = v[idx].mean(axis=1)
+    else:
+        boots = np.array([stat(v[i]) for i in idx])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
+    return [float(lo), float(hi)]
+
+
+def mean_result(per_image: dict[str, float], ctx: MetricContext, **extra) -> dict:
+    """Mean of the finite per-image values with its bootstrap CI and n."""
+    vals = np.array([v for v in per_image.values() if v is not None and np.isfinite(v)], dtype=np.float64)
+    if vals.size == 0:
+        return unavailable("no image pair could be measured", per_image=per_image, **extra)
+    cfg = ctx.config
+    return {
+        "value": float(vals.mean()),
+        "ci": bootstrap_ci(vals, cfg.bootstrap, cfg.seed),
+        "n": int(vals.size),
+        "per_image": per_image,
+        **extra,
+    }

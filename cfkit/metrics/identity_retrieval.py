@@ -1,0 +1,34 @@
+"""Identity retrieval accuracy: is the source most similar to an output that output's own source?"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cfkit.metrics import METRICS, Metric
+from cfkit.metrics._base import mean_result, unavailable
+from cfkit.metrics.identity import embeddings
+
+
+@METRICS.register("identity_retrieval")
+class IdentityRetrieval(Metric):
+    name = "identity_retrieval"
+    label = "ID top-1"
+    needs = ("identity",)
+    higher_is_better = True
+
+    def compute(self, ctx):
+        if "identity" in ctx.data.unavailable:
+            return unavailable(ctx.data.unavailable["identity"])
+        src, out = embeddings(ctx, "source"), embeddings(ctx, ctx.method)
+        gallery_ids = [k for k in ctx.ids if src.get(k) is not None]
+        if len(gallery_ids) < 2:
+            return unavailable(f"needs >= 2 source faces with an embedding (got {len(gallery_ids)})")
+        gallery = np.stack([src[k] for k in gallery_ids])
+        per_image = {}
+        for k in ctx.ids:
+            if out.get(k) is None or src.get(k) is None:
+                per_image[k] = float("nan")
+            else:
+                per_image[k] = float(gallery_ids[int(np.argmax(gallery @ out[k]))] == k)
+        backend = ctx.data.provenance.get("identity", {}).get("backend", "")
+        return mean_result(per_image, ctx, backend=backend, gallery=len(gallery_ids), chance=1 / len(gallery_ids))

@@ -1,0 +1,44 @@
+"""Landmark error: NME of the 68 points of output vs source, normalised by the source's inter-ocular distance.
+
+A face the detector misses in either image is a failure, counted in ``failure_rate``, never a zero error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cfkit.metrics import METRICS, Metric
+from cfkit.metrics._base import mean_result, unavailable
+
+
+def nme(src: np.ndarray, out: np.ndarray) -> float:
+    """Mean point-to-point distance / inter-ocular distance of ``src`` (68-point layout)."""
+    from cfkit.faces.landmarks import inter_ocular
+
+    d = inter_ocular(src)
+    if d <= 0:
+        return float("nan")
+    return float(np.linalg.norm(np.asarray(out, np.float64) - np.asarray(src, np.float64), axis=1).mean() / d)
+
+
+@METRICS.register("landmark_nme")
+class LandmarkNME(Metric):
+    name = "landmark_nme"
+    label = "Landmark NME"
+    needs = ("landmarks",)
+
+    def compute(self, ctx):
+        if "landmarks" in ctx.data.unavailable:
+            return unavailable(ctx.data.unavailable["landmarks"])
+        src, out = ctx.data.landmarks.get("source", {}), ctx.data.landmarks.get(ctx.method, {})
+        per_image, failed = {}, 0
+        for k in ctx.ids:
+            a, b = src.get(k), out.get(k)
+            if a is None or b is None:
+                failed += 1
+                per_image[k] = float("nan")
+            else:
+                per_image[k] = nme(a, b)
+        return mean_result(
+            per_image, ctx, failures=failed, failure_rate=failed / max(len(ctx.ids), 1), normaliser="inter-ocular"
+        )

@@ -1,0 +1,22 @@
+"""Diversity within a method: LPIPS between outputs of consecutive ids (higher = more varied outputs)."""
+
+from __future__ import annotations
+
+from cfkit.metrics import METRICS, Metric
+from cfkit.metrics._base import mean_result, unavailable
+
+
+@METRICS.register("lpips_diversity")
+class LPIPSDiversity(Metric):
+    name = "lpips_diversity"
+    label = "LPIPS diversity"
+    needs = ("lpips_diversity",)
+    higher_is_better = True
+
+    def compute(self, ctx):
+        if "lpips_diversity" in ctx.data.unavailable:
+            return unavailable(ctx.data.unavailable["lpips_diversity"])
+        vals = ctx.data.lpips_diversity.get(ctx.method, {})
+        if len(ctx.ids) < 2:
+            return unavailable(f"needs >= 2 outputs (got {len(ctx.ids)})")
+        return mean_result({k: vals[k] for k in ctx.ids if k in vals}, ctx, pairs="consecutive ids (sorted)")
