@@ -177,8 +177,8 @@ def metric_agreement(metrics: pd.DataFrame, summary: pd.DataFrame, fmt: str) -> 
         a = metrics[metrics["metric"] == metric].set_index("method")["value"]
         b = human[human["criterion"] == crit].set_index("method")["h"]
         common = sorted(set(a.index) & set(b.index))
-        if len(common) < 2:
-            continue
+        if len(common) < 2 or a[common].nunique() < 2 or b[common].nunique() < 2:
+            continue  # a constant ordering has no rank correlation
         sign = -1.0 if any(t in metric.lower() for t in LOWER_IS_BETTER) else 1.0
         rho = sps.spearmanr(sign * a[common], b[common]).statistic
         tau = sps.kendalltau(sign * a[common], b[common]).statistic

@@ -1,0 +1,130 @@
+"""Streamlit flows with streamlit.testing.v1.AppTest: consent -> trials -> thank you, resume, validation, admin gate."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cfkit.resources import resource_dir
+from cfkit.study import volunteer as v
+from cfkit.study.db import open_db
+from cfkit.study.design import create_study
+from cfkit.study.export import ratings_frame
+from cfkit.study.webauth import token_ok
+
+PAGES = resource_dir("dashboard") / "study"
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def study_env(folders, tmp_path, monkeypatch):
+    src, out = folders
+    db = tmp_path / "app.db"
+    create_study(db=db, out=tmp_path / "s", methods={k: str(p) for k, p in out.items()}, source=src, name="app",
+                 n_sources=2, ratings_per_item=10, attention_duplicates=1, attention_broken=0)
+    monkeypatch.setenv("CFKIT_STUDY_DB", str(db))
+    monkeypatch.setenv("CFKIT_STUDY", "app")
+    monkeypatch.setenv("CFKIT_ADMIN_TOKEN", TOKEN)
+    return open_db(db)
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(PAGES / name), default_timeout=60)
+
+
+def answer_all(at: AppTest, value=3) -> None:
+    for r in at.radio:
+        r.set_value(value)
+
+
+def test_volunteer_flow_consent_trials_thanks(study_env):
+    at = page("rate.py").run()
+    assert not at.exception
+    start = next(b for b in at.button if b.label == "Start")
+    assert start.disabled  # consent first
+    at.checkbox(key="consent").check().run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    code = at.session_state["code"]
+    assert at.query_params["code"] == [code] or at.query_params["code"] == code
+    page_text = " ".join(str(e.value) for e in (*at.markdown, *at.caption))
+    for secret in ("blurry", "poster", "sharp"):
+        assert secret not in page_text
+    n = 0
+    while at.get("progress"):
+        assert len(at.radio) == 3 * 3  # 3 criteria x 3 outputs
+        answer_all(at, 4)
+        next(b for b in at.button if "Next" in b.label).click().run()
+        assert not at.exception
+        n += 1
+    assert n == 3 and "Thank you!" in [t.value for t in at.title]
+    assert at.code[0].value == v.completion_code(study_env, "app", code)
+    assert set(ratings_frame(study_env, "app")["value"]) == {4.0}
+
+
+def test_incomplete_answer_warns_and_stores_nothing(study_env):
+    at = page("rate.py").run()
+    at.checkbox(key="consent").check().run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    at.radio[0].set_value(2)
+    next(b for b in at.button if "Next" in b.label).click().run()
+    assert any("please answer" in w.value for w in at.warning)
+    assert ratings_frame(study_env, "app").empty
+    assert "Screen 1 of 3" in at.get("progress")[0].proto.text
+
+
+def test_resume_with_code_continues_where_left(study_env):
+    code = v.start_participant(study_env, "app")
+    t = v.current_trial(study_env, "app", code)
+    v.submit(study_env, "app", code, t.trial_id, {c: {o: 5 for o in t.outputs} for c in t.criteria})
+    at = page("rate.py")
+    at.query_params["code"] = code.lower().replace("-", " ")  # typed sloppily
+    at.run()
+    assert at.session_state["code"] == code
+    assert "Screen 2 of 3" in at.get("progress")[0].proto.text
+    fresh = page("rate.py").run()  # or typed into the resume form
+    fresh.text_input[0].input(code)
+    next(b for b in fresh.button if b.label == "Continue").click().run()
+    assert fresh.session_state["code"] == code and "Screen 2 of 3" in fresh.get("progress")[0].proto.text
+    bad = page("rate.py").run()
+    bad.text_input[0].input("ZZZZ-ZZZZ")
+    next(b for b in bad.button if b.label == "Continue").click().run()
+    assert "code" not in bad.session_state and any("could not find" in w.value for w in bad.warning)
+
+
+def test_token_compare():
+    assert token_ok("abc", "abc") and not token_ok("abd", "abc") and not token_ok("", "") and not token_ok("x", None)
+
+
+@pytest.mark.parametrize("name", ["admin.py", "metrics.py"])
+def test_admin_pages_refuse_missing_or_wrong_token(study_env, name, monkeypatch):
+    at = page(name).run()
+    assert not at.metric and not at.dataframe  # nothing shown before the token
+    at.text_input[0].input("wrong")
+    at.button[0].click().run()
+    assert any("Wrong token" in e.value for e in at.error) and not at.dataframe
+    monkeypatch.delenv("CFKIT_ADMIN_TOKEN")
+    off = page(name).run()
+    assert any("disabled" in e.value for e in off.error) and not off.text_input
+
+
+def test_admin_page_shows_progress_and_analysis(study_env, tmp_path):
+    import json
+
+    for _ in range(3):
+        code = v.start_participant(study_env, "app")
+        while (t := v.current_trial(study_env, "app", code)) is not None:
+            v.submit(study_env, "app", code, t.trial_id, {c: {o: 3 for o in t.outputs} for c in t.criteria})
+    at = page("admin.py").run()
+    at.text_input[0].input(TOKEN)
+    at.button[0].click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Volunteers"] == "3" and metrics["Completed"] == "3" and metrics["Ratings collected"] == "6 / 20"
+    assert any("| blurry |" in m.value for m in at.markdown)
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "metrics.json").write_text(json.dumps({m: {"fid": {"value": f}} for m, f in
+                                                 [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]}))
+    mx = page("metrics.py")
+    mx.session_state["admin_token"] = TOKEN
+    mx.run()
+    mx.text_input[0].input(str(ev)).run()
+    assert not mx.exception and len(mx.dataframe) == 2  # per-method table + rank agreement
