@@ -1,7 +1,97 @@
-"""Commands of cfkit.curate (placeholder until its commands land)."""
+"""Commands of cfkit.curate: ``prepare``, ``align``, ``mask`` (thin layer over :mod:`cfkit.curate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from cfkit.curate.defaults import DEFAULTS
+
+SOURCES = "ffhq, celeba, idphoto, anime, handpainted, bitmoji, folder"
+
+
+def prepare_cmd(
+    source: str = typer.Argument(..., help=f"Dataset source: {SOURCES}."),
+    src: str = typer.Option(None, "--src", help="Local folder, archive, URL-list file or URL (default: official)."),
+    size: int = typer.Option(DEFAULTS.size, "--size", help="Output face size in pixels."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default data/SOURCE)."),
+    mask: bool = typer.Option(DEFAULTS.mask, "--mask", help="Also write masks/<id>.png."),
+    mask_method: str = typer.Option(DEFAULTS.mask_method, "--mask-method", help="Mask method: landmarks | unet."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="U-Net checkpoint for --mask-method unet."),
+    limit: int = typer.Option(None, "--limit", help="Use at most N input images."),
+    template: str = typer.Option(None, "--template", help="Alignment: ffhq | arcface (default: per source)."),
+    policy: str = typer.Option(DEFAULTS.policy, "--policy", help="Several/no faces: largest | all | skip."),
+    shard: str = typer.Option(None, "--shard", help="Process only shard i of n (i/n); join with --merge."),
+    merge: bool = typer.Option(False, "--merge", help="Join the shard results in --out into one manifest."),
+    seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the deterministic train/val/test split."),
+    workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+) -> None:
+    """Curate a dataset: detect, align, filter, dedupe, split; write images/, manifest.parquet, card.md.
+
+    Example: cfkit prepare folder --src ~/selfies --size 128 --mask
+    """
+    from cfkit.curate import merge as merge_shards
+    from cfkit.curate import prepare
+
+    out = out or Path("data") / source
+    if merge:
+        merge_shards(out, seed=seed)
+        return
+    prepare(
+        source,
+        src,
+        out,
+        size=size,
+        template=template,
+        policy=policy,
+        mask=mask,
+        mask_method=mask_method,
+        checkpoint=checkpoint,
+        limit=limit,
+        shard=shard,
+        seed=seed,
+        workers=workers,
+    )
+    typer.echo(str(out))
+
+
+def align_cmd(
+    src: Path = typer.Argument(..., help="Image file or folder."),
+    out: Path = typer.Option(..., "--out", help="Output folder for aligned PNGs."),
+    size: int = typer.Option(DEFAULTS.size, "--size", help="Output face size in pixels."),
+    template: str = typer.Option("ffhq", "--template", help="ffhq | arcface."),
+    policy: str = typer.Option(DEFAULTS.policy, "--policy", help="Several/no faces: largest | all | skip."),
+    workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+) -> None:
+    """Detect and align the faces of every image in SRC (no filtering or splits).
+
+    Example: cfkit align photos/ --out aligned/ --size 256 --template arcface
+    """
+    from cfkit.curate import align_folder
+
+    typer.echo(str(align_folder(src, out, size=size, template=template, policy=policy, workers=workers)))
+
+
+def mask_cmd(
+    dataset: Path = typer.Argument(..., help="A folder made by cfkit prepare."),
+    method: str = typer.Option("landmarks", "--method", help="landmarks | unet."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Trained U-Net checkpoint (for --method unet)."),
+) -> None:
+    """Write masks/<id>.png (face region) for every image of a prepared dataset.
+
+    Example: cfkit mask data/idphoto --method landmarks
+    """
+    from cfkit.curate import make_masks
+
+    make_masks(dataset, method=method, checkpoint=checkpoint)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+    """Add this package's commands to the root app (``scrape`` comes from its own module)."""
+    from cfkit.curate import scrape_cli
+
+    app.command("prepare")(prepare_cmd)
+    app.command("align")(align_cmd)
+    app.command("mask")(mask_cmd)
+    scrape_cli.register(app)

@@ -12,6 +12,7 @@ Work is split into chunks run by worker processes; each finished chunk is commit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -64,6 +65,8 @@ def _raw_images(source: str, src: str | None, out: Path, limit: int | None):
     from cfkit.curate.sources import resolve
 
     got = resolve(source, src, out / "raw", limit=limit)
+    with contextlib.suppress(OSError):
+        (out / "raw").rmdir()  # only if the source left nothing there (local folders)
     rejected = [
         {"origin": r.origin, "source": source, "status": "rejected", "reason": r.reason, "detail": r.detail}
         for r in getattr(got, "rejected", [])
@@ -159,7 +162,7 @@ def prepare(
     meta = {"source": source, "licence": licence, "shard": tag}
     if shard:
         table = out / "shards" / f"{tag}.parquet"
-        _write_parquet(table, rows)
+        write_parquet(table, rows)
         info(f"shard {tag} done: {int((rows['status'] == 'kept').sum())} faces; join shards with --merge")
         return PrepareResult(out, None, int((rows["status"] == "kept").sum()), _reasons(rows), None)
     return finalize(rows, out, opts, meta)
@@ -170,7 +173,7 @@ def _reasons(rows: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in rej["reason"].value_counts().sort_index().items()}
 
 
-def _write_parquet(path: Path, df: pd.DataFrame) -> None:
+def write_parquet(path: Path, df: pd.DataFrame) -> None:
     import io
 
     buf = io.BytesIO()
@@ -199,7 +202,7 @@ def finalize(rows: pd.DataFrame, out: Path, opts: PrepareOptions, meta: dict) ->
     kept = kept.sort_values("id").drop(columns=["status", "reason", "detail"]).reset_index(drop=True)
     _remove_stale(out, set(kept["id"]))
     manifest = out / "manifest.parquet"
-    _write_parquet(manifest, kept)
+    write_parquet(manifest, kept)
     share, _, _ = eye_alignment(kept, opts.quality.eye_tolerance_px)
     card_info = {
         **meta,
@@ -217,6 +220,9 @@ def finalize(rows: pd.DataFrame, out: Path, opts: PrepareOptions, meta: dict) ->
     tol = opts.quality.eye_tolerance_px
     eyes = f"; eye alignment {share * 100:.1f}% within {tol:g} px" if share is not None else ""
     info(f"{len(kept)} faces kept in {out}; rejected: {reasons or 'none'}{eyes}")
+    if not len(kept):
+        summary = ", ".join(f"{k} {v}" for k, v in reasons.items())
+        raise InputError(f"no usable face in {rows['origin'].nunique()} inputs ({summary}); see {out / 'card.md'}")
     return PrepareResult(out, manifest, len(kept), reasons, share)
 
 

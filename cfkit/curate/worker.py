@@ -7,7 +7,6 @@ journal always points at a complete file.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,9 @@ class Job:
     checkpoint: str | None = None
     quality: QualityThresholds = QualityThresholds()
     threads: int = 0
-    name_by: str = "sha"  # "sha": <sha16>.png (datasets); "stem": <source stem>.png (cfkit align)
+    name_by: str = "sha"  # "sha": <sha16>.png (datasets); "name": raw.meta["name"] (cfkit align)
+    images_dir: str = "images"  # under ``out``
+    filter_quality: bool = True
 
 
 def init(job: Job) -> None:
@@ -102,9 +103,8 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
 
     from cfkit.imageio import save_png
 
-    fid = sha[:16] if k == 0 else f"{sha[:16]}_{k}"
-    if job.name_by == "stem":
-        fid = Path(raw.path).stem if k == 0 else f"{Path(raw.path).stem}_{k}"
+    base = raw.meta["name"] if job.name_by == "name" else sha[:16]
+    fid = base if k == 0 else f"{base}_{k}"
     yaw, pitch = pose_scores(face.kps5) if face.kps5 is not None else (None, None)
     scores = {
         "face_px": face_size(face.det.box) if face.det is not None else None,
@@ -112,7 +112,7 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
         "yaw": yaw,
         "pitch": pitch,
     }
-    reason = quality_reason(scores, job.quality) if job.photo else None
+    reason = quality_reason(scores, job.quality) if job.photo and job.filter_quality else None
     row = base_row(
         raw,
         id=fid,
@@ -144,13 +144,9 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
     if reason:
         return row
     out = Path(job.out)
-    save_png(out / "images" / f"{fid}.png", face.image)
+    save_png(out / job.images_dir / f"{fid}.png", face.image)
     row["phash"] = str(imagehash.phash(Image.fromarray(face.image)))
     if _STATE["masker"] is not None:
         save_png(out / "masks" / f"{fid}.png", _STATE["masker"](face.image, face.lm68))
         row["mask"] = job.mask_method
     return row
-
-
-def is_nan(v) -> bool:
-    return isinstance(v, float) and math.isnan(v)

@@ -1,0 +1,41 @@
+"""Fixtures of the curate tests: models fetched once, real photos from installed packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def models(asset):
+    """SCRFD + dlib 68-point assets (fetched offline from registry packages once)."""
+    return {"scrfd": asset("scrfd"), "lm68": asset("dlib-landmarks68")}
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def t1_path() -> Path:
+    import insightface
+
+    return Path(insightface.__file__).parent / "data" / "images" / "t1.jpg"
+
+
+@pytest.fixture(scope="session")
+def solvay(asset) -> Path:
+    return asset("sample-solvay")
+
+
+def save(path: Path, rgb: np.ndarray, **kw) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path, **kw)
+    return path
