@@ -168,6 +168,7 @@ class HostPolicy:
         self._next: dict[str, float] = {}
         self._host_locks: dict[str, threading.Lock] = {}
         self._robots: dict[str, RobotFileParser] = {}
+        self.starts: dict[str, list[float]] = {}  # monotonic request start times per host (paced hosts)
 
     def _host_lock(self, host: str) -> threading.Lock:
         with self._lock:
@@ -184,6 +185,7 @@ class HostPolicy:
             if start > now:
                 time.sleep(start - now)
             self._next[host] = start + self.min_interval
+            self.starts.setdefault(host, []).append(start)
 
     def allowed(self, client, url: str) -> bool:
         if not self.robots:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import pytest
+from PIL import Image
 from sources_mirror import assert_paced, image_bytes
 
 from cfkit.curate.http import MANIFEST, Downloader, DownloadItem, DownloadOptions, Reject, download_one, safe_relpath
@@ -91,6 +93,12 @@ def test_too_large(server, tmp_path):
     with Downloader(tmp_path / "px", DownloadOptions(max_pixels=64 * 64, **FAST)) as dl:  # pixel bomb guard
         px = dl.fetch(DownloadItem(server.add("/wide.png", image_bytes(7, size=100))))
     assert px.reason == "too_large"
+    buf = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buf, format="PNG")  # 81 MP in a few kB: a decompression bomb
+    bomb = server.add("/bomb.png", buf.getvalue())
+    with Downloader(tmp_path / "bomb", DownloadOptions(**FAST)) as dl:
+        res = dl.fetch(DownloadItem(bomb))
+    assert len(buf.getvalue()) < 100_000 and res.reason == "too_large" and "MP" in res.detail
 
 
 def test_robots_disallow_and_user_agent(server, tmp_path):
@@ -109,7 +117,7 @@ def test_rate_limit_per_host(server, tmp_path):
     with Downloader(tmp_path, DownloadOptions(min_interval=0.25, workers=4, backoff=0.01, progress=False)) as dl:
         res = dl.run([DownloadItem(u) for u in urls])
     assert all(r.ok for r in res)
-    assert_paced(server, 0.25, n=5)
+    assert_paced(server, 0.25, n=5, policy=dl.policy)
 
 
 def test_unsafe_names_and_dedupe(server, tmp_path):

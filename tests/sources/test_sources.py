@@ -83,6 +83,15 @@ def test_single_url_and_html_page_src(server, tmp_path):
         resolve("folder", page, tmp_path)
 
 
+def test_url_of_a_url_list(server, tmp_path):
+    urls = [server.add(f"/u/{i}.png", image_bytes(80 + i)) for i in range(2)]
+    lst = server.add(
+        "/lists/faces.txt", ("\n".join(f"{u} CC BY 4.0" for u in urls) + "\n").encode(), ctype="text/plain"
+    )
+    got = resolve("folder", lst, tmp_path, **FAST)
+    assert [i.origin for i in got] == urls and {i.licence for i in got} == {"CC BY 4.0"}
+
+
 def _ffhq_mirror(server, n=5):
     """A miniature ffhq-dataset-v2.json pointing at 127.0.0.1, with good and deliberately bad entries."""
     meta = {}
