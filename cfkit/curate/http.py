@@ -160,7 +160,11 @@ def host_of(url: str) -> str:
 
 
 class HostPolicy:
-    """Per-host pacing (``min_interval`` between request starts) and robots.txt decisions."""
+    """Per-host pacing and robots.txt decisions.
+
+    Requests to one host start at least ``min_interval`` seconds apart, or the host's robots.txt
+    ``Crawl-delay`` for our agent where that is longer.
+    """
 
     def __init__(self, min_interval: float, robots: bool, user_agent: str):
         self.min_interval, self.robots, self.user_agent = min_interval, robots, user_agent
@@ -168,6 +172,7 @@ class HostPolicy:
         self._next: dict[str, float] = {}
         self._host_locks: dict[str, threading.Lock] = {}
         self._robots: dict[str, RobotFileParser] = {}
+        self._delay: dict[str, float] = {}  # Crawl-delay per host
         self.starts: dict[str, list[float]] = {}  # monotonic request start times per host (paced hosts)
 
     def _host_lock(self, host: str) -> threading.Lock:
@@ -176,15 +181,16 @@ class HostPolicy:
 
     def wait(self, url: str) -> None:
         """Block until a request to ``url``'s host may start."""
-        if self.min_interval <= 0:
-            return
         host = host_of(url)
+        interval = max(self.min_interval, self._delay.get(host, 0.0))
+        if interval <= 0:
+            return
         with self._host_lock(host):
             now = time.monotonic()
             start = max(now, self._next.get(host, now))
             if start > now:
                 time.sleep(start - now)
-            self._next[host] = start + self.min_interval
+            self._next[host] = start + interval
             self.starts.setdefault(host, []).append(start)
 
     def allowed(self, client, url: str) -> bool:
@@ -204,6 +210,7 @@ class HostPolicy:
                         rp.allow_all = True
                     else:
                         rp.parse(r.text.splitlines())
+                        self._delay[host] = float(rp.crawl_delay(self.user_agent) or 0.0)
                 except Exception:  # noqa: BLE001 - unreachable robots.txt: treat as no rules (RFC 9309 5xx aside)
                     rp.allow_all = True
                 self._robots[host] = rp

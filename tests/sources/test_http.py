@@ -120,6 +120,16 @@ def test_rate_limit_per_host(server, tmp_path):
     assert_paced(server, 0.25, n=5, policy=dl.policy)
 
 
+def test_robots_crawl_delay_paces_requests(server, tmp_path):
+    server.add("/robots.txt", b"User-agent: cfkit\nCrawl-delay: 1\n\nUser-agent: *\nDisallow:\n", ctype="text/plain")
+    urls = [server.add(f"/c{i}.png", image_bytes(90 + i)) for i in range(2)]
+    with Downloader(tmp_path, DownloadOptions(robots=True, workers=3, backoff=0.01, progress=False)) as dl:
+        res = dl.run([DownloadItem(u) for u in urls])
+    assert all(r.ok for r in res)
+    (starts,) = dl.policy.starts.values()
+    assert len(starts) == 2 and starts[1] - starts[0] >= 1.0 - 1e-9  # robots.txt itself came before the delay was known
+
+
 def test_unsafe_names_and_dedupe(server, tmp_path):
     body = image_bytes(20)
     a = server.add("/a.png", body)
