@@ -20,6 +20,7 @@ from cfkit.errors import CfkitError
 
 COMMAND_MODULES = (
     "cfkit.curate.cli",
+    "cfkit.curate.scrape_cli",
     "cfkit.train.cli",
     "cfkit.evaluate.cli",
     "cfkit.study.cli",
