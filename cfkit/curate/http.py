@@ -241,6 +241,7 @@ class Downloader:
         self._lock = threading.Lock()
         self.done: dict[str, DownloadResult] = {}
         self._by_sha: dict[str, str] = {}
+        self._names: set[str] = set()  # files already written (never overwritten by other content)
         self._load_manifest()
 
     # ------------------------------------------------------------ manifest
@@ -260,8 +261,9 @@ class Downloader:
                 self.done.pop(res.url, None)
                 continue
             self.done[res.url] = res
-            if res.ok and res.sha256:
-                self._by_sha.setdefault(res.sha256, res.file or "")
+            if res.ok and res.sha256 and res.file:
+                self._by_sha.setdefault(res.sha256, res.file)
+                self._names.add(res.file)
 
     def _record(self, res: DownloadResult) -> None:
         with self._lock:
@@ -409,12 +411,18 @@ class Downloader:
                     if attempt == self.opt.retries - 1:
                         raise Reject("network", f"{type(e).__name__}: {e}") from None
                 time.sleep(min(self.opt.backoff * 2**attempt, 8.0))
+            else:
+                raise Reject("not_image", "only download-confirmation pages, no file")
             ext = self._verify(item, part, res.content_type, res)
             dest_rel = name or f"{res.sha256[:20]}{ext}"
             with self._lock:
                 dup = self._by_sha.get(res.sha256) if self.opt.dedupe else None
-                if dup is None:
+                taken = dup is None and dest_rel in self._names
+                if dup is None and not taken:
                     self._by_sha[res.sha256] = dest_rel
+                    self._names.add(dest_rel)
+            if taken:
+                raise Reject("unsafe_path", f"{dest_rel} already holds other content; not overwritten")
             if dup is not None:
                 part.unlink(missing_ok=True)
                 res.file = dup

@@ -145,6 +145,9 @@ def test_unsafe_names_and_dedupe(server, tmp_path):
     assert not list(tmp_path.glob("*.png")) and not (tmp_path / "evil.png").exists()
     assert first.ok and dup.reason == "duplicate" and dup.file == first.file
     assert hashed.ok and "/" not in hashed.file and hashed.file.startswith(hashed.sha256[:20])
+    with Downloader(out, DownloadOptions(**FAST)) as dl:  # a later run: the name is still claimed
+        clash = dl.fetch(DownloadItem(server.add("/new.png", image_bytes(22)), name=first.file))
+    assert clash.reason == "unsafe_path" and (out / first.file).read_bytes() == body
 
 
 @pytest.mark.parametrize("name", ["../x.png", "/etc/passwd", "a/../../b", "C:/win.png", "..\\..\\x.png", "a/./../b"])
