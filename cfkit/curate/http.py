@@ -479,7 +479,8 @@ def download_one(url: str, dest: Path, *, sha256: str | None = None, md5: str | 
     Returns the sha256; raises a one-line CfkitError on failure. No manifest is written, so this is
     the building block for single files such as model assets.
     """
-    opts = {"images": False, "workers": 1, "dedupe": False, "progress": False, "manifest": False, **opts}
+    defaults = {"images": False, "workers": 1, "dedupe": False, "progress": False, "manifest": False}
+    opts = {**defaults, "max_bytes": 64 << 30, **opts}
     dest = Path(dest)
     with Downloader(dest.parent, DownloadOptions(**opts)) as dl:
         res = dl.fetch(DownloadItem(url, name=dest.name, sha256=sha256, md5=md5))
