@@ -384,6 +384,23 @@ class Downloader:
                 ext = _EXT_BY_TYPE.get((im.format or "").lower(), ext)
         return ext or ".bin"
 
+    def _download(self, url: str, part: Path) -> str:
+        """Fetch ``url`` into ``part`` with retries and backoff; follows confirmation pages."""
+        for attempt in range(self.opt.retries):
+            try:
+                return self._stream(url, part)
+            except _Follow as e:
+                url = e.url
+                continue
+            except Reject as e:
+                if not e.retry or attempt == self.opt.retries - 1:
+                    raise
+            except Exception as e:  # noqa: BLE001 - httpx transport errors: keep the .part, retry
+                if attempt == self.opt.retries - 1:
+                    raise Reject("network", f"{type(e).__name__}: {e}") from None
+            time.sleep(min(self.opt.backoff * 2**attempt, 8.0))
+        raise Reject("not_image", "only download-confirmation pages, no file")
+
     def fetch(self, item: DownloadItem) -> DownloadResult:
         """Download one item (or return its earlier result); never raises for per-file problems."""
         if item.url in self.done:
@@ -396,24 +413,16 @@ class Downloader:
                 raise Reject("http_error", f"unsupported URL scheme in {item.url!r}")
             if not self.policy.allowed(self.client, item.url):
                 raise Reject("robots_disallowed", "robots.txt disallows this URL")
-            url = item.url
-            for attempt in range(self.opt.retries):
-                try:
-                    res.content_type = self._stream(url, part)
-                    break
-                except _Follow as e:
-                    url = e.url
-                    continue
-                except Reject as e:
-                    if not e.retry or attempt == self.opt.retries - 1:
-                        raise
-                except Exception as e:  # noqa: BLE001 - httpx transport errors: keep the .part, retry
-                    if attempt == self.opt.retries - 1:
-                        raise Reject("network", f"{type(e).__name__}: {e}") from None
-                time.sleep(min(self.opt.backoff * 2**attempt, 8.0))
-            else:
-                raise Reject("not_image", "only download-confirmation pages, no file")
-            ext = self._verify(item, part, res.content_type, res)
+            resumed = part.exists() and part.stat().st_size > 0
+            res.content_type = self._download(item.url, part)
+            try:
+                ext = self._verify(item, part, res.content_type, res)
+            except Reject as e:
+                if not (resumed and e.reason in ("checksum_mismatch", "corrupt", "not_image")):
+                    raise
+                part.unlink(missing_ok=True)  # the file changed since the partial download: start over
+                res.content_type = self._download(item.url, part)
+                ext = self._verify(item, part, res.content_type, res)
             dest_rel = name or f"{res.sha256[:20]}{ext}"
             with self._lock:
                 dup = self._by_sha.get(res.sha256) if self.opt.dedupe else None

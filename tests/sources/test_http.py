@@ -51,6 +51,18 @@ def test_killed_run_resumes_without_duplicates(server, tmp_path):
     assert not list((tmp_path / ".parts").iterdir())
 
 
+def test_resume_of_a_changed_file_starts_over(server, tmp_path):
+    old_body, new_body = image_bytes(11, size=160, noise=True), image_bytes(12, size=160, noise=True)
+    url = server.add("/v.png", old_body, drop_after=20_000)
+    with Downloader(tmp_path, DownloadOptions(retries=1, **FAST)) as dl:
+        assert dl.fetch(DownloadItem(url)).reason == "network"
+    server.add("/v.png", new_body)  # the file was replaced upstream in between
+    with Downloader(tmp_path, DownloadOptions(**FAST)) as dl:
+        res = dl.fetch(DownloadItem(url, sha256=hashlib.sha256(new_body).hexdigest()))
+    assert res.ok and (tmp_path / res.file).read_bytes() == new_body
+    assert [h.range for h in server.hits("/v.png")] == [None, "bytes=20000-", None]
+
+
 @pytest.mark.parametrize("field", ["sha256", "md5", "size"])
 def test_checksum_mismatch(server, tmp_path, field):
     body = image_bytes(4)
