@@ -1,1 +1,41 @@
-"""cfkit.train."""
+"""cfkit.train: the trainer shared by every method, and batched inference.
+
+    from cfkit.train import train, translate
+    run = train("cartoongan-mask", data_a="data/celeba", data_b="data/handpainted", size=64, iters=200)
+    translate(run, input="data/selfies", out="results/mask", mask_composite=True)
+
+Options and their defaults: :data:`cfkit.train.config.DEFAULTS` (recipe values override them,
+keyword arguments override the recipe). Methods: :data:`cfkit.train.method.METHODS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def train(
+    method: str,
+    data_a: str | Path,
+    data_b: str | Path,
+    recipe: str | Path | None = None,
+    set: dict[str, Any] | None = None,  # noqa: A002 - mirrors the CLI's --set
+    **options: Any,
+) -> Path:
+    """Train ``method`` from domain A to B; returns the run folder. ``options``: keys of DEFAULTS."""
+    from cfkit.train.config import resolve
+    from cfkit.train.trainer import Trainer
+
+    overrides = {**options, "data_a": str(data_a), "data_b": str(data_b)}
+    cfg = resolve(method, recipe, overrides, set)
+    return Trainer(cfg).fit()
+
+
+def translate(run: str | Path, input: str | Path, out: str | Path, **options: Any) -> list[Path]:  # noqa: A002
+    """Translate every image of ``input`` with a run folder or checkpoint; returns the written PNGs."""
+    from cfkit.train.translate import translate as _translate
+
+    return _translate(run, input, out, **options)
+
+
+__all__ = ["train", "translate"]

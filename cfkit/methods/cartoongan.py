@@ -1,0 +1,102 @@
+"""CartoonGAN (Chen, Lai & Liu, CVPR 2018): photo -> cartoon from unpaired sets.
+
+Losses (Sec. 3.2): ``L = L_adv + w * L_con``.
+
+* ``L_adv`` (edge-promoted adversarial loss, Sec. 3.2.1): D separates real cartoons (label 1)
+  from generated images *and* edge-smoothed cartoons (label 0); G is trained to make D say 1.
+* ``L_con`` (Sec. 3.2.2): l1 distance of VGG19 ``conv4_4`` features of ``G(p)`` and ``p``
+  (VGG16 ``conv4_3`` when VGG19 weights are missing; recorded in ``run.json``), ``w = 10``.
+
+Schedule: an initialisation phase trains G with the content loss only (Sec. 3.3), then D and G
+alternate. Hyper-parameters live in ``pipelines/train/cartoongan.yaml`` with their sources.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cfkit.nets.cartoongan import Discriminator, Generator
+from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+@METHODS.register("cartoongan")
+class CartoonGAN(Method):
+    name = "cartoongan"
+    needs_edge_smoothed_b = True
+    ema_nets = ("G",)
+    monitor = "g_content"  # best.pt: lowest content loss in the adversarial phase (identity proxy)
+
+    def __init__(self, cfg, device):
+        super().__init__(cfg, device)
+        self._content = None
+
+    # --- declarations --------------------------------------------------------------------
+    def build_networks(self) -> dict[str, nn.Module]:
+        hp = self.hp
+        return {
+            "G": Generator(self.width, int(hp.get("n_res", 8)), str(hp.get("g_norm", "instance"))),
+            "D": Discriminator(self.width, str(hp.get("d_norm", "batch"))),
+        }
+
+    def _adam(self, nets: tuple[str, ...], lr_key: str) -> OptimSpec:
+        betas = tuple(float(b) for b in self.hp.get("betas", (0.5, 0.999)))
+        return OptimSpec(nets, float(self.hp.get(lr_key, self.hp.get("lr", 2e-4))), betas)  # type: ignore[arg-type]
+
+    def build_optimizers(self) -> dict[str, OptimSpec]:
+        return {"g": self._adam(("G",), "lr_g"), "d": self._adam(("D",), "lr_d")}
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("init", float(self.hp.get("init_epochs", 10)), ("g",)),
+            Phase("adversarial", float(self.hp.get("epochs", 100)), ("d", "g")),
+        ]
+
+    # --- losses --------------------------------------------------------------------------
+    @property
+    def content(self) -> nn.Module:
+        """The frozen VGG content loss, built on first use (inference never needs it)."""
+        if self._content is None:
+            from cfkit.nets.losses import ContentLoss
+
+            arch, _, layer = str(self.hp.get("content_layer", "vgg19/conv4_4")).partition("/")
+            self._content = ContentLoss(arch, layer).to(self.device)
+            self.provenance["content_loss"] = self._content.provenance
+        return self._content
+
+    def discriminate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """D's logits for ``x`` (subclasses restrict what D sees through ``mask``)."""
+        return self.nets["D"](x)
+
+    def content_loss(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return float(self.hp.get("w_content", 10.0)) * self.content(fake, a)
+
+    def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            fake = self.nets["G"](batch["a"])
+        return {
+            "real": bce(self.discriminate(batch["b"], batch.get("b_mask")), 1.0),
+            "smooth": bce(self.discriminate(batch["b_smooth"], batch.get("b_mask")), 0.0),
+            "fake": bce(self.discriminate(fake), 0.0),
+        }
+
+    def g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        fake = self.nets["G"](batch["a"])
+        return {"adv": bce(self.discriminate(fake), 1.0), "content": self.content_loss(fake, batch["a"])}
+
+    def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
+        if phase == "init":
+            return {"content": self.content_loss(self.nets["G"](batch["a"]), batch["a"])}
+        return self.d_losses(batch) if opt == "d" else self.g_losses(batch)
+
+    # --- outputs -------------------------------------------------------------------------
+    def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"a": batch["a"], "fake_b": self.translate(batch["a"]), "b": batch["b"], "b_smooth": batch["b_smooth"]}
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net("G")(x)

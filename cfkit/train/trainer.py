@@ -1,0 +1,454 @@
+"""The training loop shared by every method.
+
+The trainer owns devices, DDP (``torchrun --nproc_per_node N``: gloo on CPU, nccl on GPU,
+``DistributedSampler`` shards), AMP (bf16/fp16 on CUDA), channels_last, gradient accumulation,
+seeding, EMA, the phase schedule, checkpoints, TensorBoard, ``samples/`` grids and the progress
+bar. A :class:`~cfkit.train.method.Method` only declares networks, optimizers, phases and losses.
+
+Schedule: each phase lasts ``epochs`` passes over domain A, i.e.
+``round(epochs * len(A) / (batch * accum * world))`` iterations (at least 1). ``iters`` (or
+``epochs``) rescales all phases proportionally so that they sum to that total; ``stop_at`` ends
+this invocation early (a checkpoint is written) so a later ``--resume`` continues the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from cfkit.console import info, make_progress
+from cfkit.errors import CfkitError, InputError
+from cfkit.fsutil import atomic_write_json, atomic_write_text
+from cfkit.train import checkpoint as ckpt
+from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8
+from cfkit.train.method import METHODS, Batch, Method, Phase
+
+# keys whose change makes a checkpoint incompatible with the current run
+STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema")
+
+
+# --- environment ------------------------------------------------------------------------------
+def world_info() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment (1 process: 0, 1, 0)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def pick_device(spec: str, local_rank: int = 0) -> torch.device:
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        return torch.device("cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda requested but no CUDA GPU is available")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank)
+    return dev
+
+
+def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
+    if spec == "off" or device.type != "cuda":
+        if spec in ("bf16", "fp16") and device.type != "cuda":
+            info(f"amp={spec} ignored on {device.type}: mixed precision is used on CUDA only")
+        return None
+    if spec == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[spec]
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torchvision
+
+    import cfkit
+
+    return {
+        "python": platform.python_version(),
+        "cfkit": cfkit.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "cuda": torch.version.cuda or "",
+        "platform": platform.platform(),
+    }
+
+
+# --- schedule ---------------------------------------------------------------------------------
+def schedule(phases: list[Phase], n_a: int, cfg: dict[str, Any], world: int) -> list[tuple[Phase, int]]:
+    """Iterations of each phase (phases of zero length are dropped)."""
+    phases = [p for p in phases if p.epochs > 0]
+    if not phases:
+        raise CfkitError("the method's schedule is empty (every phase has 0 epochs)")
+    per_epoch = n_a / (int(cfg["batch"]) * int(cfg["accum"]) * world)
+    total_ep = sum(p.epochs for p in phases)
+    if cfg.get("iters"):
+        target = max(int(cfg["iters"]), len(phases))
+        raw = [p.epochs / total_ep * target for p in phases]
+    else:
+        scale = float(cfg["epochs"]) / total_ep if cfg.get("epochs") else 1.0
+        raw = [p.epochs * scale * per_epoch for p in phases]
+    iters = [max(1, round(r)) for r in raw]
+    if cfg.get("iters"):  # exact total: adjust the longest phase
+        i = max(range(len(iters)), key=iters.__getitem__)
+        iters[i] += target - sum(iters)
+    return list(zip(phases, iters, strict=True))
+
+
+# --- the trainer ------------------------------------------------------------------------------
+class Trainer:
+    def __init__(self, cfg: dict[str, Any]):
+        self.cfg = cfg
+        self.rank, self.world, self.local_rank = world_info()
+        self.device = pick_device(str(cfg["device"]), self.local_rank)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True
+        self.main = self.rank == 0
+        self.run_dir = Path(cfg["out"])
+        self.dtype = amp_dtype(str(cfg["amp"]), self.device)
+        cl = cfg["channels_last"]
+        self.channels_last = self.device.type == "cuda" if cl == "auto" else bool(cl)
+        self.accum = int(cfg["accum"])
+        seed_everything(int(cfg["seed"]) + self.rank)
+
+        cls = METHODS.get(str(cfg["name"]))
+        self.method: Method = cls(cfg, self.device)
+        self.method.setup()
+        mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        for name, net in self.method.nets.items():
+            self.method.nets[name] = net.to(self.device, memory_format=mf)
+        self.specs = self.method.build_optimizers()
+        self.opts = {}
+        for name, spec in self.specs.items():
+            params = [p for n in spec.nets for p in self.method.nets[n].parameters()]
+            opt = spec.build(params)
+            for group in opt.param_groups:
+                group["base_lr"] = group["lr"]
+            self.opts[name] = opt
+        self.scalers = {
+            n: torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16) for n in self.opts
+        }
+        self.ema: dict[str, nn.Module] = {}
+        if cfg.get("ema"):
+            self.ema = {n: copy.deepcopy(self.method.nets[n]).eval().requires_grad_(False) for n in cls.ema_nets}
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            for name, net in self.method.nets.items():
+                if any(p.requires_grad for p in net.parameters()):
+                    self.method.nets[name] = nn.parallel.DistributedDataParallel(
+                        net, device_ids=ids, broadcast_buffers=False
+                    )
+
+        self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
+        self.data_b = load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
+        self.smooth_b = None
+        if cls.needs_edge_smoothed_b:
+            from cfkit.train.edges import edge_smoothed
+
+            self.smooth_b = edge_smoothed(self.data_b.images)
+        seed = int(cfg["seed"])
+        self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
+        self.stream_b = IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
+        self.plan = schedule(self.method.phases(), len(self.data_a), cfg, self.world)
+        self.total = sum(n for _, n in self.plan)
+        self.step = 0
+        self.best = math.inf
+        self.history: list[dict[str, Any]] = []
+        self._logsum: dict[str, torch.Tensor] = {}
+        self._logn = 0
+        self._monitor: list[float] = []
+
+    # --- batches --------------------------------------------------------------------------
+    def _to_device(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        out = {}
+        for k, v in t.items():
+            v = v.to(self.device, non_blocking=True)
+            v = v.float().div_(255.0) if k.endswith("_mask") else to_float(v)
+            out[k] = v.contiguous(memory_format=mf)
+        return out
+
+    def _gather(self, dom: Domain, idx: list[int], extra: torch.Tensor | None, key: str, flip: bool):
+        t = {key: dom.images[idx]}
+        if dom.masks is not None:
+            t[f"{key}_mask"] = dom.masks[idx]
+        if extra is not None:
+            t[f"{key}_smooth"] = extra[idx]
+        if flip:
+            f = torch.rand(len(idx)) < 0.5
+            for k in t:
+                t[k][f] = t[k][f].flip(-1)
+        return t
+
+    def next_batch(self) -> Batch:
+        bs, flip = int(self.cfg["batch"]), bool(self.cfg["flip"])
+        ia, ib = self.stream_a.take(bs), self.stream_b.take(bs)
+        t = self._gather(self.data_a, ia, None, "a", flip)
+        t.update(self._gather(self.data_b, ib, self.smooth_b, "b", flip))
+        ids = {"a": [self.data_a.ids[i] for i in ia], "b": [self.data_b.ids[i] for i in ib]}
+        return Batch(self._to_device(t), ids)
+
+    def fixed_batch(self, n: int = 8) -> Batch:
+        """The first ``n`` images of each domain, unaugmented: the subjects of sample grids."""
+        ia, ib = list(range(min(n, len(self.data_a)))), list(range(min(n, len(self.data_b))))
+        t = self._gather(self.data_a, ia, None, "a", False)
+        t.update(self._gather(self.data_b, ib, self.smooth_b, "b", False))
+        return Batch(self._to_device(t), {"a": [self.data_a.ids[i] for i in ia]})
+
+    # --- state --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = ckpt.rng_state()
+        if self.world > 1:
+            gathered: list[Any] = [None] * self.world
+            dist.all_gather_object(gathered, rng)
+            rngs = gathered
+        else:
+            rngs = [rng]
+        return {
+            "format": "cfkit-train-1",
+            "step": self.step,
+            "phase": self.phase_at(max(self.step - 1, 0))[0].name,
+            "config": self.cfg,
+            "nets": {n: self.method.net(n).state_dict() for n in self.method.nets},
+            "ema": {n: m.state_dict() for n, m in self.ema.items()},
+            "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
+            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
+            "streams": {"a": self.stream_a.state_dict(), "b": self.stream_b.state_dict()},
+            "rng": rngs,
+            "best": self.best,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        old = state["config"]
+        diff = [k for k in STRUCTURAL if old.get(k) != self.cfg.get(k)]
+        if diff:
+            raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
+        for n, sd in state["nets"].items():
+            self.method.net(n).load_state_dict(sd)
+        for n, sd in state["ema"].items():
+            self.ema[n].load_state_dict(sd)
+        for n, sd in state["optimizers"].items():
+            self.opts[n].load_state_dict(sd)
+        for n, sd in state["scalers"].items():
+            self.scalers[n].load_state_dict(sd)
+        self.stream_a.load_state_dict(state["streams"]["a"])
+        self.stream_b.load_state_dict(state["streams"]["b"])
+        rngs = state["rng"]
+        if len(rngs) != self.world:
+            raise InputError(f"cannot resume: checkpoint has {len(rngs)} processes, this run has {self.world}")
+        ckpt.set_rng_state(rngs[self.rank])
+        self.step, self.best = int(state["step"]), float(state["best"])
+
+    def phase_at(self, step: int) -> tuple[Phase, float]:
+        """The phase of iteration ``step`` and the progress through it in [0, 1)."""
+        start = 0
+        for phase, n in self.plan:
+            if step < start + n:
+                return phase, (step - start) / n
+            start += n
+        phase, _ = self.plan[-1]
+        return phase, 1.0
+
+    # --- one iteration ------------------------------------------------------------------
+    def _sync_ctx(self, last: bool):
+        if self.world == 1 or last:
+            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        for net in self.method.nets.values():
+            if isinstance(net, nn.parallel.DistributedDataParallel):
+                stack.enter_context(net.no_sync())
+        return stack
+
+    def train_step(self) -> None:
+        phase, progress = self.phase_at(self.step)
+        factor = 1.0
+        if phase.decay_from is not None and progress > phase.decay_from:
+            factor = max(0.0, 1.0 - (progress - phase.decay_from) / (1.0 - phase.decay_from))
+        micro = [self.next_batch() for _ in range(self.accum)]
+        for opt_name in phase.steps:
+            spec, opt, scaler = self.specs[opt_name], self.opts[opt_name], self.scalers[opt_name]
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+            if self.world == 1:  # skip gradients of networks this optimizer does not update
+                for n, net in self.method.nets.items():
+                    net.requires_grad_(n in spec.nets)
+            opt.zero_grad(set_to_none=True)
+            for i, mb in enumerate(micro):
+                with (
+                    self._sync_ctx(i == self.accum - 1),
+                    torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None),
+                ):
+                    terms = self.method.losses(phase.name, opt_name, mb)
+                    total = sum(terms.values())
+                scaler.scale(total / self.accum).backward()
+                for k, v in terms.items():
+                    key = f"{opt_name}_{k}"
+                    self._logsum[key] = self._logsum.get(key, 0.0) + v.detach().float() / self.accum
+            scaler.step(opt)
+            scaler.update()
+        self._logn += 1
+        self.step += 1
+        with torch.no_grad():
+            for n, ema in self.ema.items():
+                decay = float(self.cfg["ema"])
+                live = self.method.net(n)
+                for pe, p in zip(ema.parameters(), live.parameters(), strict=True):
+                    pe.lerp_(p, 1.0 - decay)
+                for be, b in zip(ema.buffers(), live.buffers(), strict=True):
+                    be.copy_(b)
+
+    # --- outputs ------------------------------------------------------------------------
+    def flush_logs(self, writer) -> dict[str, float]:
+        logs = {k: float(v) / self._logn for k, v in self._logsum.items()}
+        self._logsum, self._logn = {}, 0
+        bad = [k for k, v in logs.items() if not math.isfinite(v)]
+        if bad:
+            raise CfkitError(f"loss {bad[0]} became non-finite by step {self.step}; lower the lr or check the data")
+        phase, _ = self.phase_at(self.step - 1)
+        self.history.append({"step": self.step, "phase": phase.name, **logs})
+        mon = self.method.monitor
+        if mon and mon in logs and phase.name == self.plan[-1][0].name:
+            self._monitor.append(logs[mon])
+        if writer is not None:
+            for k, v in logs.items():
+                writer.add_scalar(f"loss/{k}", v, self.step)
+            for name, opt in self.opts.items():
+                writer.add_scalar(f"lr/{name}", opt.param_groups[0]["lr"], self.step)
+            with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(self.history[-1]) + "\n")
+        return logs
+
+    def save_samples(self, writer, batch: Batch) -> None:
+        from torchvision.utils import make_grid
+
+        from cfkit.imageio import save_png
+
+        nets = list(self.method.nets.values())
+        modes = [n.training for n in nets]
+        for n in nets:
+            n.eval()
+        try:
+            with torch.no_grad():
+                vis = self.method.visuals(batch)
+        finally:
+            for n, m in zip(nets, modes, strict=True):
+                n.train(m)
+        rows = []
+        for v in vis.values():
+            v = v.detach().float()
+            if v.shape[1] == 1:
+                v = v.expand(-1, 3, -1, -1)
+            rows.append(v[: len(batch["a"])])
+        k = max(len(r) for r in rows)
+        grid = make_grid(torch.cat([r for r in rows if len(r) == k]).cpu(), nrow=k, padding=2, pad_value=1.0)
+        img = to_uint8(grid).permute(1, 2, 0).numpy()
+        save_png(self.run_dir / "samples" / f"step-{self.step:08d}.png", img)
+        if writer is not None:
+            writer.add_image("samples/" + "|".join(vis), img, self.step, dataformats="HWC")
+
+    def write_run_info(self, extra: dict[str, Any]) -> None:
+        import yaml
+
+        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.cfg, sort_keys=False))
+        info_ = {
+            "method": self.cfg["name"],
+            "versions": versions(),
+            "device": str(self.device),
+            "world_size": self.world,
+            "amp": str(self.dtype).replace("torch.", "") if self.dtype else "off",
+            "channels_last": self.channels_last,
+            "assets": self.method.provenance,
+            "data": {
+                k: {"root": str(d.root), "images": len(d), "masks": d.masks is not None}
+                for k, d in (("a", self.data_a), ("b", self.data_b))
+            },
+            "schedule": [{"phase": p.name, "iters": n, "steps": list(p.steps)} for p, n in self.plan],
+            **extra,
+        }
+        atomic_write_json(self.run_dir / "run.json", info_)
+
+    # --- the loop -----------------------------------------------------------------------
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if cfg["resume"]:
+            last = ckpt.latest(self.run_dir)
+            if last is None:
+                info(f"--resume: no checkpoint in {self.run_dir}; starting from scratch")
+            else:
+                self.load_state_dict(ckpt.load(last))
+                info(f"resumed {self.run_dir} at step {self.step}")
+        elif ckpt.latest(self.run_dir) is not None:
+            raise InputError(
+                f"{self.run_dir} holds a run already; pass --resume or choose another --out"
+            )
+        stop = min(self.total, int(cfg["stop_at"])) if cfg.get("stop_at") else self.total
+        writer = None
+        if self.main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.write_run_info({"status": "running", "step": self.step, "total": self.total})
+            writer = SummaryWriter(str(self.run_dir / "tb"))
+        fixed = self.fixed_batch()
+        t0, s0 = time.perf_counter(), self.step
+        try:
+            with make_progress() as progress:
+                task = progress.add_task(str(cfg["name"]), total=self.total, completed=self.step, rate="")
+                while self.step < stop:
+                    self.train_step()
+                    done = self.step >= stop
+                    if self.step % int(cfg["log_every"]) == 0 or done:
+                        logs = self.flush_logs(writer)
+                        rate = (self.step - s0) / (time.perf_counter() - t0)
+                        summary = " ".join(f"{k}={v:.3g}" for k, v in logs.items())
+                        progress.update(task, rate=f"{rate:.2f} it/s {summary}")
+                    if self.main and (self.step % int(cfg["sample_every"]) == 0 or done):
+                        self.save_samples(writer, fixed)
+                    if self.step % int(cfg["ckpt_every"]) == 0 or done:
+                        self.checkpoint()
+                    phase, _ = self.phase_at(self.step - 1)
+                    progress.update(task, completed=self.step, description=f"{cfg['name']} [{phase.name}]")
+        finally:
+            if writer is not None:
+                writer.close()
+        elapsed = time.perf_counter() - t0
+        if self.main:
+            status = "finished" if self.step >= self.total else "stopped"
+            rate = (self.step - s0) / elapsed if elapsed > 0 else 0.0
+            self.write_run_info({"status": status, "step": self.step, "total": self.total, "steps_per_s": rate})
+        return self.run_dir
+
+    def checkpoint(self) -> None:
+        state = self.state_dict()  # collective under DDP: every rank takes part
+        is_best = False
+        if self._monitor:
+            value = sum(self._monitor) / len(self._monitor)
+            self._monitor = []
+            if value < self.best:
+                self.best, is_best = value, True
+                state["best"] = value
+        if self.main:
+            ckpt.save(self.run_dir, state, self.step, int(self.cfg["keep"]), best=is_best)
