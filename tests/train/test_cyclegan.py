@@ -3,10 +3,34 @@ real training run (64 px, width 1/8, the full ResNet-9 / 70x70 PatchGAN) through
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 import torch
 
 from cfkit.nets.cyclegan import NLayerDiscriminator, ResnetGenerator, receptive_field
 from cfkit.nets.image_pool import ImagePool
+
+SMALL = {"size": 64, "width": 0.125, "batch": 2, "flip": True, "log_every": 1, "sample_every": 100, "seed": 1}
+
+
+def subset(root: Path, dst: Path, n: int) -> Path:
+    """A folder of the first ``n`` images of ``root`` (symlinks): quick loading, short epochs."""
+    from cfkit.imageio import list_images
+
+    dst.mkdir(parents=True)
+    for p in list_images(root)[:n]:
+        (dst / p.name).symlink_to(p)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def small_data(shared_data, tmp_path_factory) -> tuple[Path, Path]:
+    """8 real CelebA photos (A) and 6 bitmoji faces (B)."""
+    tmp = tmp_path_factory.mktemp("cyclegan-data")
+    a = subset(shared_data / "photos" / "celeba_face2bitmoji128", tmp / "a", 8)
+    return a, subset(shared_data / "cartoons" / "bitmoji_kaggle384", tmp / "b", 6)
 
 
 def test_full_width_networks_match_official_sizes():
@@ -46,3 +70,72 @@ def test_image_pool_fills_then_swaps_half_the_time():
         stored = {int(t[0, 0, 0]) for t in pool.images}
         assert len(pool.images) == 4 and stored == inserted
     assert abs(from_history / n - 0.5) < 0.05  # p = 1/2 (binomial sd 0.011)
+
+
+def test_recipe_declares_the_paper_schedule():
+    from cfkit.train.config import resolve
+    from cfkit.train.method import METHODS
+
+    cfg = resolve("cyclegan")
+    hp = cfg["method"]
+    assert (cfg["batch"], hp["lambda_a"], hp["lambda_identity"], hp["pool_size"]) == (1, 10.0, 0.5, 50)
+    m = METHODS.get("cyclegan")(cfg, torch.device("cpu"))
+    (phase,) = m.phases()
+    assert (phase.epochs, phase.decay_from, phase.steps) == (200, 0.5, ("g", "d"))
+    specs = m.build_optimizers()
+    assert specs["g"].nets == ("G_A", "G_B") and specs["d"].nets == ("D_A", "D_B")
+    assert specs["g"].lr == 2e-4 and specs["g"].betas == (0.5, 0.999)
+
+
+def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
+    from cfkit.train import train, translate
+    from cfkit.train.checkpoint import load, step_checkpoints
+    from cfkit.train.config import resolve
+    from cfkit.train.trainer import Trainer
+    from cfkit.train.translate import load_method
+
+    a, b = small_data
+    # 1 epoch constant + 3 decaying in 4 iterations: iteration s uses 2e-4 * (1 - (s/4 - 1/4) / (3/4)) once
+    # past the first quarter, i.e. 2e-4, 2e-4, 2e-4 * 2/3, 2e-4 * 1/3
+    hp = {"n_epochs": 1, "n_epochs_decay": 3}
+    over = {**SMALL, "data_a": str(a), "data_b": str(b), "out": str(tmp_path / "run"), "iters": 4, "ckpt_every": 2}
+    t = Trainer(resolve("cyclegan", overrides={**over, "method": hp}))
+    lrs, step = [], t.train_step
+
+    def recording_step():
+        step()
+        lrs.append([t.opts[o].param_groups[0]["lr"] for o in ("g", "d")])
+
+    t.train_step = recording_step
+    run = t.fit()
+    expected = [2e-4, 2e-4, 2e-4 * 2 / 3, 2e-4 / 3]
+    assert [g for g, _ in lrs] == pytest.approx(expected) and [d for _, d in lrs] == pytest.approx(expected)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 4
+    for row in history:
+        terms = {k: v for k, v in row.items() if k.startswith(("g_", "d_"))}
+        assert set(terms) == {"g_gan_a", "g_gan_b", "g_cycle_a", "g_cycle_b", "g_idt_a", "g_idt_b", "d_a", "d_b"}
+        assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
+    mid, last = (load(p) for p in step_checkpoints(run)[-2:])
+    for net in ("G_A", "G_B", "D_A", "D_B"):
+        changed = [not torch.equal(v, last["nets"][net][k]) for k, v in mid["nets"][net].items()]
+        assert sum(changed) > len(changed) // 2, net
+
+    # stopping at 2 and resuming gives the weights of the uninterrupted run
+    part = str(tmp_path / "part")
+    train("cyclegan", a, b, out=part, iters=4, stop_at=2, set={"method": hp}, **SMALL)
+    train("cyclegan", a, b, out=part, iters=4, resume=True, set={"method": hp}, **SMALL)
+    resumed = load(step_checkpoints(part)[-1])
+    for net, sd in last["nets"].items():
+        for k, v in sd.items():
+            torch.testing.assert_close(resumed["nets"][net][k], v, rtol=0, atol=0)
+
+    method, cfg, _ = load_method(run, device="cpu")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(method.translate(x), method.net("G_A")(x))
+    written = translate(run, a, str(tmp_path / "out"), device="cpu")
+    assert sorted(p.stem for p in written) == sorted(p.stem for p in a.iterdir())
+    from cfkit.imageio import load_rgb
+
+    assert all(load_rgb(p).shape == (64, 64, 3) for p in written)
