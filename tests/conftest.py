@@ -39,6 +39,16 @@ def asset():
 
 
 @pytest.fixture
+def server():
+    """A threaded HTTP server on 127.0.0.1 serving what the test adds (see ``mini_http``)."""
+    from mini_http import MiniServer
+
+    s = MiniServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def run_cli(capsys):
     """Run ``cfkit ARGS...`` in-process: returns (exit_code, stdout, stderr)."""
     from cfkit.cli import main

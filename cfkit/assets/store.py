@@ -100,42 +100,11 @@ def verify(name_or_asset: str | Asset) -> tuple[bool, str]:
 # ---------------------------------------------------------------- downloading
 
 
-def download(url: str, dest: Path, expected_sha256: str = "", timeout: float = 60.0, retries: int = 3) -> str:
-    """Stream ``url`` to ``dest`` with resume (HTTP Range) and sha256 check; returns the digest.
+def download(url: str, dest: Path, expected_sha256: str = "") -> str:
+    """Resumable, retried, checksum-verified download (:func:`cfkit.curate.http.download_one`)."""
+    from cfkit.curate.http import download_one
 
-    A partial ``dest.part`` left by an interrupted run is continued, not restarted.
-    """
-    import httpx
-
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    last_err: Exception | None = None
-    for attempt in range(retries):
-        have = part.stat().st_size if part.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        try:
-            with httpx.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as r:
-                if r.status_code == 416:  # already complete
-                    pass
-                elif r.status_code not in (200, 206):
-                    raise CfkitError(f"download failed: {url} answered HTTP {r.status_code}")
-                else:
-                    mode = "ab" if r.status_code == 206 else "wb"
-                    with open(part, mode) as fh:
-                        for chunk in r.iter_bytes():  # unbuffered: a cut keeps what arrived
-                            fh.write(chunk)
-            break
-        except httpx.HTTPError as e:
-            last_err = e
-            time.sleep(min(2**attempt, 5) * 0.2)
-    else:
-        raise CfkitError(f"download failed: {url}: {last_err}")
-    digest = sha256_file(part)
-    if expected_sha256 and not _hash_ok(digest, expected_sha256):
-        part.unlink(missing_ok=True)
-        raise CfkitError(f"checksum mismatch for {url}: got {digest[:16]}, expected {expected_sha256[:16]}")
-    part.replace(dest)
-    return digest
+    return download_one(url, dest, sha256=expected_sha256 or None)
 
 
 def _pip_download(package: str, version: str, into: Path) -> Path:

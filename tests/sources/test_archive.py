@@ -8,7 +8,7 @@ import tarfile
 import zipfile
 
 import pytest
-from sources_mirror import image_bytes
+from mini_http import image_bytes
 
 from cfkit.curate.sources import resolve
 from cfkit.curate.sources.archive import ExtractLimits, extract

@@ -7,8 +7,8 @@ import io
 import json
 
 import pytest
+from mini_http import assert_paced, image_bytes
 from PIL import Image
-from sources_mirror import assert_paced, image_bytes
 
 from cfkit.curate.http import MANIFEST, Downloader, DownloadItem, DownloadOptions, Reject, download_one, safe_relpath
 from cfkit.errors import CfkitError

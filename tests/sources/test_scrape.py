@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import typer
-from sources_mirror import assert_paced, image_bytes
+from mini_http import assert_paced, image_bytes
 
 from cfkit.curate.scrape import PROVENANCE, ScrapeOptions, page_images, scrape
 from cfkit.curate.scrape_cli import register

@@ -8,7 +8,7 @@ import json
 import zipfile
 
 import pytest
-from sources_mirror import image_bytes
+from mini_http import image_bytes
 
 from cfkit.curate.sources import REJECT_REASONS, SOURCE_NAMES, SOURCES, resolve
 from cfkit.curate.sources.inputs import parse_url_list
