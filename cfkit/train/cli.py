@@ -1,7 +1,82 @@
-"""Commands of cfkit.train (placeholder until its commands land)."""
+"""``cfkit train`` and ``cfkit translate``: thin layers over :mod:`cfkit.train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+    """Add ``train`` and ``translate`` to the root app."""
+
+    @app.command("train")
+    def train_cmd(
+        method: str = typer.Argument(..., help="Method name: cartoongan, cartoongan-mask, cyclegan, nst, ..."),
+        data_a: Path = typer.Option(..., "--data-a", help="Domain A (photos): prepared dataset or image folder."),
+        data_b: Path = typer.Option(..., "--data-b", help="Domain B (cartoons): prepared dataset or image folder."),
+        recipe: Path | None = typer.Option(None, help="Recipe YAML [default: pipelines/train/METHOD.yaml]."),
+        size: int | None = typer.Option(None, help="Image size in px (multiple of 16) [recipe]."),
+        iters: int | None = typer.Option(None, help="Total iterations; phases keep their proportions."),
+        epochs: float | None = typer.Option(None, help="Total epochs of domain A; phases keep their proportions."),
+        batch: int | None = typer.Option(None, help="Batch size per process [recipe]."),
+        width: float | None = typer.Option(None, help="Channel multiplier of the networks [1.0]."),
+        out: Path | None = typer.Option(None, help="Run folder [runs/METHOD]."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+        seed: int | None = typer.Option(None, help="Random seed [0]."),
+        device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N [auto]."),
+        amp: str | None = typer.Option(None, help="auto, off, bf16, fp16 (CUDA only) [auto]."),
+        accum: int | None = typer.Option(None, help="Gradient accumulation micro-batches [1]."),
+        sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
+    ) -> None:
+        """Train a translation method from domain A to domain B (DDP under torchrun).
+
+        Example: cfkit train cartoongan-mask --data-a data/celeba --data-b data/handpainted --size 128 --out runs/mask
+        """
+        from cfkit.console import info
+        from cfkit.train import train
+        from cfkit.train.config import parse_set
+
+        run = train(
+            method,
+            data_a,
+            data_b,
+            recipe=recipe,
+            set=parse_set(sets),
+            size=size,
+            iters=iters,
+            epochs=epochs,
+            batch=batch,
+            width=width,
+            out=str(out) if out else None,
+            resume=resume or None,
+            seed=seed,
+            device=device,
+            amp=amp,
+            accum=accum,
+        )
+        info(f"run folder: {run}")
+
+    @app.command("translate")
+    def translate_cmd(
+        run: Path = typer.Argument(..., help="Run folder (latest checkpoint) or checkpoint .pt file."),
+        input: Path = typer.Option(..., "--input", help="Images to translate: prepared dataset or image folder."),
+        out: Path = typer.Option(..., "--out", help="Output folder: OUT/<id>.png."),
+        mask_composite: bool = typer.Option(
+            False, "--mask-composite", help="Keep the original background (method's U-Net, else input masks/)."
+        ),
+        batch: int = typer.Option(16, help="Images per forward pass."),
+        best: bool = typer.Option(False, "--best", help="Use the run's best.pt instead of the latest checkpoint."),
+        device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
+    ) -> None:
+        """Translate a folder of images with a trained run; file names keep the input ids.
+
+        Example: cfkit translate runs/mask --input data/selfies --out results/mask --mask-composite
+        """
+        from cfkit.console import info
+        from cfkit.train import translate
+
+        written = translate(
+            run, input, out, batch=batch, mask_composite=mask_composite, device=device, prefer_best=best
+        )
+        info(f"{len(written)} images written to {out}")

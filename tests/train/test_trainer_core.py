@@ -1,0 +1,161 @@
+"""Trainer pieces that need no model assets: config precedence, schedule, data streams,
+checkpoint files, edge smoothing, and the template method trained end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cfkit.errors import CfkitError, InputError
+
+
+def test_config_precedence_defaults_recipe_flags_set(tmp_path):
+    from cfkit.train.config import DEFAULTS, parse_set, resolve
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("size: 256\nbatch: 4\nmethod:\n  lr: 0.001\n  w: 3\n")
+    cfg = resolve("cartoongan", recipe, {"batch": 2, "seed": None}, parse_set(["method.w=5", "ema=0.99"]))
+    assert cfg["size"] == 256  # recipe beats defaults
+    assert cfg["batch"] == 2  # flag beats recipe
+    assert cfg["seed"] == DEFAULTS["seed"]  # None = not given
+    assert cfg["method"] == {"lr": 0.001, "w": 5}  # --set beats recipe, nested merge keeps siblings
+    assert cfg["ema"] == 0.99 and cfg["out"] == "runs/cartoongan"
+    bundled = resolve("cartoongan")
+    assert bundled["method"]["w_content"] == 10.0 and bundled["recipe"].endswith("cartoongan.yaml")
+    with pytest.raises(InputError, match="unknown keys"):
+        resolve("cartoongan", overrides=None, sets={"bogus": 1})
+    with pytest.raises(InputError, match="multiple of 16"):
+        resolve("cartoongan", overrides={"size": 100})
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        parse_set(["noequals"])
+
+
+def test_unknown_method_lists_known_names():
+    from cfkit.train.method import METHODS
+
+    with pytest.raises(CfkitError, match="cartoongan-mask"):
+        METHODS.get("nope")
+
+
+def test_schedule_epochs_and_iters_scaling():
+    from cfkit.train.method import Phase
+    from cfkit.train.trainer import schedule
+
+    phases = [Phase("init", 1, ("g",)), Phase("unet", 20, ("u",)), Phase("adv", 20, ("d", "g")), Phase("x", 0, ())]
+    base = {"batch": 8, "accum": 1, "iters": None, "epochs": None}
+    plan = schedule(phases, 400, base, world=1)  # 50 iterations per epoch
+    assert [(p.name, n) for p, n in plan] == [("init", 50), ("unet", 1000), ("adv", 1000)]
+    assert [n for _, n in schedule(phases, 400, base, world=2)] == [25, 500, 500]
+    assert sum(n for _, n in schedule(phases, 400, {**base, "iters": 30}, 1)) == 30
+    assert [n for _, n in schedule(phases, 400, {**base, "iters": 3}, 1)] == [1, 1, 1]
+    assert [n for _, n in schedule(phases, 400, {**base, "epochs": 4.1}, 1)] == [5, 100, 100]
+
+
+def test_index_stream_shards_and_resumes():
+    from cfkit.train.data import IndexStream
+
+    ranks = [IndexStream(10, seed=1, rank=r, world=2) for r in range(2)]
+    first = [s.take(5) for s in ranks]
+    assert sorted(first[0] + first[1]) == list(range(10))  # one permutation, disjoint shards
+    s = IndexStream(7, seed=3)
+    s.take(5)
+    state = s.state_dict()
+    rest = s.take(9)  # crosses two epoch boundaries
+    t = IndexStream(7, seed=3)
+    t.load_state_dict(state)
+    assert t.take(9) == rest
+    assert IndexStream(7, seed=4).take(7) != IndexStream(7, seed=3).take(7)
+
+
+def test_load_domain_manifest_split_masks_and_plain_folder(tmp_path, tiny_domains):
+    import pandas as pd
+
+    from cfkit.train.data import load_domain
+
+    a, b = tiny_domains
+    dom = load_domain(a, 64)
+    assert dom.images.shape == (6, 3, 64, 64) and dom.images.dtype == torch.uint8
+    assert dom.masks is not None and dom.masks.shape == (6, 1, 64, 64)
+    plain = load_domain(b, 32)
+    assert plain.ids == [f"cat{k}" for k in range(6)] and plain.masks is None
+    # a manifest restricts to its split
+    import shutil
+
+    c = tmp_path / "C"
+    shutil.copytree(a, c)
+    pd.DataFrame({"id": [f"astro{k}" for k in range(6)], "split": ["train"] * 4 + ["test"] * 2}).to_parquet(
+        c / "manifest.parquet"
+    )
+    assert len(load_domain(c, 32)) == 4 and len(load_domain(c, 32, split="all")) == 6
+    (c / "masks" / "astro0.png").unlink()
+    with pytest.raises(InputError, match="mask all or none"):
+        load_domain(c, 32)
+    with pytest.raises(InputError, match="no rows"):
+        load_domain(c, 32, split="val")
+
+
+def test_edge_smoothing_blurs_only_edges_and_is_cached(tmp_path, monkeypatch):
+    import cv2
+    from skimage import data
+
+    from cfkit.train import edges
+
+    monkeypatch.setenv("CFKIT_HOME", str(tmp_path))
+    img = np.ascontiguousarray(data.chelsea()[:128, :128])
+    out = edges.edge_smooth(img)
+    region = cv2.dilate(cv2.Canny(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 100, 200), np.ones((5, 5), np.uint8)) > 0
+    assert 0.01 < region.mean() < 0.99
+    np.testing.assert_array_equal(out[~region], img[~region])  # untouched away from edges
+    blurred = cv2.GaussianBlur(img, (5, 5), 0, borderType=cv2.BORDER_REFLECT)
+    np.testing.assert_array_equal(out[region], blurred[region])
+    t = torch.from_numpy(np.stack([img, img[::-1]])).permute(0, 3, 1, 2).contiguous()
+    first = edges.edge_smoothed(t)
+    cached = list((tmp_path / "cache" / "edge-smooth").glob("*.npy"))
+    assert len(cached) == 1
+    assert torch.equal(edges.edge_smoothed(t), first)
+
+
+def test_checkpoint_keep_last_and_rng_roundtrip(tmp_path):
+    from cfkit.train import checkpoint as ckpt
+
+    for step in (1, 2, 3, 4):
+        ckpt.save(tmp_path, {"step": step, "rng": ckpt.rng_state()}, step, keep=2, best=step == 2)
+    assert [p.name for p in ckpt.step_checkpoints(tmp_path)] == ["step-00000003.pt", "step-00000004.pt"]
+    assert ckpt.load(tmp_path / "ckpt" / "best.pt")["step"] == 2
+    assert ckpt.find(tmp_path).name == "step-00000004.pt" and ckpt.find(tmp_path, prefer_best=True).name == "best.pt"
+    assert not list((tmp_path / "ckpt").glob("*.part"))
+    state = ckpt.rng_state()
+    expect = (torch.rand(3), np.random.rand(2))
+    ckpt.set_rng_state(state)
+    assert torch.equal(torch.rand(3), expect[0]) and np.array_equal(np.random.rand(2), expect[1])
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="not a readable"):
+        ckpt.load(tmp_path / "bad.pt")
+
+
+def test_template_method_trains_checkpoints_and_translates(tmp_path, tiny_domains):
+    import cfkit.methods.template  # noqa: F401 - registers "template" (not auto-imported)
+    from cfkit.imageio import load_rgb
+    from cfkit.train import train, translate
+    from cfkit.train.translate import load_method
+
+    a, b = tiny_domains
+    run = train("template", a, b, out=str(tmp_path / "run"), size=32, batch=2, iters=3, ema=0.5, log_every=1)
+    hist = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in hist] == [1, 2, 3]
+    assert {"d_real", "d_fake", "g_adv", "g_identity"} <= set(hist[-1])
+    assert all(np.isfinite(v) for h in hist for k, v in h.items() if k not in ("step", "phase"))
+    method, cfg, path = load_method(run)
+    assert cfg["name"] == "template" and path.name == "step-00000003.pt"
+    state = torch.load(path, weights_only=True)
+    assert set(state["ema"]) == {"G"}  # EMA weights are kept and preferred at inference
+    assert torch.equal(method.net("G").state_dict()["0.0.weight"], state["ema"]["G"]["0.0.weight"])
+    assert not torch.equal(state["ema"]["G"]["0.0.weight"], state["nets"]["G"]["0.0.weight"])
+    written = translate(run, a, tmp_path / "out")
+    assert sorted(p.stem for p in written) == [f"astro{k}" for k in range(6)]
+    assert load_rgb(written[0]).shape == (32, 32, 3)
+    with pytest.raises(InputError, match="--resume"):
+        train("template", a, b, out=str(run), size=32, batch=2, iters=3)
