@@ -20,8 +20,10 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 SCALE = {"likert": "1 = very poor, 5 = excellent", "rank": "1 = best", "pairwise": "pick one"}
 
 st.markdown(
-    "<style>.block-container{max-width:1100px;padding-top:2rem} div[role=radiogroup]{gap:.2rem 1rem}"
-    " [data-testid=stImageCaption]{font-size:1.1rem;font-weight:600;color:#333}</style>",
+    "<style>.block-container{max-width:1100px;padding-top:2.5rem}"
+    " div[role=radiogroup]{flex-wrap:nowrap;gap:0 .15rem} div[role=radiogroup] label{margin-right:.35rem}"
+    " .cf-label{text-align:center;font-weight:700;font-size:1.15rem;margin-bottom:.25rem}"
+    " .cf-label.src{color:#1f6feb}</style>",
     unsafe_allow_html=True,
 )
 
@@ -90,11 +92,13 @@ def welcome() -> None:
 def trial_screen(trial: v.TrialView) -> None:
     st.progress(trial.index / trial.total, text=f"Screen {trial.index + 1} of {trial.total}")
     n = len(trial.outputs)
-    widths = [1.15] + [1] * n
+    widths = [1] * (n + 1)
     cols = st.columns(widths, gap="medium")
-    cols[0].image(png(trial.source), caption="Source", width="stretch")
+    cols[0].html("<div class='cf-label src'>Source</div>")
+    cols[0].image(png(trial.source), width="stretch")
     for j, tok in enumerate(trial.outputs):
-        cols[j + 1].image(png(tok), caption=LETTERS[j], width="stretch")
+        cols[j + 1].html(f"<div class='cf-label'>{LETTERS[j]}</div>")
+        cols[j + 1].image(png(tok), width="stretch")
     with st.form(f"trial-{trial.trial_id}", border=False):
         for c in trial.criteria:
             st.markdown(f"**{cfg.question(c)}** <span style='color:#777'>({SCALE[cfg.response_format]})</span>",
@@ -105,7 +109,6 @@ def trial_screen(trial: v.TrialView) -> None:
                 continue
             options = list(LIKERT_LEVELS) if cfg.response_format == "likert" else list(range(1, n + 1))
             row = st.columns(widths, gap="medium")
-            row[0].caption(c)
             for j in range(n):
                 row[j + 1].radio(f"{c} {LETTERS[j]}", options, index=None, horizontal=True,
                                  key=f"t{trial.trial_id}:{c}:{j}", label_visibility="collapsed")
@@ -113,9 +116,9 @@ def trial_screen(trial: v.TrialView) -> None:
 
 
 def done() -> None:
-    st.balloons()
     st.title("Thank you!")
-    st.write("Your answers are saved. Your completion code:")
+    st.success("All your answers are saved. You can close this page.")
+    st.write("Your completion code:")
     st.code(v.completion_code(db, STUDY, st.session_state["code"]) or "", language=None)
 
 

@@ -1,0 +1,138 @@
+"""End to end in headless Debian chromium (Playwright): a volunteer completes a study against a real
+``streamlit run`` on 127.0.0.1; screenshots land in test-artifacts/study/ (git-ignored)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cfkit.study.db import open_db
+from cfkit.study.design import create_study
+from cfkit.study.export import ratings_frame
+from cfkit.study.serve import serve_command
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "study"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+SECRET_METHODS = ("zetamethod", "omegamethod", "kappamethod")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(folders, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium not installed (/usr/bin/chromium): run scripts/ci_services.sh as root")
+    src, out = folders
+    db = tmp_path / "e2e.db"
+    create_study(db=db, out=tmp_path / "s", methods={m: str(p) for m, p in zip(SECRET_METHODS, out.values())},
+                 source=src, name="e2e", n_sources=2, ratings_per_item=5, attention_duplicates=1, attention_broken=1)
+    port = _free_port()
+    argv, env = serve_command(str(db), "e2e", "127.0.0.1", port, admin_token="tok-e2e")
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail("streamlit exited:\n" + (tmp_path / "streamlit.log").read_text()[-2000:])
+            time.sleep(0.5)
+        yield url, open_db(db)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_volunteer_completes_study_in_chromium(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, db = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    seen: list[bytes] = []  # every websocket frame and HTTP response (URL + media body) the browser got
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: seen.append(f if isinstance(f, bytes)
+                                                                                     else f.encode())))
+        page.on("response", lambda r: seen.append(r.url.encode() + b"\n" + (r.body() if "/media/" in r.url else b"")))
+        page.goto(url + "/", wait_until="networkidle")
+        expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=ARTIFACTS / "1_welcome.png", full_page=True)
+        page.get_by_text("I have read the above").click()
+        page.get_by_role("button", name="Start").click()
+        progress = page.get_by_text(re.compile(r"Screen \d+ of \d+"))
+        expect(progress).to_be_visible(timeout=30_000)
+        total = int(re.search(r"of (\d+)", progress.inner_text()).group(1))
+        assert total == 4  # 2 items + a duplicate + a broken-image check
+        for k in range(total):
+            expect(page.get_by_text(f"Screen {k + 1} of {total}")).to_be_visible(timeout=30_000)
+            checked = page.get_by_role("radio", checked=True)
+            expect(checked).to_have_count(0, timeout=30_000)  # the new trial's form has replaced the old one
+            groups = page.get_by_role("radiogroup")
+            expect(groups).to_have_count(9)
+            for g in range(9):
+                groups.nth(g).locator("label").nth(3).click()  # "4"
+            expect(checked).to_have_count(9)
+            if k == 0:
+                page.wait_for_timeout(300)
+                page.screenshot(path=ARTIFACTS / "2_trial.png", full_page=True)
+            if k == 1:
+                page.get_by_role("button", name="Next →").dblclick()  # a double click stores one answer
+            else:
+                page.get_by_role("button", name="Next →").click()
+            if k == 1:  # reload mid-study: the ?code= in the address resumes where we left
+                expect(page.get_by_text(f"Screen {k + 2} of {total}")).to_be_visible(timeout=30_000)
+                page.reload(wait_until="networkidle")
+        expect(page.get_by_text("Thank you!")).to_be_visible(timeout=30_000)
+        page.screenshot(path=ARTIFACTS / "3_thanks.png", full_page=True)
+        code = page.locator("code").first.inner_text().strip()
+
+        page.goto(url + "/admin", wait_until="networkidle")
+        page.get_by_label("Admin token").fill("wrong")
+        page.get_by_role("button", name="Open").click()
+        expect(page.get_by_text("Wrong token.")).to_be_visible(timeout=30_000)
+        page.get_by_label("Admin token").fill("tok-e2e")
+        page.get_by_role("button", name="Open").click()
+        expect(page.get_by_text("Ratings collected")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name="summary.csv")).to_be_visible(timeout=60_000)
+        page.set_viewport_size({"width": 1280, "height": 2400})  # Streamlit scrolls inside its own container
+        page.wait_for_timeout(1500)
+        page.screenshot(path=ARTIFACTS / "4_admin.png", full_page=True)
+        browser.close()
+    df = ratings_frame(db, "e2e")
+    assert df["participant"].nunique() == 1 and df["trial"].nunique() == total
+    assert len(df) == total * 3 * 3 and not df.duplicated(["trial", "criterion", "method"]).any()
+    assert set(df["value"]) == {4.0}
+    with db.read() as s:
+        from sqlalchemy import select
+
+        from cfkit.study.schema import Participant
+
+        assert s.scalar(select(Participant.completion_code)) == code
+    blob = b"".join(seen)
+    volunteer_traffic = blob.split(b"Study admin")[0]  # everything the volunteer pages sent
+    assert b"Screen 1 of" in volunteer_traffic and b"/media/" in volunteer_traffic  # the capture works
+    assert b"\xff\xd8\xff" in volunteer_traffic or b"\x89PNG" in volunteer_traffic  # image bodies included
+    for m in SECRET_METHODS:
+        assert m.encode() not in volunteer_traffic
