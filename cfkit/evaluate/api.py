@@ -62,6 +62,57 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
     return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
 
 
+def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
+    """Reference statistics from freshly extracted features (cached for the next run)."""
+    from cfkit.evaluate import inception as inc
+
+    feats = res.inception.get(REFERENCE, {})
+    keys = [it.key for it in ref_items if it.key in feats]
+    if not keys:
+        return
+    f = np.stack([feats[k] for k in keys])
+    if cfg.cache and len(keys) == len(ref_items) and "cache_file" in ref_prov:
+        inc.save_stats(ref_prov["cache_file"], f, [k.split(":", 1)[1] for k in keys])
+    mu, sigma = inc.statistics(f)
+    res.reference_stats = {"mu": mu, "sigma": sigma, "features": f, "n": len(keys)}
+
+
+def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | None = None, **options) -> dict:
+    """FID of ``folder`` against ``reference`` (folder, cached by content, or ``.npz``) without a report.
+
+    The pytorch-fid equivalent is ``python -m pytorch_fid FOLDER REFERENCE``.
+    """
+    from cfkit.metrics.fid import frechet_distance
+
+    cfg = dataclasses.replace(config or EvalConfig(), reference=str(reference), grid_rows=0, **options)
+    t0 = time.perf_counter()
+    files = index_folder(folder)
+    res = Extracted()
+    ref_items, ref_prov = _reference(cfg, {"inception"}, res)
+    items = [Item(k, {"images": p}) for k, p in files.items()]
+    extract(items + ref_items, ["images", REFERENCE], {"inception"}, cfg, res)
+    if "inception" in res.unavailable:
+        raise CfkitError(res.unavailable["inception"])
+    _reference_from_features(res, ref_items, ref_prov, cfg)
+    from cfkit.evaluate.inception import statistics
+
+    feats = res.inception["images"]
+    if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
+        raise InputError("FID needs >= 2 decodable images on each side")
+    mu, sigma = statistics(np.stack([feats[k] for k in files if k in feats]))
+    t1 = time.perf_counter()
+    value = frechet_distance(mu, sigma, res.reference_stats["mu"], res.reference_stats["sigma"])
+    return {
+        "fid": value,
+        "n": len(feats),
+        "n_reference": int(res.reference_stats["n"]),
+        "reference": ref_prov,
+        "extract_seconds": t1 - t0,
+        "seconds": time.perf_counter() - t0,
+        "images_decoded": res.images,
+    }
+
+
 def run_eval(config: EvalConfig | None = None, **options) -> dict:
     """Evaluate methods against their sources (and a reference set); write the report; return metrics.json.
 
@@ -97,16 +148,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     extract(items + ref_items, roles, needs, cfg, res)
 
     if ref_items and "inception" not in res.unavailable:
-        from cfkit.evaluate import inception as inc
-
-        feats = res.inception.get(REFERENCE, {})
-        keys = [it.key for it in ref_items if it.key in feats]
-        if len(keys) >= 1:
-            f = np.stack([feats[k] for k in keys])
-            if cfg.cache and len(keys) == len(ref_items):
-                inc.save_stats(ref_prov["cache_file"], f, [k.split(":", 1)[1] for k in keys])
-            mu, sigma = inc.statistics(f)
-            res.reference_stats = {"mu": mu, "sigma": sigma, "features": f, "n": len(keys)}
+        _reference_from_features(res, ref_items, ref_prov, cfg)
     if res.reference_stats is not None and res.reference_stats["n"] < 2 and ref_prov.get("kind") == "folder":
         res.unavailable["reference"] = f"reference has {res.reference_stats['n']} usable image(s); FID/KID need >= 2"
         res.reference_stats = None

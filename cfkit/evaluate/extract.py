@@ -22,6 +22,8 @@ from cfkit.evaluate.inputs import SOURCE
 from cfkit.imageio import ImageDecodeError, load_rgb
 
 REFERENCE = "reference"
+SOURCE_NEEDS = {"landmarks", "identity", "lpips", "lpips_diversity"}
+"""Features that need the source image decoded (Inception runs on outputs and reference only)."""
 GRID_HEIGHT = 128
 
 _WORKER_MODELS: dict = {}
@@ -81,8 +83,10 @@ class _Dataset:
         from cfkit.evaluate.inception import to_inception_input
 
         item = self.items[i]
-        out = {"key": item.key, "rgb": {}, "errors": {}, "inception": {}, "landmarks": {}, "identity": {}}
+        out = {"key": item.key, "decoded": 0, "rgb": {}, "errors": {}, "inception": {}, "landmarks": {}, "identity": {}}
         for role, path in item.paths.items():
+            if role == SOURCE and not self.needs & SOURCE_NEEDS and not self.cfg.grid_rows:
+                continue
             try:
                 rgb = load_rgb(path)
             except ImageDecodeError as e:
@@ -90,7 +94,8 @@ class _Dataset:
                 continue
             if "inception" in self.needs and role != SOURCE:
                 out["inception"][role] = to_inception_input(rgb)
-            if role == REFERENCE:
+            out["decoded"] += 1
+            if role == REFERENCE or not (self.needs & SOURCE_NEEDS or self.cfg.grid_rows):
                 continue
             out["rgb"][role] = rgb
             if "landmarks" in self.needs:
@@ -175,7 +180,7 @@ class _Runner:
     def add(self, out: dict) -> None:
         key = out["key"]
         self.res.decode_errors.extend(out["errors"].values())
-        self.res.images += len(out["rgb"]) + len(out["inception"]) - sum(r in out["rgb"] for r in out["inception"])
+        self.res.images += out["decoded"]
         if self.inception is not None:
             for role, x in out["inception"].items():
                 self.pending.append((role, key, x))

@@ -7,6 +7,7 @@ Features, their mean and covariance are computed exactly as ``pytorch_fid.fid_sc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -38,20 +39,13 @@ def load_inception(dims: int = 2048, device: str = "cpu"):
     pytorch-fid fetches its weights with ``load_state_dict_from_url``; that single call is pointed at
     the installed asset file so the network is built by pytorch-fid's own code.
     """
-    import torch
     from pytorch_fid import inception as pfi
 
     if dims not in pfi.InceptionV3.BLOCK_INDEX_BY_DIM:
         raise ValueError(f"fid_dims must be one of {sorted(pfi.InceptionV3.BLOCK_INDEX_BY_DIM)}")
     path = asset_path("fid-inception")
     rec = asset_info("fid-inception") or {}
-
-    def _load(*_args, **_kwargs):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-    with mock.patch.object(pfi, "load_state_dict_from_url", _load):
-        model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[dims]], resize_input=False)
-    model = model.eval().to(device)
+    model = _build(dims, str(path), rec.get("sha256", "")).to(device)
     provenance = {
         "asset": "fid-inception",
         "file": str(path),
@@ -59,6 +53,20 @@ def load_inception(dims: int = 2048, device: str = "cpu"):
         "official": bool(rec.get("official_hash", False)),
     }
     return model, provenance
+
+
+@functools.lru_cache(maxsize=2)
+def _build(dims: int, path: str, sha256: str):
+    """The network for one weights file (keyed by its hash), built once per process."""
+    import torch
+    from pytorch_fid import inception as pfi
+
+    def _load(*_args, **_kwargs):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    with mock.patch.object(pfi, "load_state_dict_from_url", _load):
+        model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[dims]], resize_input=False)
+    return model.eval()
 
 
 def forward_features(model, batch) -> np.ndarray:

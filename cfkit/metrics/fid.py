@@ -52,21 +52,21 @@ def _sigma_factor(ref: dict) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))).T
 
 
+def fid_lowrank(x: np.ndarray, mu2: np.ndarray, tr2: float, b: np.ndarray) -> float:
+    """FID of features ``x`` against (mu2, sigma2 = b^T b): ``|d|^2 + tr S1 + tr S2 - 2 ||A1 b^T||_*``."""
+    mu1 = x.mean(axis=0)
+    a = (x - mu1) / np.sqrt(len(x) - 1)
+    d = mu1 - mu2
+    return float(d @ d + (a * a).sum() + tr2 - 2 * np.linalg.svd(a @ b.T, compute_uv=False).sum())
+
+
 def bootstrap_fid(x: np.ndarray, ref: dict, n_boot: int, seed: int) -> list[float] | None:
     if n_boot < 1 or len(x) < 2:
         return None
     b = _sigma_factor(ref)
-    mu2, tr2 = ref["mu"], float(np.trace(ref["sigma"]))
+    tr2 = float(np.trace(ref["sigma"]))
     rng = np.random.default_rng(seed)
-    n = len(x)
-    vals = []
-    for _ in range(n_boot):
-        xb = x[rng.integers(0, n, n)]
-        mu1 = xb.mean(axis=0)
-        a = (xb - mu1) / np.sqrt(n - 1)
-        nuc = np.linalg.svd(a @ b.T, compute_uv=False).sum()
-        d = mu1 - mu2
-        vals.append(d @ d + float((a * a).sum()) + tr2 - 2 * nuc)
+    vals = [fid_lowrank(x[rng.integers(0, len(x), len(x))], ref["mu"], tr2, b) for _ in range(n_boot)]
     lo, hi = np.quantile(vals, [0.025, 0.975])
     return [float(lo), float(hi)]
 
