@@ -117,15 +117,27 @@ def main() -> None:
         targets.append(("postgresql", fresh_pg(args.postgres)))
     else:
         print("postgresql: skipped (no --postgres / CFKIT_TEST_POSTGRES_URL)")
-    print(f"{args.volunteers} simultaneous volunteers, {args.sources} sources x 3 methods x 3 criteria (Likert), "
-          "every trial double-submitted")
-    print(f"{'backend':<11} {'mode':<12} {'trials':>6} {'p50 ms':>8} {'p95 ms':>8} {'raw p50':>8} {'raw p95':>8} {'p50 ratio':>9}")
+    print(
+        f"{args.volunteers} simultaneous volunteers, {args.sources} sources x 3 methods x 3 criteria (Likert), "
+        "every trial double-submitted"
+    )
+    print(
+        f"{'backend':<11} {'mode':<12} {'trials':>6} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'raw p50':>8} {'raw p95':>8} {'p50 ratio':>9}"
+    )
     for name, db_url in targets:
         db = open_db(db_url)
         for mode, think in (("burst", 0.0), (f"paced {args.think:g}s", args.think)):
             study = f"bench-{mode.split()[0]}"
-            create_study(db=db, out=tmp / name / study, methods={k: str(p) for k, p in out.items()}, source=src,
-                         name=study, n_sources=args.sources, ratings_per_item=10 * args.volunteers)
+            create_study(
+                db=db,
+                out=tmp / name / study,
+                methods={k: str(p) for k, p in out.items()},
+                source=src,
+                name=study,
+                n_sources=args.sources,
+                ratings_per_item=10 * args.volunteers,
+            )
             t0 = time.perf_counter()
             res = simulate(db, study, volunteers=args.volunteers, double_submit=True, think_s=think)
             wall = time.perf_counter() - t0
@@ -133,8 +145,10 @@ def main() -> None:
             raw = raw_baseline(db.url, args.volunteers, res.trials // args.volunteers, 9)
             p50, p95 = res.percentile(50) * 1e3, res.percentile(95) * 1e3
             r50, r95 = np.percentile(raw, 50) * 1e3, np.percentile(raw, 95) * 1e3
-            print(f"{name:<11} {mode:<12} {res.trials:>6} {p50:>8.1f} {p95:>8.1f} {r50:>8.1f} {r95:>8.1f} "
-                  f"{p50 / max(r50, 1e-3):>8.1f}x   ({res.trials / wall:.0f} trials/s)")
+            print(
+                f"{name:<11} {mode:<12} {res.trials:>6} {p50:>8.1f} {p95:>8.1f} {r50:>8.1f} {r95:>8.1f} "
+                f"{p50 / max(r50, 1e-3):>8.1f}x   ({res.trials / wall:.0f} trials/s)"
+            )
         db.dispose()
         if name == "postgresql":
             drop_pg(args.postgres, db_url)

@@ -1,4 +1,4 @@
-"""cfkit study app: volunteer rating at /, admin at /admin, metrics explorer at /metrics (served by `cfkit study serve`)."""
+"""cfkit study app (run by `cfkit study serve`): volunteer rating at /, admin at /admin, metrics at /metrics."""
 
 from pathlib import Path
 

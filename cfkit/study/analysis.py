@@ -45,13 +45,25 @@ def summarize(df: pd.DataFrame, fmt: str, n_boot: int = 2000, seed: int = 0) -> 
     methods = sorted(df["method"].unique())
     rows = []
     for crit, g in df.groupby("criterion", sort=False):
-        bt = dict(zip(methods, bradley_terry(wins_matrix(g, methods), prior=0.1))) if fmt != "likert" else {}
+        bt = (
+            dict(zip(methods, bradley_terry(wins_matrix(g, methods), prior=0.1), strict=True))
+            if fmt != "likert"
+            else {}
+        )
         for m, gm in g.groupby("method"):
             lo, hi = bootstrap_ci(gm["value"].to_numpy(), n_boot, seed=seed)
-            rows.append({
-                "criterion": crit, "method": m, "mean": gm["value"].mean(), "ci_low": lo, "ci_high": hi,
-                "mean_rank": gm["rank"].mean(), "n": len(gm), **({"bt": bt[m]} if bt else {}),
-            })
+            rows.append(
+                {
+                    "criterion": crit,
+                    "method": m,
+                    "mean": gm["value"].mean(),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "mean_rank": gm["rank"].mean(),
+                    "n": len(gm),
+                    **({"bt": bt[m]} if bt else {}),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -75,7 +87,7 @@ def significance(df: pd.DataFrame, fmt: str) -> dict:
         ps = [q["p"] for q in pairs]
         finite = [i for i, q in enumerate(ps) if np.isfinite(q)]
         adj = holm([ps[i] for i in finite]) if finite else []
-        for i, q in zip(finite, adj):
+        for i, q in zip(finite, adj, strict=True):
             pairs[i]["p_holm"] = float(q)
         out[crit] = {"n_blocks": int(m.shape[0]), "friedman_chi2": chi2, "friedman_p": p, "pairwise": pairs}
     return out
@@ -103,8 +115,11 @@ def best_methods(summary: pd.DataFrame, fmt: str) -> dict[str, str]:
 def table_markdown(summary: pd.DataFrame, fmt: str, criteria: list[str]) -> str:
     """Methods x criteria, ``mean [CI]``, best per criterion in bold (like the seed-002 user-study table)."""
     best = best_methods(summary, fmt)
-    unit = {"likert": "mean score 1-5 (higher is better)", "rank": "mean rank (lower is better)",
-            "pairwise": "win rate (higher is better)"}[fmt]
+    unit = {
+        "likert": "mean score 1-5 (higher is better)",
+        "rank": "mean rank (lower is better)",
+        "pairwise": "win rate (higher is better)",
+    }[fmt]
     lines = [f"| method | {' | '.join(criteria)} |", "|---|" + "---|" * len(criteria)]
     for m in sorted(summary["method"].unique()):
         cells = []
@@ -173,7 +188,7 @@ def metric_agreement(metrics: pd.DataFrame, summary: pd.DataFrame, fmt: str) -> 
     """
     rows = []
     human = summary.assign(h=-summary["mean"] if fmt == "rank" else summary["mean"])
-    for (metric, crit) in itertools.product(metrics["metric"].unique(), human["criterion"].unique()):
+    for metric, crit in itertools.product(metrics["metric"].unique(), human["criterion"].unique()):
         a = metrics[metrics["metric"] == metric].set_index("method")["value"]
         b = human[human["criterion"] == crit].set_index("method")["h"]
         common = sorted(set(a.index) & set(b.index))
@@ -187,8 +202,13 @@ def metric_agreement(metrics: pd.DataFrame, summary: pd.DataFrame, fmt: str) -> 
 
 
 def analyze(
-    db, study_name: str, out: str | Path | None = None, eval_dir: str | Path | None = None,
-    exclude_failed: bool = False, n_boot: int = 2000, seed: int = 0,
+    db,
+    study_name: str,
+    out: str | Path | None = None,
+    eval_dir: str | Path | None = None,
+    exclude_failed: bool = False,
+    n_boot: int = 2000,
+    seed: int = 0,
 ) -> dict:
     """Everything for one study; with ``out``: ratings.csv, summary.csv, stats.json, table.md, summary.png."""
     from cfkit.errors import InputError
@@ -208,10 +228,16 @@ def analyze(
         df = df[~df["participant"].isin(att.loc[~att["passed"], "participant"])]
     summary = summarize(df, fmt, n_boot, seed)
     result = {
-        "study": study_name, "config": StudyConfig.to_dict(cfg), "n_participants": int(df["participant"].nunique()),
-        "n_ratings": int(len(df)), "attention": {"checks": int(len(att)), "failed": int((~att["passed"]).sum())},
-        "best": best_methods(summary, fmt), "tests": significance(df, fmt), "agreement": agreement(df, fmt),
-        "summary": summary, "table": table_markdown(summary, fmt, criteria),
+        "study": study_name,
+        "config": StudyConfig.to_dict(cfg),
+        "n_participants": int(df["participant"].nunique()),
+        "n_ratings": int(len(df)),
+        "attention": {"checks": int(len(att)), "failed": int((~att["passed"]).sum())},
+        "best": best_methods(summary, fmt),
+        "tests": significance(df, fmt),
+        "agreement": agreement(df, fmt),
+        "summary": summary,
+        "table": table_markdown(summary, fmt, criteria),
     }
     if eval_dir:
         result["metric_agreement"] = metric_agreement(load_eval_metrics(eval_dir), summary, fmt)

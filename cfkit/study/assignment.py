@@ -19,7 +19,7 @@ def pick_items(load: dict[int, int], quota: int, k: int, rng: np.random.Generato
     """The ``k`` least-loaded items still under ``quota`` (random tie-break)."""
     open_items = [i for i, n in load.items() if n < quota]
     tie = rng.permutation(len(open_items))
-    ranked = sorted(zip(open_items, tie), key=lambda t: (load[t[0]], t[1]))
+    ranked = sorted(zip(open_items, tie, strict=True), key=lambda t: (load[t[0]], t[1]))
     return [i for i, _ in ranked[:k]]
 
 
@@ -50,8 +50,12 @@ def plan_trials(
         src = int(main[rng.integers(len(main))]) if main else 0
         pos = int(rng.integers(min(src + 2, len(trials)), len(trials) + 1))
         orig = trials[src]
-        trials.insert(pos, PlannedTrial(orig.item_id, [orig.layout[j] for j in rng.permutation(len(orig.layout))],
-                                        "duplicate", ref_seq=src))
+        trials.insert(
+            pos,
+            PlannedTrial(
+                orig.item_id, [orig.layout[j] for j in rng.permutation(len(orig.layout))], "duplicate", ref_seq=src
+            ),
+        )
         # later inserts shift positions; re-point references at the shifted originals
         for t in trials[pos + 1 :]:
             if t.ref_seq is not None and t.ref_seq >= pos:

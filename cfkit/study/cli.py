@@ -24,48 +24,83 @@ def _db(db: str | None, study: str) -> str:
 
 @study_app.command("create")
 def create(
-    from_eval: Path | None = typer.Option(None, "--from-eval", help="A `cfkit eval` output folder (records source and method folders)."),
-    methods: str | None = typer.Option(None, "--methods", help="Method result folders: name=DIR,name=DIR (ids = source file stems)."),
+    from_eval: Path | None = typer.Option(
+        None, "--from-eval", help="A `cfkit eval` output folder (records source and method folders)."
+    ),
+    methods: str | None = typer.Option(
+        None, "--methods", help="Method result folders: name=DIR,name=DIR (ids = source file stems)."
+    ),
     source: Path | None = typer.Option(None, "--source", help="Source image folder (or prepared dataset)."),
     name: str = typer.Option(_D.name, "--name", help="Study name (unique within the database)."),
-    out: Path | None = typer.Option(None, "--out", help="Study folder: study.yaml, attention images, default SQLite db \\[default: studies/NAME]."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Study folder: study.yaml, attention images, default SQLite db \\[default: studies/NAME]."
+    ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     n_sources: int = typer.Option(_D.n_sources, "--n", help="Source images to sample (seeded)."),
     criteria: str = typer.Option(",".join(_D.criteria), "--criteria", help="Comma-separated criteria."),
     response_format: str = typer.Option(_D.response_format, "--format", help=f"Response format: {', '.join(FORMATS)}."),
     ratings_per_item: int = typer.Option(_D.ratings_per_item, "--ratings-per-item", help="Quota of ratings per item."),
-    trials_per_participant: int | None = typer.Option(None, "--trials-per-participant", help="Items per volunteer \\[default: all]."),
-    attention_duplicates: int = typer.Option(_D.attention_duplicates, "--attention-duplicates", help="Repeated trials per volunteer."),
-    attention_broken: int = typer.Option(_D.attention_broken, "--attention-broken", help="Trials with a broken image per volunteer."),
+    trials_per_participant: int | None = typer.Option(
+        None, "--trials-per-participant", help="Items per volunteer \\[default: all]."
+    ),
+    attention_duplicates: int = typer.Option(
+        _D.attention_duplicates, "--attention-duplicates", help="Repeated trials per volunteer."
+    ),
+    attention_broken: int = typer.Option(
+        _D.attention_broken, "--attention-broken", help="Trials with a broken image per volunteer."
+    ),
     seed: int = typer.Option(_D.seed, "--seed", help="Sampling seed."),
-    stratify_by: str | None = typer.Option(None, "--stratify-by", help="Manifest column to stratify the sample by (e.g. gender)."),
+    stratify_by: str | None = typer.Option(
+        None, "--stratify-by", help="Manifest column to stratify the sample by (e.g. gender)."
+    ),
 ) -> None:
     """Design a study from an evaluation or method folders; writes it to the database and to study.yaml.
 
-    Example: cfkit study create --methods cyclegan=results/cyclegan,ours=results/ours --source data/ffhq/images --n 48 --name s1
+    Example: cfkit study create --methods cyclegan=results/cyclegan,ours=results/ours --source data/x --n 48 --name s1
     """
     from cfkit.study.design import create_study
 
     out = out or Path("studies") / name
     create_study(
-        db=db or out / "study.db", out=out, from_eval=from_eval, methods=methods, source=source, name=name,
-        n_sources=n_sources, criteria=[c.strip() for c in criteria.split(",") if c.strip()],
-        response_format=response_format, ratings_per_item=ratings_per_item,
-        trials_per_participant=trials_per_participant, attention_duplicates=attention_duplicates,
-        attention_broken=attention_broken, seed=seed, stratify_by=stratify_by,
+        db=db or out / "study.db",
+        out=out,
+        from_eval=from_eval,
+        methods=methods,
+        source=source,
+        name=name,
+        n_sources=n_sources,
+        criteria=[c.strip() for c in criteria.split(",") if c.strip()],
+        response_format=response_format,
+        ratings_per_item=ratings_per_item,
+        trials_per_participant=trials_per_participant,
+        attention_duplicates=attention_duplicates,
+        attention_broken=attention_broken,
+        seed=seed,
+        stratify_by=stratify_by,
     )
-    typer.echo(f"created study '{name}': {out / 'study.yaml'}; serve it with: cfkit study serve --study {name}"
-               + (f" --db {db}" if db else ""))
+    typer.echo(
+        f"created study '{name}': {out / 'study.yaml'}; serve it with: cfkit study serve --study {name}"
+        + (f" --db {db}" if db else "")
+    )
 
 
 @study_app.command("serve")
 def serve(
     study: str = typer.Option(_D.name, "--study", help="Study name."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to reach it from other machines)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to reach it from other machines)."
+    ),
     port: int = typer.Option(8501, "--port", help="Port."),
-    admin_token: str | None = typer.Option(None, "--admin-token", envvar="CFKIT_ADMIN_TOKEN", help="Token for /admin and /metrics \\[default: a random one, printed]."),
-    eval_dir: Path | None = typer.Option(None, "--eval", help="A `cfkit eval` folder to show beside the study on /metrics."),
+    admin_token: str | None = typer.Option(
+        None,
+        "--admin-token",
+        envvar="CFKIT_ADMIN_TOKEN",
+        help="Token for /admin and /metrics \\[default: a random one, printed].",
+    ),
+    eval_dir: Path | None = typer.Option(
+        None, "--eval", help="A `cfkit eval` folder to show beside the study on /metrics."
+    ),
 ) -> None:
     """Serve the volunteer rating app (Streamlit) until Ctrl-C.
 
@@ -87,8 +122,10 @@ def serve(
     study_definition(database, study)  # fails clearly on an unknown study
     argv, env = serve_command(database.url, study, host, port, admin_token, str(eval_dir) if eval_dir else None)
     shown = "127.0.0.1" if host == "0.0.0.0" else host
-    typer.echo(f"volunteers: open http://{shown}:{port}/\nadmin:      http://{shown}:{port}/admin  "
-               f"(token: {env[ENV_ADMIN_TOKEN]})\nmetrics:    http://{shown}:{port}/metrics\nstop with Ctrl-C")
+    typer.echo(
+        f"volunteers: open http://{shown}:{port}/\nadmin:      http://{shown}:{port}/admin  "
+        f"(token: {env[ENV_ADMIN_TOKEN]})\nmetrics:    http://{shown}:{port}/metrics\nstop with Ctrl-C"
+    )
     rc = subprocess.call(argv, env=env)
     if rc not in (0, -2, 130):
         raise InputError(f"streamlit exited with code {rc}")
@@ -122,8 +159,12 @@ def analyze_cmd(
     study: str = typer.Option(_D.name, "--study", help="Study name."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     out: Path | None = typer.Option(None, "--out", help="Output folder \\[default: studies/STUDY/analysis]."),
-    eval_dir: Path | None = typer.Option(None, "--eval", help="A `cfkit eval` folder: rank-correlate its metrics with the ratings."),
-    exclude_failed: bool = typer.Option(False, "--exclude-failed", help="Drop volunteers who failed an attention check."),
+    eval_dir: Path | None = typer.Option(
+        None, "--eval", help="A `cfkit eval` folder: rank-correlate its metrics with the ratings."
+    ),
+    exclude_failed: bool = typer.Option(
+        False, "--exclude-failed", help="Drop volunteers who failed an attention check."
+    ),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples."),
 ) -> None:
     """Means with bootstrap CIs, mean ranks, Friedman + Holm-corrected Wilcoxon, Bradley-Terry, Krippendorff's alpha.
@@ -139,7 +180,9 @@ def analyze_cmd(
     res = analyze(open_db(_db(db, study), create=False), study, out, eval_dir, exclude_failed, n_boot)
     typer.echo(res["table"])
     for crit, t in res["tests"].items():
-        typer.echo(f"{crit}: Friedman chi2={t['friedman_chi2']:.3f} p={t['friedman_p']:.4g} (n={t['n_blocks']} sources)")
+        typer.echo(
+            f"{crit}: Friedman chi2={t['friedman_chi2']:.3f} p={t['friedman_p']:.4g} (n={t['n_blocks']} sources)"
+        )
     typer.echo(f"attention checks failed: {res['attention']['failed']}/{res['attention']['checks']}; results in {out}")
 
 

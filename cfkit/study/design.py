@@ -41,7 +41,7 @@ def select_sources(ids: list[str], n: int, seed: int, strata: dict[str, str] | N
     for j in np.argsort(-(exact - take), kind="stable")[: n - take.sum()]:
         take[j] += 1
     chosen = []
-    for k, t in zip(keys, take):
+    for k, t in zip(keys, take, strict=True):
         chosen += rng.choice(groups[k], size=int(t), replace=False).tolist()
     return sorted(chosen)
 
@@ -141,8 +141,10 @@ def create_study(
                 save_png(path, make_broken(load_rgb(inputs.outputs[m][i]), cfg.seed + n))
                 s.add(Image(study_id=study.id, token=token, path=str(path.resolve()), kind="broken", source_key=i))
     export_yaml(database, cfg.name, out / "study.yaml")
-    info(f"study '{cfg.name}': {len(ids)} sources x {len(inputs.methods)} methods, {cfg.response_format}, "
-         f"criteria {', '.join(cfg.criteria)} -> {database.url}")
+    info(
+        f"study '{cfg.name}': {len(ids)} sources x {len(inputs.methods)} methods, {cfg.response_format}, "
+        f"criteria {', '.join(cfg.criteria)} -> {database.url}"
+    )
     return study
 
 

@@ -51,7 +51,7 @@ def ratings_frame(db: Database, study_name: str) -> pd.DataFrame:
     if df.empty:
         return df.drop(columns=["layout", "image_id", "image_kind"])
     df["method"] = np.where(df["image_kind"] == "broken", BROKEN, df["method"])
-    df["position"] = [lay.index(i) for lay, i in zip(df["layout"], df["image_id"])]
+    df["position"] = [lay.index(i) for lay, i in zip(df["layout"], df["image_id"], strict=True)]
     for c in ("shown_at", "answered_at"):
         df[c] = pd.to_datetime(df[c], utc=True)
     return df.drop(columns=["layout", "image_id", "image_kind"])
@@ -107,30 +107,50 @@ def progress(db: Database, study_name: str) -> dict[str, pd.DataFrame]:
         cfg = StudyConfig.from_dict(study.config)
         trials = pd.DataFrame(
             s.execute(
-                select(Participant.code, Participant.created_at, Participant.completed_at, Trial.item_id,
-                       Trial.kind, Trial.answered_at)
+                select(
+                    Participant.code,
+                    Participant.created_at,
+                    Participant.completed_at,
+                    Trial.item_id,
+                    Trial.kind,
+                    Trial.answered_at,
+                )
                 .join(Trial, Trial.participant_id == Participant.id)
                 .where(Participant.study_id == study.id)
             ).all(),
             columns=["participant", "created_at", "completed_at", "item_id", "kind", "answered_at"],
         )
-        items = pd.DataFrame(s.execute(select(Item.id, Item.key).where(Item.study_id == study.id)).all(),
-                             columns=["item_id", "item"])
+        items = pd.DataFrame(
+            s.execute(select(Item.id, Item.key).where(Item.study_id == study.id)).all(), columns=["item_id", "item"]
+        )
     main = trials[(trials["kind"] == "main") & trials["answered_at"].notna()]
     per_item = items.merge(main.groupby("item_id").size().rename("ratings").reset_index(), how="left", on="item_id")
     per_item["ratings"] = per_item["ratings"].fillna(0).astype(int)
     per_item["quota"] = cfg.ratings_per_item
     att = attention_results(ratings_frame(db, study_name), cfg.response_format)
     fails = att[~att["passed"]].groupby("participant").size() if len(att) else pd.Series(dtype=int)
-    per_p = trials.groupby("participant").agg(
-        answered=("answered_at", "count"), trials=("kind", "size"), started=("created_at", "first"),
-        completed=("completed_at", "first"), last_answer=("answered_at", "max"),
-    ).reset_index()
+    per_p = (
+        trials.groupby("participant")
+        .agg(
+            answered=("answered_at", "count"),
+            trials=("kind", "size"),
+            started=("created_at", "first"),
+            completed=("completed_at", "first"),
+            last_answer=("answered_at", "max"),
+        )
+        .reset_index()
+    )
     for c in ("started", "completed", "last_answer"):
         per_p[c] = pd.to_datetime(per_p[c], utc=True)
-    per_p["minutes"] = ((per_p["completed"].fillna(per_p["last_answer"]) - per_p["started"]).dt.total_seconds() / 60).round(2)
+    per_p["minutes"] = (
+        (per_p["completed"].fillna(per_p["last_answer"]) - per_p["started"]).dt.total_seconds() / 60
+    ).round(2)
     per_p["attention_failures"] = per_p["participant"].map(fails).fillna(0).astype(int)
-    return {"items": per_item.drop(columns=["item_id"]), "participants": per_p.drop(columns=["last_answer"]), "attention": att}
+    return {
+        "items": per_item.drop(columns=["item_id"]),
+        "participants": per_p.drop(columns=["last_answer"]),
+        "attention": att,
+    }
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:

@@ -17,7 +17,11 @@ def app_path() -> Path:
 
 
 def serve_command(
-    db: str, study: str, host: str = "127.0.0.1", port: int = 8501, admin_token: str | None = None,
+    db: str,
+    study: str,
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    admin_token: str | None = None,
     eval_dir: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The ``streamlit run`` argv and environment that serve ``study`` from ``db``."""
@@ -28,9 +32,24 @@ def serve_command(
     if eval_dir:
         env[ENV_EVAL] = str(Path(eval_dir).resolve())
     argv = [
-        sys.executable, "-m", "streamlit", "run", str(app_path()),
-        "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-        "--client.toolbarMode", "minimal", "--theme.base", "light",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+        "--theme.base",
+        "light",
     ]
     return argv, env

@@ -31,7 +31,7 @@ def _answers(t: v.TrialView, rng: np.random.Generator) -> dict:
         if t.response_format == "pairwise":
             out[c] = t.outputs[int(rng.integers(len(t.outputs)))]
         elif t.response_format == "rank":
-            out[c] = dict(zip(t.outputs, (rng.permutation(len(t.outputs)) + 1).tolist()))
+            out[c] = dict(zip(t.outputs, (rng.permutation(len(t.outputs)) + 1).tolist(), strict=True))
         else:
             out[c] = {o: int(rng.integers(1, 6)) for o in t.outputs}
     return out

@@ -36,7 +36,11 @@ def parse_methods(spec: str | dict[str, str | Path] | None) -> dict[str, Path]:
     """``"a=DIR,b=DIR"`` (or a dict) -> {name: folder}; a bare ``DIR`` is named after the folder."""
     if not spec:
         return {}
-    items = spec.items() if isinstance(spec, dict) else [p.split("=", 1) if "=" in p else (None, p) for p in spec.split(",") if p.strip()]
+    items = (
+        spec.items()
+        if isinstance(spec, dict)
+        else [p.split("=", 1) if "=" in p else (None, p) for p in spec.split(",") if p.strip()]
+    )
     out: dict[str, Path] = {}
     for name, folder in items:
         folder = Path(str(folder).strip()).expanduser()
@@ -81,8 +85,11 @@ def _eval_record(eval_dir: Path) -> tuple[Path | None, dict[str, Path]]:
                 source = Path(src)
             m = b.get("methods") or b.get("method_dirs")
             if isinstance(m, dict) and not methods:
-                methods = {k: Path(v if isinstance(v, str) else v.get("dir") or v.get("path")) for k, v in m.items()
-                           if isinstance(v, str) or (isinstance(v, dict) and (v.get("dir") or v.get("path")))}
+                methods = {
+                    k: Path(v if isinstance(v, str) else v.get("dir") or v.get("path"))
+                    for k, v in m.items()
+                    if isinstance(v, str) or (isinstance(v, dict) and (v.get("dir") or v.get("path")))
+                }
             elif isinstance(m, list) and not methods:
                 for e in m:
                     if isinstance(e, dict) and e.get("name") and (e.get("dir") or e.get("path")):
@@ -106,9 +113,11 @@ def _strata(source_dir: Path, column: str | None) -> dict[str, str]:
 
             df = pd.read_parquet(cand)
             if column not in df.columns:
-                raise InputError(f"manifest {cand} has no column '{column}' (columns: {', '.join(map(str, df.columns))})")
+                raise InputError(
+                    f"manifest {cand} has no column '{column}' (columns: {', '.join(map(str, df.columns))})"
+                )
             ids = df["id"] if "id" in df.columns else df.index
-            return {str(Path(str(i)).stem): str(v) for i, v in zip(ids, df[column])}
+            return {str(Path(str(i)).stem): str(v) for i, v in zip(ids, df[column], strict=True)}
     raise InputError(f"--stratify-by {column}: no manifest.parquet in {source_dir} or its parent")
 
 

@@ -120,17 +120,16 @@ def current_trial(db: Database, study_name: str, code: str) -> TrialView | None:
         p.last_seen = utcnow()
         total = s.scalar(select(func.count()).select_from(Trial).where(Trial.participant_id == p.id))
         t = s.scalar(
-            select(Trial)
-            .where(Trial.participant_id == p.id, Trial.answered_at.is_(None))
-            .order_by(Trial.seq)
-            .limit(1)
+            select(Trial).where(Trial.participant_id == p.id, Trial.answered_at.is_(None)).order_by(Trial.seq).limit(1)
         )
         if t is None:
             return None
         if t.shown_at is None:
             t.shown_at = utcnow()
         item = s.get(Item, t.item_id)
-        tokens = dict(s.execute(select(Image.id, Image.token).where(Image.id.in_([*t.layout, item.source_image_id]))).all())
+        tokens = dict(
+            s.execute(select(Image.id, Image.token).where(Image.id.in_([*t.layout, item.source_image_id]))).all()
+        )
         return TrialView(
             trial_id=t.id,
             index=t.seq,

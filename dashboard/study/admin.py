@@ -41,9 +41,11 @@ except InputError as e:
     st.stop()
 st.markdown(res["table"])
 for crit, t in res["tests"].items():
-    st.markdown(f"**{crit}**: Friedman χ² = {t['friedman_chi2']:.3f}, p = {t['friedman_p']:.4g} "
-                f"({t['n_blocks']} sources); Krippendorff's α: "
-                + ", ".join(f"{k.removeprefix('alpha_')} {v:.3f}" for k, v in res["agreement"][crit].items()))
+    st.markdown(
+        f"**{crit}**: Friedman χ² = {t['friedman_chi2']:.3f}, p = {t['friedman_p']:.4g} "
+        f"({t['n_blocks']} sources); Krippendorff's α: "
+        + ", ".join(f"{k.removeprefix('alpha_')} {v:.3f}" for k, v in res["agreement"][crit].items())
+    )
     if t["pairwise"]:
         st.dataframe(t["pairwise"], hide_index=True, width="stretch")
 summary = res["summary"]

@@ -101,17 +101,31 @@ def trial_screen(trial: v.TrialView) -> None:
         cols[j + 1].image(png(tok), width="stretch")
     with st.form(f"trial-{trial.trial_id}", border=False):
         for c in trial.criteria:
-            st.markdown(f"**{cfg.question(c)}** <span style='color:#777'>({SCALE[cfg.response_format]})</span>",
-                        unsafe_allow_html=True)
+            st.markdown(
+                f"**{cfg.question(c)}** <span style='color:#777'>({SCALE[cfg.response_format]})</span>",
+                unsafe_allow_html=True,
+            )
             if cfg.response_format == "pairwise":
-                st.radio(c, [LETTERS[j] for j in range(n)], index=None, horizontal=True,
-                         key=f"t{trial.trial_id}:{c}", label_visibility="collapsed")
+                st.radio(
+                    c,
+                    [LETTERS[j] for j in range(n)],
+                    index=None,
+                    horizontal=True,
+                    key=f"t{trial.trial_id}:{c}",
+                    label_visibility="collapsed",
+                )
                 continue
             options = list(LIKERT_LEVELS) if cfg.response_format == "likert" else list(range(1, n + 1))
             row = st.columns(widths, gap="medium")
             for j in range(n):
-                row[j + 1].radio(f"{c} {LETTERS[j]}", options, index=None, horizontal=True,
-                                 key=f"t{trial.trial_id}:{c}:{j}", label_visibility="collapsed")
+                row[j + 1].radio(
+                    f"{c} {LETTERS[j]}",
+                    options,
+                    index=None,
+                    horizontal=True,
+                    key=f"t{trial.trial_id}:{c}:{j}",
+                    label_visibility="collapsed",
+                )
         st.form_submit_button("Next →", type="primary", on_click=on_submit, args=(trial, cfg))
 
 

@@ -20,12 +20,12 @@ METHODS = {
 }
 
 
-def make_folders(photos: list[np.ndarray], root: Path, methods=METHODS) -> tuple[Path, dict[str, Path]]:
+def make_folders(photos: list[np.ndarray], root: Path, methods=METHODS, ids=None) -> tuple[Path, dict[str, Path]]:
     """``root/source/<id>.png`` + ``root/results/<method>/<id>.png`` for every photo."""
     src = root / "source"
     out = {m: root / "results" / m for m in methods}
     for n, rgb in enumerate(photos):
-        sid = f"face{n:03d}"
+        sid = ids[n] if ids else f"face{n:03d}"
         im = Image.fromarray(rgb).convert("RGB").resize((128, 128))
         save_png(src / f"{sid}.png", np.asarray(im))
         for m, fn in methods.items():
@@ -49,8 +49,17 @@ def folders(tmp_path) -> tuple[Path, dict[str, Path]]:
 
 @pytest.fixture
 def real_folders(shared_data, tmp_path) -> tuple[Path, dict[str, Path]]:
-    files = list_images(shared_data / "photos" / "ffhq_thumbs128")[:10]
-    return make_folders([load_rgb(f) for f in files], tmp_path / "real")
+    """16 FFHQ thumbnails with derived method outputs, and a manifest.parquet (id, gender) beside the sources."""
+    import pandas as pd
+
+    folder = shared_data / "photos" / "ffhq_thumbs128"
+    files = list_images(folder)[:16]
+    src, out = make_folders([load_rgb(f) for f in files], tmp_path / "real", ids=[f.stem for f in files])
+    labels = pd.read_csv(folder / "processed_image_data_set_sample.csv", dtype={"image id": str})
+    labels = labels.set_index("image id").reindex([f.stem for f in files])
+    gender = labels["gender"].map({0.0: "female", 1.0: "male"}).fillna("unknown")
+    pd.DataFrame({"id": [f.stem for f in files], "gender": gender.to_numpy()}).to_parquet(src / "manifest.parquet")
+    return src, out
 
 
 def postgres_url() -> str | None:
@@ -65,7 +74,9 @@ def db_url(request, tmp_path):
         return
     url = postgres_url()
     if not url:
-        pytest.skip("PostgreSQL not configured: run `eval \"$(bash scripts/ci_services.sh)\"` to set CFKIT_TEST_POSTGRES_URL")
+        pytest.skip(
+            'PostgreSQL not configured: run `eval "$(bash scripts/ci_services.sh)"` to set CFKIT_TEST_POSTGRES_URL'
+        )
     import sqlalchemy as sa
 
     from cfkit.study.db import to_url

@@ -18,8 +18,17 @@ TOKEN = "s3cret-token"
 def study_env(folders, tmp_path, monkeypatch):
     src, out = folders
     db = tmp_path / "app.db"
-    create_study(db=db, out=tmp_path / "s", methods={k: str(p) for k, p in out.items()}, source=src, name="app",
-                 n_sources=2, ratings_per_item=10, attention_duplicates=1, attention_broken=0)
+    create_study(
+        db=db,
+        out=tmp_path / "s",
+        methods={k: str(p) for k, p in out.items()},
+        source=src,
+        name="app",
+        n_sources=2,
+        ratings_per_item=10,
+        attention_duplicates=1,
+        attention_broken=0,
+    )
     monkeypatch.setenv("CFKIT_STUDY_DB", str(db))
     monkeypatch.setenv("CFKIT_STUDY", "app")
     monkeypatch.setenv("CFKIT_ADMIN_TOKEN", TOKEN)
@@ -121,8 +130,9 @@ def test_admin_page_shows_progress_and_analysis(study_env, tmp_path):
     assert any("| blurry |" in m.value for m in at.markdown)
     ev = tmp_path / "ev"
     ev.mkdir()
-    (ev / "metrics.json").write_text(json.dumps({m: {"fid": {"value": f}} for m, f in
-                                                 [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]}))
+    (ev / "metrics.json").write_text(
+        json.dumps({m: {"fid": {"value": f}} for m, f in [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]})
+    )
     mx = page("metrics.py")
     mx.session_state["admin_token"] = TOKEN
     mx.run()

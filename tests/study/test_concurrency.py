@@ -12,8 +12,17 @@ from cfkit.study.simulate import simulate
 
 def test_concurrent_volunteers_store_every_rating_once(folders, tmp_path, db_url):
     src, out = folders
-    create_study(db=db_url, out=tmp_path / "s", methods={k: str(p) for k, p in out.items()}, source=src, name="load",
-                 n_sources=4, ratings_per_item=30, attention_duplicates=1, attention_broken=1)
+    create_study(
+        db=db_url,
+        out=tmp_path / "s",
+        methods={k: str(p) for k, p in out.items()},
+        source=src,
+        name="load",
+        n_sources=4,
+        ratings_per_item=30,
+        attention_duplicates=1,
+        attention_broken=1,
+    )
     db = open_db(db_url)
     res = simulate(db, "load", volunteers=20, double_submit=True)
     assert res.accepted == res.trials == 20 * (4 + 2)  # each double click stored once, none lost

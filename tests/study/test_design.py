@@ -21,8 +21,13 @@ from cfkit.study.schema import Response
 def _mk(folders, tmp_path, db=None, **kw):
     src, out = folders
     kw = {"name": "s", "n_sources": 6, "ratings_per_item": 3, **kw}
-    create_study(db=db or tmp_path / "study.db", out=tmp_path / "study", methods={k: str(p) for k, p in out.items()},
-                 source=src, **kw)
+    create_study(
+        db=db or tmp_path / "study.db",
+        out=tmp_path / "study",
+        methods={k: str(p) for k, p in out.items()},
+        source=src,
+        **kw,
+    )
     return open_db(db or tmp_path / "study.db")
 
 
@@ -33,7 +38,7 @@ def _answer(trial, fmt, rng, bias=None):
         if fmt == "pairwise":
             out[c] = trial.outputs[int(rng.integers(len(trial.outputs)))]
         elif fmt == "rank":
-            out[c] = dict(zip(trial.outputs, (rng.permutation(len(trial.outputs)) + 1).tolist()))
+            out[c] = dict(zip(trial.outputs, (rng.permutation(len(trial.outputs)) + 1).tolist(), strict=True))
         else:
             out[c] = {o: (bias or {}).get(o, int(rng.integers(1, 6))) for o in trial.outputs}
     return out
@@ -73,18 +78,36 @@ def test_create_from_eval_folder_and_errors(folders, tmp_path):
     ev.mkdir()
     (ev / "metrics.json").write_text(json.dumps({"blurry": {"fid": {"value": 1.0}}}))
     (ev / "config.json").write_text(json.dumps({"source": str(src), "methods": {k: str(p) for k, p in out.items()}}))
-    create_study(db=tmp_path / "e.db", out=tmp_path / "es", from_eval=ev, name="e", n_sources=4,
-                 response_format="pairwise", criteria=["overall"])
+    create_study(
+        db=tmp_path / "e.db",
+        out=tmp_path / "es",
+        from_eval=ev,
+        name="e",
+        n_sources=4,
+        response_format="pairwise",
+        criteria=["overall"],
+    )
     d = yaml.safe_load((tmp_path / "es" / "study.yaml").read_text())
     assert len(d["items"]) == 4 * 3 and all(len(it["methods"]) == 2 for it in d["items"])  # 3 pairs per source
     with pytest.raises(InputError, match="source"):
         create_study(db=tmp_path / "x.db", out=tmp_path / "x", methods={"a": str(out["blurry"])}, name="x")
     with pytest.raises(InputError, match="two methods"):
-        create_study(db=tmp_path / "y.db", out=tmp_path / "y", methods={"a": str(out["blurry"])}, source=src,
-                     name="y", response_format="rank")
+        create_study(
+            db=tmp_path / "y.db",
+            out=tmp_path / "y",
+            methods={"a": str(out["blurry"])},
+            source=src,
+            name="y",
+            response_format="rank",
+        )
     with pytest.raises(InputError, match="format"):
-        create_study(db=tmp_path / "z.db", out=tmp_path / "z", source=src, methods={"a": str(out["blurry"])},
-                     response_format="stars")
+        create_study(
+            db=tmp_path / "z.db",
+            out=tmp_path / "z",
+            source=src,
+            methods={"a": str(out["blurry"])},
+            response_format="stars",
+        )
 
 
 def test_trials_are_blind_and_randomised(folders, tmp_path):
@@ -123,8 +146,9 @@ def test_submit_validates_and_is_idempotent(folders, tmp_path):
 
 
 def test_balanced_assignment_fills_every_quota(folders, tmp_path):
-    db = _mk(folders, tmp_path, trials_per_participant=4, ratings_per_item=2, attention_duplicates=0,
-             attention_broken=0)
+    db = _mk(
+        folders, tmp_path, trials_per_participant=4, ratings_per_item=2, attention_duplicates=0, attention_broken=0
+    )
     codes = []
     for _ in range(3):  # 3 x 4 = 12 = 6 items x quota 2
         codes.append(v.start_participant(db, "s"))
@@ -182,8 +206,24 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli):
     src, out = folders
     methods = ",".join(f"{k}={p}" for k, p in out.items())
     db = tmp_path / "c.db"
-    rc, o, e = run_cli("study", "create", "--methods", methods, "--source", src, "--n", "4", "--name", "c",
-                       "--db", db, "--out", tmp_path / "c", "--ratings-per-item", "5")
+    rc, o, e = run_cli(
+        "study",
+        "create",
+        "--methods",
+        methods,
+        "--source",
+        src,
+        "--n",
+        "4",
+        "--name",
+        "c",
+        "--db",
+        db,
+        "--out",
+        tmp_path / "c",
+        "--ratings-per-item",
+        "5",
+    )
     assert rc == 0, e
     assert "cfkit study serve --study c" in o
     dbo = open_db(db)

@@ -19,8 +19,15 @@ from cfkit.study.serve import serve_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "study"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 SECRET_METHODS = ("zetamethod", "omegamethod", "kappamethod")
 
 
@@ -36,8 +43,17 @@ def server(folders, tmp_path):
         pytest.skip("Debian chromium not installed (/usr/bin/chromium): run scripts/ci_services.sh as root")
     src, out = folders
     db = tmp_path / "e2e.db"
-    create_study(db=db, out=tmp_path / "s", methods={m: str(p) for m, p in zip(SECRET_METHODS, out.values())},
-                 source=src, name="e2e", n_sources=2, ratings_per_item=5, attention_duplicates=1, attention_broken=1)
+    create_study(
+        db=db,
+        out=tmp_path / "s",
+        methods={m: str(p) for m, p in zip(SECRET_METHODS, out.values(), strict=True)},
+        source=src,
+        name="e2e",
+        n_sources=2,
+        ratings_per_item=5,
+        attention_duplicates=1,
+        attention_broken=1,
+    )
     port = _free_port()
     argv, env = serve_command(str(db), "e2e", "127.0.0.1", port, admin_token="tok-e2e")
     log = open(tmp_path / "streamlit.log", "wb")
@@ -72,8 +88,10 @@ def test_volunteer_completes_study_in_chromium(server):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: seen.append(f if isinstance(f, bytes)
-                                                                                     else f.encode())))
+        page.on(
+            "websocket",
+            lambda ws: ws.on("framereceived", lambda f: seen.append(f if isinstance(f, bytes) else f.encode())),
+        )
         page.on("response", lambda r: seen.append(r.url.encode() + b"\n" + (r.body() if "/media/" in r.url else b"")))
         page.goto(url + "/", wait_until="networkidle")
         expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=30_000)

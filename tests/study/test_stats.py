@@ -10,12 +10,14 @@ from cfkit.study.stats import bootstrap_ci, bradley_terry, friedman, holm, kripp
 
 nan = np.nan
 # Krippendorff (2011) "Computing Krippendorff's alpha-reliability", 4 coders x 12 units with missing values
-KRIPP = np.array([
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-    [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
-])
+KRIPP = np.array(
+    [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+    ]
+)
 
 
 @pytest.mark.parametrize("level,expected", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
@@ -68,8 +70,17 @@ def _ratings(fmt="likert"):
             base = {"a": 1, "b": 2 + int(rng.integers(0, 2)), "c": 4}
             for m, v in base.items():
                 val = {"a": 3, "b": 2, "c": 1}[m] if fmt == "rank" else v
-                rows.append({"participant": f"p{p}", "trial": s, "item": f"s{s}", "source": f"s{s}",
-                             "criterion": "overall", "method": m, "value": float(val)})
+                rows.append(
+                    {
+                        "participant": f"p{p}",
+                        "trial": s,
+                        "item": f"s{s}",
+                        "source": f"s{s}",
+                        "criterion": "overall",
+                        "method": m,
+                        "value": float(val),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -97,7 +108,12 @@ def test_significance_matches_scipy_on_block_matrix():
 
 def test_metric_agreement_orients_lower_is_better():
     summary = pd.DataFrame({"criterion": ["overall"] * 3, "method": ["a", "b", "c"], "mean": [1.0, 2.0, 3.0]})
-    metrics = pd.DataFrame({"method": ["a", "b", "c"] * 2, "metric": ["fid"] * 3 + ["ssim"] * 3,
-                            "value": [90.0, 50.0, 10.0, 0.2, 0.5, 0.9]})
+    metrics = pd.DataFrame(
+        {
+            "method": ["a", "b", "c"] * 2,
+            "metric": ["fid"] * 3 + ["ssim"] * 3,
+            "value": [90.0, 50.0, 10.0, 0.2, 0.5, 0.9],
+        }
+    )
     agree = metric_agreement(metrics, summary, "likert").set_index("metric")
     assert agree.loc["fid", "spearman"] == pytest.approx(1.0) and agree.loc["ssim", "kendall"] == pytest.approx(1.0)
