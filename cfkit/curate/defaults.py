@@ -12,7 +12,7 @@ class QualityThresholds:
     min_face_px: float = 40.0  # shorter side of the detection box, source pixels
     min_blur: float = 15.0  # variance of the Laplacian of the aligned grey face (128 px scale)
     max_yaw: float = 0.6  # |nose offset from the eye midline| / inter-ocular distance
-    max_pitch: float = 0.3  # |nose height between eyes and mouth - 0.5|
+    max_pitch: float = 0.35  # |nose height between eyes and mouth - 0.5|
     max_phash_distance: int = 4  # perceptual-hash Hamming distance counted as a near-duplicate
     eye_tolerance_px: float = 2.0  # the card's eye-alignment figure: share of faces within this
 

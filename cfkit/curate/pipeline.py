@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -86,7 +87,10 @@ def run_jobs(raws: list, job: worker.Job, journal: Journal, workers: int, label:
             journal.write(worker.process_chunk(chunk))
         return
     job = replace(job, threads=1)
-    with ProcessPoolExecutor(max_workers=workers, initializer=worker.init, initargs=(job,)) as pool:
+    # forkserver: workers never inherit a parent's onnxruntime/dlib threads (a plain fork can deadlock)
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["cfkit.curate.worker", "cv2", "onnxruntime", "insightface.app", "dlib"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker.init, initargs=(job,)) as pool:
         futures = [pool.submit(worker.process_chunk, c) for c in chunks]
         try:
             for fut in track(as_completed(futures), label, total=len(futures), unit="chunk"):
@@ -184,8 +188,9 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 def finalize(rows: pd.DataFrame, out: Path, opts: PrepareOptions, meta: dict) -> PrepareResult:
     """Dedupe, split, write ``manifest.parquet`` + ``card.md`` and drop files of faces not kept."""
     rows = rows.copy()
-    if "id" not in rows:
-        rows["id"] = None
+    for col, empty in (("id", None), ("sha256", None), ("face_index", 0), ("phash", None), ("detail", "")):
+        if col not in rows:
+            rows[col] = empty
     kept_mask = rows["status"] == "kept"
     dup = exact_duplicates(rows[kept_mask])
     rows.loc[dup[dup].index, ["status", "reason"]] = ["rejected", "duplicate_sha256"]

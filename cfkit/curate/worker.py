@@ -105,7 +105,7 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
 
     base = raw.meta["name"] if job.name_by == "name" else sha[:16]
     fid = base if k == 0 else f"{base}_{k}"
-    yaw, pitch = pose_scores(face.kps5) if face.kps5 is not None else (None, None)
+    yaw, pitch = pose_scores(face.det.kps) if face.det is not None else (None, None)
     scores = {
         "face_px": face_size(face.det.box) if face.det is not None else None,
         "blur": blur_score(face.image),

@@ -33,9 +33,14 @@ def solvay(asset) -> Path:
     return asset("sample-solvay")
 
 
-def save(path: Path, rgb: np.ndarray, **kw) -> Path:
+@pytest.fixture(scope="session")
+def save():
+    """``save(path, rgb, **pil_kwargs)``: write an image, creating its folder."""
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path, **kw)
-    return path
+    def run(path: Path, rgb: np.ndarray, **kw) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(path, **kw)
+        return path
+
+    return run
