@@ -110,7 +110,9 @@ def serve(
 
     Example: cfkit study serve --study s1 --port 8501 --admin-token "$(openssl rand -hex 16)"
     """
+    import os
     import subprocess
+    import sys
 
     from cfkit.errors import InputError
     from cfkit.study.config import ENV_ADMIN_TOKEN
@@ -126,6 +128,9 @@ def serve(
         f"volunteers: open http://{shown}:{port}/\nadmin:      http://{shown}:{port}/admin  "
         f"(token: {env[ENV_ADMIN_TOKEN]})\nmetrics:    http://{shown}:{port}/metrics\nstop with Ctrl-C"
     )
+    sys.stdout.flush()
+    if os.name == "posix":  # become the server: Ctrl-C / SIGTERM reach streamlit directly
+        os.execve(argv[0], argv, env)
     rc = subprocess.call(argv, env=env)
     if rc not in (0, -2, 130):
         raise InputError(f"streamlit exited with code {rc}")

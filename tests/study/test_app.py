@@ -3,6 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cfkit.errors import InputError
 from cfkit.resources import resource_dir
 from cfkit.study import volunteer as v
 from cfkit.study.db import open_db
@@ -138,3 +139,56 @@ def test_admin_page_shows_progress_and_analysis(study_env, tmp_path):
     mx.run()
     mx.text_input[0].input(str(ev)).run()
     assert not mx.exception and len(mx.dataframe) == 2  # per-method table + rank agreement
+
+
+@pytest.mark.parametrize("fmt", ["rank", "pairwise"])
+def test_rank_and_pairwise_screens(folders, tmp_path, monkeypatch, fmt):
+    src, out = folders
+    db = tmp_path / f"{fmt}.db"
+    create_study(
+        db=db,
+        out=tmp_path / fmt,
+        methods={k: str(p) for k, p in out.items()},
+        source=src,
+        name=fmt,
+        n_sources=1,
+        response_format=fmt,
+        criteria=["realism", "overall"],
+        attention_duplicates=0,
+        attention_broken=0,
+    )
+    monkeypatch.setenv("CFKIT_STUDY_DB", str(db))
+    monkeypatch.setenv("CFKIT_STUDY", fmt)
+    at = page("rate.py").run()
+    at.checkbox(key="consent").check().run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    while at.get("progress"):
+        if fmt == "rank":  # 2 criteria x 3 outputs, ranks 1..3 each
+            assert len(at.radio) == 6
+            for k, r in enumerate(at.radio):
+                r.set_value(k % 3 + 1)
+        else:  # 2 criteria, choose A or B
+            assert len(at.radio) == 2 and at.radio[0].options == ["A", "B"]
+            for r in at.radio:
+                r.set_value("B")
+        next(b for b in at.button if "Next" in b.label).click().run()
+        assert not at.exception and not at.warning
+    assert "Thank you!" in [t.value for t in at.title]
+    df = ratings_frame(open_db(db), fmt)
+    if fmt == "rank":
+        assert sorted(df.groupby(["trial", "criterion"])["value"].apply(sorted).iloc[0]) == [1.0, 2.0, 3.0]
+    else:
+        assert len(df) == 3 * 2 * 2 and (df.groupby(["trial", "criterion"])["value"].sum() == 1).all()
+
+
+def test_hostile_inputs_are_data_not_sql(study_env):
+    evil = "x'); DROP TABLE responses; --"
+    assert v.find_participant(study_env, "app", evil) is None
+    assert v.find_participant(study_env, evil, "ABCD-EFGH") is None
+    with pytest.raises(InputError):
+        v.current_trial(study_env, "app", evil)
+    code = v.start_participant(study_env, "app")
+    t = v.current_trial(study_env, "app", code)
+    with pytest.raises(InputError):
+        v.submit(study_env, "app", code, t.trial_id, {evil: {o: 1 for o in t.outputs}})
+    assert ratings_frame(study_env, "app").empty  # table still there, nothing stored
