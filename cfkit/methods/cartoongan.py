@@ -65,7 +65,8 @@ class CartoonGAN(Method):
             from cfkit.nets.losses import ContentLoss
 
             arch, _, layer = str(self.hp.get("content_layer", "vgg19/conv4_4")).partition("/")
-            self._content = ContentLoss(arch, layer).to(self.device)
+            with torch.random.fork_rng(devices=[]):  # building VGG must not shift the training RNG stream
+                self._content = ContentLoss(arch, layer).to(self.device)
             self.provenance["content_loss"] = self._content.provenance
         return self._content
 
