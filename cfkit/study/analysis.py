@@ -17,6 +17,12 @@ from cfkit.study.stats import bootstrap_ci, bradley_terry, friedman, holm, kripp
 LOWER_IS_BETTER = ("fid", "kid", "lpips", "dist", "error", "mse", "rank")
 
 
+def _criteria(df: pd.DataFrame) -> list[str]:
+    """Criteria in the study's order when ``df.attrs["criteria"]`` is set, else as they appear."""
+    present = list(dict.fromkeys(df["criterion"]))
+    return [c for c in df.attrs.get("criteria", present) if c in present]
+
+
 def _scored(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
     """Add ``score`` (higher = better) and ``rank`` (1 = best within the trial and criterion)."""
     df = df.copy()
@@ -44,7 +50,8 @@ def summarize(df: pd.DataFrame, fmt: str, n_boot: int = 2000, seed: int = 0) -> 
     df = _scored(df, fmt)
     methods = sorted(df["method"].unique())
     rows = []
-    for crit, g in df.groupby("criterion", sort=False):
+    for crit in _criteria(df):
+        g = df[df["criterion"] == crit]
         bt = (
             dict(zip(methods, bradley_terry(wins_matrix(g, methods), prior=0.1), strict=True))
             if fmt != "likert"
@@ -76,7 +83,7 @@ def block_matrix(df: pd.DataFrame, criterion: str, fmt: str) -> pd.DataFrame:
 def significance(df: pd.DataFrame, fmt: str) -> dict:
     """Per criterion: Friedman across methods (blocks = source images) and Holm-corrected pairwise Wilcoxon."""
     out = {}
-    for crit in df["criterion"].unique():
+    for crit in _criteria(df):
         m = block_matrix(df, crit, fmt)
         chi2, p = friedman(m.to_numpy()) if m.shape[1] >= 3 else (float("nan"), float("nan"))
         pairs = []
@@ -100,16 +107,24 @@ def agreement(df: pd.DataFrame, fmt: str) -> dict:
     """
     levels = {"likert": ("ordinal", "interval"), "rank": ("ordinal",), "pairwise": ("nominal",)}[fmt]
     out = {}
-    for crit, g in df.groupby("criterion", sort=False):
+    for crit in _criteria(df):
+        g = df[df["criterion"] == crit]
         mat = g.pivot_table(index="participant", columns=["item", "method"], values="value", aggfunc="first")
         out[crit] = {f"alpha_{lv}": krippendorff_alpha(mat.to_numpy(dtype=float), lv) for lv in levels}
     return out
 
 
-def best_methods(summary: pd.DataFrame, fmt: str) -> dict[str, str]:
-    """Best method per criterion: highest mean score / lowest mean rank / highest win rate."""
-    pick = "idxmin" if fmt == "rank" else "idxmax"
-    return {c: g.loc[getattr(g["mean"], pick)(), "method"] for c, g in summary.groupby("criterion", sort=False)}
+def best_methods(summary: pd.DataFrame, fmt: str) -> dict[str, list[str]]:
+    """Best method(s) per criterion: highest mean score / lowest mean rank / highest win rate.
+
+    Ties share the mark; when every method ties, no method is best.
+    """
+    out = {}
+    for c, g in summary.groupby("criterion", sort=False):
+        top = g["mean"].min() if fmt == "rank" else g["mean"].max()
+        winners = sorted(g.loc[np.isclose(g["mean"], top), "method"])
+        out[c] = winners if len(winners) < len(g) else []
+    return out
 
 
 def table_markdown(summary: pd.DataFrame, fmt: str, criteria: list[str]) -> str:
@@ -130,7 +145,7 @@ def table_markdown(summary: pd.DataFrame, fmt: str, criteria: list[str]) -> str:
                 continue
             r = r.iloc[0]
             txt = f"{r['mean']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-            cells.append(f"**{txt}**" if best.get(c) == m else txt)
+            cells.append(f"**{txt}**" if m in best.get(c, []) else txt)
         lines.append(f"| {m} | {' | '.join(cells)} |")
     return "\n".join(lines) + f"\n\nValues: {unit}, 95% bootstrap CI; best per criterion in bold.\n"
 
@@ -226,6 +241,7 @@ def analyze(
     df = main_ratings(raw)
     if exclude_failed and len(att):
         df = df[~df["participant"].isin(att.loc[~att["passed"], "participant"])]
+    df.attrs["criteria"] = criteria
     summary = summarize(df, fmt, n_boot, seed)
     result = {
         "study": study_name,

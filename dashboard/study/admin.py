@@ -13,6 +13,12 @@ from cfkit.study.export import progress, ratings_frame
 from cfkit.study.webauth import require_admin
 
 STUDY = os.environ.get(ENV_STUDY, "study")
+
+
+def num(x: float, spec: str = ".3f") -> str:
+    return "n/a" if x != x else format(x, spec)  # NaN: too few data for the statistic
+
+
 st.title(f"Study admin: {STUDY}")
 if not require_admin():
     st.stop()
@@ -41,10 +47,10 @@ except InputError as e:
     st.stop()
 st.markdown(res["table"])
 for crit, t in res["tests"].items():
+    alphas = ", ".join(f"{k.removeprefix('alpha_')} {num(v)}" for k, v in res["agreement"][crit].items())
     st.markdown(
-        f"**{crit}**: Friedman χ² = {t['friedman_chi2']:.3f}, p = {t['friedman_p']:.4g} "
-        f"({t['n_blocks']} sources); Krippendorff's α: "
-        + ", ".join(f"{k.removeprefix('alpha_')} {v:.3f}" for k, v in res["agreement"][crit].items())
+        f"**{crit}**: Friedman χ² = {num(t['friedman_chi2'])}, p = {num(t['friedman_p'], '.4g')} "
+        f"({t['n_blocks']} sources); Krippendorff's α: {alphas}"
     )
     if t["pairwise"]:
         st.dataframe(t["pairwise"], hide_index=True, width="stretch")

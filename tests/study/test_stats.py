@@ -117,3 +117,13 @@ def test_metric_agreement_orients_lower_is_better():
     )
     agree = metric_agreement(metrics, summary, "likert").set_index("metric")
     assert agree.loc["fid", "spearman"] == pytest.approx(1.0) and agree.loc["ssim", "kendall"] == pytest.approx(1.0)
+
+
+def test_best_marks_ties_and_nothing_when_all_tie():
+    from cfkit.study.analysis import best_methods
+
+    s = pd.DataFrame(
+        {"criterion": ["x"] * 3 + ["y"] * 3, "method": list("abc") * 2, "mean": [2.0, 3.0, 3.0, 1.0, 1.0, 1.0]}
+    )
+    assert best_methods(s, "likert") == {"x": ["b", "c"], "y": []}
+    assert best_methods(s, "rank") == {"x": ["a"], "y": []}  # rank: lower is better
