@@ -2,6 +2,7 @@
 # CI services for the study tests (Debian, run as root): PostgreSQL on 127.0.0.1 and Debian's chromium.
 # Usage in CI:  eval "$(bash scripts/ci_services.sh)"
 # stdout carries only the `export CFKIT_TEST_POSTGRES_URL=...` line; progress goes to stderr.
+# CFKIT_CI_NO_APT=1: never apt-get (only start an installed cluster; the test suite uses this).
 # Idempotent: re-running reuses the installed packages, the running cluster, the role and the database.
 set -euo pipefail
 PGUSER_NAME=${CFKIT_PG_USER:-cfkit}
@@ -13,6 +14,10 @@ if [ "$(id -u)" != 0 ]; then log "must run as root (apt-get, pg_ctlcluster)"; ex
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ] && [ -n "${CFKIT_CI_NO_APT:-}" ]; then
+  command -v pg_ctlcluster >/dev/null 2>&1 || { log "postgresql not installed (CFKIT_CI_NO_APT set)"; exit 1; }
+  need=()
+fi
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -62,8 +62,29 @@ def real_folders(shared_data, tmp_path) -> tuple[Path, dict[str, Path]]:
     return src, out
 
 
+_PG: dict[str, str | None] = {}
+
+
 def postgres_url() -> str | None:
-    return os.environ.get("CFKIT_TEST_POSTGRES_URL")
+    """CFKIT_TEST_POSTGRES_URL, else (root, PostgreSQL installed) a local cluster started by scripts/ci_services.sh."""
+    if os.environ.get("CFKIT_TEST_POSTGRES_URL"):
+        return os.environ["CFKIT_TEST_POSTGRES_URL"]
+    if "url" not in _PG:
+        import shutil
+        import subprocess
+
+        _PG["url"], script = None, Path(__file__).resolve().parents[2] / "scripts" / "ci_services.sh"
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("pg_ctlcluster"):
+            r = subprocess.run(
+                ["bash", str(script)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "CFKIT_CI_NO_APT": "1"},
+            )
+            line = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else ""
+            _PG["url"] = line.split("=", 1)[1] if line.startswith("export CFKIT_TEST_POSTGRES_URL=") else None
+    return _PG["url"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -75,7 +96,8 @@ def db_url(request, tmp_path):
     url = postgres_url()
     if not url:
         pytest.skip(
-            'PostgreSQL not configured: run `eval "$(bash scripts/ci_services.sh)"` to set CFKIT_TEST_POSTGRES_URL'
+            'PostgreSQL could not be started here: run `eval "$(bash scripts/ci_services.sh)"` as root '
+            "(installs and starts it, sets CFKIT_TEST_POSTGRES_URL)"
         )
     import sqlalchemy as sa
 
@@ -87,7 +109,8 @@ def db_url(request, tmp_path):
         with admin.connect() as c:
             c.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as e:
-        pytest.skip(f"PostgreSQL at CFKIT_TEST_POSTGRES_URL cannot be reached: {str(e).splitlines()[0]}")
+        # configured but down: a broken CI service, not a reason to skip
+        pytest.fail(f"PostgreSQL at CFKIT_TEST_POSTGRES_URL cannot be reached: {str(e).splitlines()[0]}")
     base = url.rsplit("/", 1)[0]
     yield f"{base}/{name}"
     from cfkit.study.db import _CACHE

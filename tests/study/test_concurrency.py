@@ -33,3 +33,36 @@ def test_concurrent_volunteers_store_every_rating_once(folders, tmp_path, db_url
     df = ratings_frame(db, "load")
     assert not df.duplicated(["participant", "trial", "criterion", "method"]).any()
     assert df.groupby("participant")["trial"].nunique().eq(6).all() and df["participant"].nunique() == 20
+
+
+def _volunteers_in_process(db_path: str, n: int, seed: int) -> tuple[int, int]:
+    from cfkit.study.db import open_db
+    from cfkit.study.simulate import simulate
+
+    res = simulate(open_db(db_path), "mp", volunteers=n, double_submit=True, seed=seed)
+    return res.trials, res.accepted
+
+
+def test_two_processes_share_one_sqlite_file(folders, tmp_path):
+    """Two server processes on one SQLite file: cross-process locking (BEGIN IMMEDIATE + busy_timeout)."""
+    import multiprocessing as mp
+
+    src, out = folders
+    db = str(tmp_path / "mp.db")
+    create_study(
+        db=db,
+        out=tmp_path / "s",
+        methods={k: str(p) for k, p in out.items()},
+        source=src,
+        name="mp",
+        n_sources=3,
+        ratings_per_item=30,
+        attention_duplicates=0,
+        attention_broken=0,
+    )
+    with mp.get_context("spawn").Pool(2) as pool:
+        results = pool.starmap(_volunteers_in_process, [(db, 10, 0), (db, 10, 100)])
+    assert all(t == a == 10 * 3 for t, a in results)
+    df = ratings_frame(open_db(db), "mp")
+    assert df["participant"].nunique() == 20 and len(df) == 20 * 3 * 3 * 3
+    assert not df.duplicated(["participant", "trial", "criterion", "method"]).any()
