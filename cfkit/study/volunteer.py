@@ -176,17 +176,17 @@ def submit(db: Database, study_name: str, code: str, trial_id: int, answers: dic
     code = normalize_code(code)
     with db.write() as s:
         row = s.execute(
-            select(Trial, Participant)
+            select(Trial, Participant, Study.config)
             .join(Participant, Participant.id == Trial.participant_id)
             .join(Study, Study.id == Participant.study_id)
             .where(Trial.id == int(trial_id), Participant.code == code, Study.name == study_name)
         ).first()
         if row is None:
             raise InputError("this trial does not belong to this participant")
-        trial, p = row
+        trial, p, config = row
         if trial.answered_at is not None:
             return False
-        cfg = StudyConfig.from_dict(s.scalar(select(Study.config).where(Study.id == p.study_id)))
+        cfg = StudyConfig.from_dict(config)
         tokens = dict(s.execute(select(Image.token, Image.id).where(Image.id.in_(trial.layout))).all())
         ordered = tuple(t for i in trial.layout for t, j in tokens.items() if j == i)
         norm = validate(cfg.response_format, ordered, tuple(cfg.criteria), answers)

@@ -54,35 +54,51 @@ def server(folders, tmp_path):
         attention_duplicates=1,
         attention_broken=1,
     )
-    port = _free_port()
-    argv, env = serve_command(str(db), "e2e", "127.0.0.1", port, admin_token="tok-e2e")
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    srv = Server(*serve_command(str(db), "e2e", "127.0.0.1", _free_port(), admin_token="tok-e2e"), tmp_path)
     try:
+        srv.start()
+        yield srv, open_db(db)
+    finally:
+        srv.stop()
+
+
+class Server:
+    """A real ``streamlit run`` (what ``cfkit study serve`` execs) that can be stopped and restarted."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], logdir: Path):
+        self.argv, self.env, self.log_path = argv, env, logdir / "streamlit.log"
+        self.url = f"http://127.0.0.1:{argv[argv.index('--server.port') + 1]}"
+        self.proc = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         for _ in range(120):
             try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200:
+                    return
             except httpx.HTTPError:
                 pass
-            if proc.poll() is not None:
-                pytest.fail("streamlit exited:\n" + (tmp_path / "streamlit.log").read_text()[-2000:])
+            if self.proc.poll() is not None:
+                pytest.fail("streamlit exited:\n" + self.log_path.read_text()[-2000:])
             time.sleep(0.5)
-        yield url, open_db(db)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        pytest.fail("streamlit did not become healthy in 60 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def test_volunteer_completes_study_in_chromium(server):
     from playwright.sync_api import expect, sync_playwright
 
-    url, db = server
+    srv, db = server
+    url = srv.url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     seen: list[bytes] = []  # every websocket frame and HTTP response (URL + media body) the browser got
     with sync_playwright() as pw:
@@ -119,8 +135,10 @@ def test_volunteer_completes_study_in_chromium(server):
                 page.get_by_role("button", name="Next →").dblclick()  # a double click stores one answer
             else:
                 page.get_by_role("button", name="Next →").click()
-            if k == 1:  # reload mid-study: the ?code= in the address resumes where we left
+            if k == 1:  # restart the server mid-study: nothing lost, the ?code= in the address resumes
                 expect(page.get_by_text(f"Screen {k + 2} of {total}")).to_be_visible(timeout=30_000)
+                srv.stop()
+                srv.start()
                 page.reload(wait_until="networkidle")
         expect(page.get_by_text("Thank you!")).to_be_visible(timeout=30_000)
         page.screenshot(path=ARTIFACTS / "3_thanks.png", full_page=True)
