@@ -41,6 +41,18 @@ def make_dataset(root: Path, images: dict[str, np.ndarray], masks: bool, split_e
     return root
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Training tests run single-threaded: on a shared 2-core machine, 2 OpenMP threads that spin
+    while another process holds a core made steps 10-50x slower (measured); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_domains(tmp_path_factory) -> tuple[Path, Path]:
     """(A, B): 6 crops of astronaut with masks/, 6 of chelsea as a plain folder (160 px)."""
