@@ -126,8 +126,9 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
         detector_note=face.note,
         det_score=_nan(face.det.score if face.det is not None else None),
         det_box=_flat(face.det.box if face.det is not None else None),
-        landmarks5=_flat(face.kps5),
-        landmarks68=_flat(face.lm68),
+        landmarks5=_flat(face.det.kps if face.det is not None else None),  # detector, source px
+        align_points5=_flat(face.kps5),  # points the alignment used (68-point refined), source px
+        landmarks68=_flat(face.lm68),  # dlib, measured on the output image, output px
         refined=face.refined,
         eye_error=_nan(face.eye_error),
         face_px=_nan(scores["face_px"]),
@@ -139,7 +140,7 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
         policy=job.policy,
         template="centre" if face.detector == "centre" else job.template,
         size=job.size,
-        matrix=_flat(face.matrix),
+        matrix=_flat(face.matrix),  # 2x3: source px -> output px
     )
     if reason:
         return row

@@ -342,3 +342,17 @@ def test_changed_options_on_the_same_output_are_refused(models, astronaut, tmp_p
     prepare("folder", src, tmp_path / "out", workers=1)
     with pytest.raises(Exception, match="other options"):
         prepare("folder", src, tmp_path / "out", size=64, workers=1)
+
+
+def test_unreadable_file_is_skipped_with_its_reason(models, astronaut, tmp_path, save, monkeypatch):
+    """A path that cannot be opened (here a folder named like an image) is a rejection, not a crash."""
+    from cfkit.curate import pipeline
+    from cfkit.curate.sources import RawImage
+
+    good = save(tmp_path / "a.png", astronaut)
+    (tmp_path / "dir.jpg").mkdir()
+    raws = [RawImage(good, str(good), "folder"), RawImage(tmp_path / "dir.jpg", str(tmp_path / "dir.jpg"), "folder")]
+    monkeypatch.setattr(pipeline, "_raw_images", lambda *a: (raws, [], None))
+    res = pipeline.prepare("folder", tmp_path, tmp_path / "out", workers=1)
+    assert res.kept == 1 and res.rejected == {"unreadable": 1}
+    assert "| unreadable | 1 |" in (tmp_path / "out" / "card.md").read_text()
