@@ -23,20 +23,27 @@ st.title(f"Study admin: {STUDY}")
 if not require_admin():
     st.stop()
 db = open_db(os.environ[ENV_DB], create=False)
-st.button("Refresh")
-prog = progress(db, STUDY)
-items, people = prog["items"], prog["participants"]
-c = st.columns(4)
-c[0].metric("Volunteers", len(people))
-c[1].metric("Completed", int(people["completed"].notna().sum()) if len(people) else 0)
-c[2].metric("Ratings collected", f"{int(items['ratings'].sum())} / {int(items['quota'].sum())}")
-c[3].metric("Attention failures", int(people["attention_failures"].sum()) if len(people) else 0)
-st.subheader("Ratings per item")
-st.bar_chart(items.set_index("item")["ratings"], height=220)
-st.subheader("Volunteers")
-st.dataframe(people, hide_index=True, width="stretch")
-if len(people) and people["completed"].notna().any():
-    st.caption(f"Median completion time: {people.loc[people['completed'].notna(), 'minutes'].median():.1f} min")
+live = st.toggle("Live progress (refreshes every 15 s)", value=True)
+
+
+@st.fragment(run_every=15 if live else None)
+def show_progress() -> None:
+    prog = progress(db, STUDY)
+    items, people = prog["items"], prog["participants"]
+    c = st.columns(4)
+    c[0].metric("Volunteers", len(people))
+    c[1].metric("Completed", int(people["completed"].notna().sum()) if len(people) else 0)
+    c[2].metric("Ratings collected", f"{int(items['ratings'].sum())} / {int(items['quota'].sum())}")
+    c[3].metric("Attention failures", int(people["attention_failures"].sum()) if len(people) else 0)
+    st.subheader("Ratings per item")
+    st.bar_chart(items.set_index("item")["ratings"], height=220)
+    st.subheader("Volunteers")
+    st.dataframe(people, hide_index=True, width="stretch")
+    if len(people) and people["completed"].notna().any():
+        st.caption(f"Median completion time: {people.loc[people['completed'].notna(), 'minutes'].median():.1f} min")
+
+
+show_progress()
 
 st.subheader("Analysis")
 exclude = st.checkbox("Exclude volunteers who failed an attention check")
