@@ -185,7 +185,7 @@ class NeuralStyleTransfer(Method):
         w_content, w_style = float(self.hp.get("content_weight", 1.0)), float(self.hp.get("style_weight", 1e6))
         layer_w = 1.0 / len(self.style_layers)
         with torch.inference_mode(False), torch.enable_grad():  # callers may run under inference mode
-            x = x.clone()
+            x = x.clone(memory_format=torch.contiguous_format)  # L-BFGS flattens gradients with view()
             content = self.vgg(x)[self.content_layer].detach()
             init = x if self.hp.get("init", "content") == "content" else torch.rand_like(x) * 2 - 1
             img = init.detach().clone().requires_grad_(True)

@@ -1,0 +1,126 @@
+"""DDP: the same training under ``torchrun --nproc_per_node 2`` (gloo, CPU) gives the losses and
+gradients of one process on the same global batch (2 x 1 image = 1 x 2 images, same sample order:
+``DistributedSampler`` shards one permutation), and NST's style statistics are the same averages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.shared_data
+
+DRIVER = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    import torch.distributed as dist
+    from cfkit.train.config import resolve
+    from cfkit.train.trainer import Trainer
+
+    method, data_a, data_b, out, steps = sys.argv[1:6]
+    world = int(__import__("os").environ.get("WORLD_SIZE", 1))
+    extra = json.loads(sys.argv[6])
+    cfg = resolve(method, overrides=dict(data_a=data_a, data_b=data_b, out=out, size=64, width=0.125,
+                                         batch=2 // world, flip=False, seed=3, **extra))
+    t = Trainer(cfg)
+    t.train_step()  # the first iteration's losses (mean over ranks) and gradients are compared
+    logs = t.flush_logs(None)
+    if world > 1:
+        every = [None] * world
+        dist.all_gather_object(every, logs)
+        logs = {k: sum(d[k] for d in every) / world for k in logs}
+    grads = {n: {k: p.grad.clone() for k, p in t.method.net(n).named_parameters() if p.grad is not None}
+             for n in t.method.nets}
+    for _ in range(int(steps) - 1):
+        t.train_step()
+    # every rank must hold the same weights after the updates
+    flat = torch.cat([p.detach().flatten() for n in sorted(t.method.nets) for p in t.method.net(n).parameters()])
+    if world > 1:
+        every = [torch.zeros_like(flat) for _ in range(world)]
+        dist.all_gather(every, flat)
+        spread = max(float((e - flat).abs().max()) for e in every)
+    else:
+        spread = 0.0
+    if t.rank == 0:
+        state = {n: {k: v.detach().clone() for k, v in t.method.net(n).state_dict().items()} for n in t.method.nets}
+        torch.save({"logs": logs, "state": state, "grads": grads, "spread": spread}, out + "/result.pt")
+    if world > 1:
+        dist.destroy_process_group()
+    """
+)
+
+
+def _run(tmp: Path, nproc: int, method: str, data: tuple[Path, Path], steps: int, extra: dict) -> dict:
+    out = tmp / f"{method}-{nproc}"
+    out.mkdir()
+    driver = tmp / "driver.py"
+    driver.write_text(DRIVER)
+    args = [str(driver), method, str(data[0]), str(data[1]), str(out), str(steps), json.dumps(extra)]
+    if nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
+    else:
+        cmd = [sys.executable, *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return torch.load(out / "result.pt", weights_only=True)
+
+
+def _subset(root: Path, dst: Path, n: int) -> Path:
+    """A folder of ``n`` symlinked images of ``root`` (fast loading, short passes)."""
+    from cfkit.imageio import list_images
+
+    dst.mkdir()
+    for p in list_images(root)[:n]:
+        (dst / p.name).symlink_to(p)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def small_data(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp-data")
+    a = _subset(shared_data / "photos" / "celeba_face2bitmoji128", tmp / "a", 8)
+    b = _subset(shared_data / "cartoons" / "bitmoji_kaggle384", tmp / "b", 6)
+    return a, b
+
+
+def _assert_close(single: dict, ddp: dict, what: str, rtol: float, atol: float) -> None:
+    for net, tensors in single.items():
+        for k, t in tensors.items():
+            where = f"{what} {net}.{k}"
+            torch.testing.assert_close(ddp[net][k], t, rtol=rtol, atol=atol, msg=lambda m, w=where: f"{w}: {m}")
+
+
+def test_cyclegan_ddp_matches_single_process(small_data, tmp_path):
+    # First iteration: losses and (all-reduced) gradients of G and D equal one process on 2 images.
+    # Later ones are not compared with one process: Adam's first step is lr * sign(grad), which turns
+    # float noise in near-zero gradients (biases before instance norm) into lr-sized differences;
+    # instead both ranks must hold bit-identical weights after 3 iterations.
+    single = _run(tmp_path, 1, "cyclegan", small_data, 1, {})
+    ddp = _run(tmp_path, 2, "cyclegan", small_data, 3, {})
+    assert single["logs"].keys() == ddp["logs"].keys() and "g_cycle_a" in single["logs"]
+    for k, v in single["logs"].items():
+        assert ddp["logs"][k] == pytest.approx(v, rel=1e-4), k
+    assert set(single["grads"]) == {"G_A", "G_B", "D_A", "D_B"}
+    scale = max(g.abs().max().item() for n in single["grads"].values() for g in n.values())
+    _assert_close(single["grads"], ddp["grads"], "grad", rtol=1e-3, atol=1e-5 * scale)
+    assert ddp["spread"] == 0.0
+
+
+def test_nst_style_statistics_ddp_equal_direct_averages(small_data, tmp_path, asset):
+    from test_nst import direct_style_grams
+
+    asset("vgg16")
+    # a whole pass over the 6 style images: 3 iterations x (1 + 1) images
+    ddp = _run(tmp_path, 2, "nst", small_data, 3, {"iters": 3})
+    style = ddp["state"]["style"]
+    assert float(style["count"]) == 6
+    for layer, g in direct_style_grams(small_data[1], 64).items():
+        torch.testing.assert_close(style[f"grams.{layer}"], g, rtol=1e-4, atol=1e-6)
