@@ -48,6 +48,10 @@ class EvalConfig:
         import yaml
 
         path = Path(path)
+        if not path.is_file() and not path.suffix:  # a bundled protocol by name: eval/NAME.yaml
+            from cfkit.resources import resource_dir
+
+            path = resource_dir("eval") / f"{path}.yaml"
         if not path.is_file():
             raise InputError(f"protocol not found: {path}")
         raw = yaml.safe_load(path.read_text()) or {}

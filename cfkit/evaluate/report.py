@@ -189,7 +189,8 @@ def distributions_plot(doc: dict) -> str | None:
         ]
         for k in names
     }
-    names = [k for k in names if any(len(v) for v in data[k])]
+    # binary per-image values (retrieval hits) say nothing as a distribution; their mean and CI are in the table
+    names = [k for k in names if any(len(v) for v in data[k]) and not set(sum(data[k], [])) <= {0.0, 1.0}]
     if not names:
         return None
     methods = list(doc["metrics"])
