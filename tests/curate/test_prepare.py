@@ -356,3 +356,28 @@ def test_unreadable_file_is_skipped_with_its_reason(models, astronaut, tmp_path,
     res = pipeline.prepare("folder", tmp_path, tmp_path / "out", workers=1)
     assert res.kept == 1 and res.rejected == {"unreadable": 1}
     assert "| unreadable | 1 |" in (tmp_path / "out" / "card.md").read_text()
+
+
+def test_wild_photos_face_counts(models, shared_data, tmp_path):
+    """Multi-face and no-face photos of ../shared/data/wild (counts from WILD_NOTES.tsv)."""
+    wild = shared_data / "wild"
+    expect = {
+        "face_alignment/test/assets/grass.jpg": 0,
+        "insightface/cpp-package/inspireface/test_res/data/bulk/view.jpg": 0,
+        "insightface/cpp-package/inspireface/test_res/data/crop/no_face.png": 0,
+        "deepface/tests/unit/dataset/couple.jpg": 2,
+        "face_recognition/examples/two_people.jpg": 2,
+        "insightface/python-package/insightface/data/images/t1.jpg": 6,
+    }
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, rel in enumerate(expect):
+        (src / f"{i}_{Path(rel).name}").symlink_to(wild / rel)
+    prepare("folder", src, tmp_path / "out", policy="all", workers=1)
+    rows = journal(tmp_path / "out")
+    for i, (rel, n) in enumerate(expect.items()):
+        got = rows[rows["origin"].str.endswith(f"{i}_{Path(rel).name}")]
+        if n == 0:
+            assert list(got["reason"]) == ["no_face"], rel
+        else:
+            assert len(got) == n and set(got["n_faces"]) == {n}, rel
