@@ -401,9 +401,7 @@ class Trainer:
                 self.load_state_dict(ckpt.load(last))
                 info(f"resumed {self.run_dir} at step {self.step}")
         elif ckpt.latest(self.run_dir) is not None:
-            raise InputError(
-                f"{self.run_dir} holds a run already; pass --resume or choose another --out"
-            )
+            raise InputError(f"{self.run_dir} holds a run already; pass --resume or choose another --out")
         stop = min(self.total, int(cfg["stop_at"])) if cfg.get("stop_at") else self.total
         writer = None
         if self.main:

@@ -8,6 +8,8 @@ original background: ``out = fake * m + input * (1 - m)``, ``m`` from the method
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from cfkit.errors import InputError
+from cfkit.imageio import load_rgb
 from cfkit.train import checkpoint as ckpt
 from cfkit.train.data import _check_ids, fit_square, list_domain, to_float, to_uint8
 from cfkit.train.method import METHODS, Method
@@ -50,8 +53,6 @@ def _mask_for(method: Method, x: torch.Tensor, ids: list[str], masks_dir: Path |
         p = masks_dir / f"{i}.png"
         if not p.is_file():
             raise InputError(f"--mask-composite: no mask {p}")
-        from cfkit.imageio import load_rgb
-
         ms.append(fit_square(load_rgb(p)[..., 0], size))
     return torch.from_numpy(np.stack(ms))[:, None].to(x.device).float() / 255.0
 
@@ -69,7 +70,7 @@ def translate(
     """Translate every image of ``input`` (prepared dataset or plain folder); returns written paths."""
     from cfkit.console import track
     from cfkit.fsutil import atomic_write_json, sha256_file
-    from cfkit.imageio import load_rgb, save_png
+    from cfkit.imageio import save_png
 
     method, cfg, path = load_method(run, device, prefer_best)
     size = int(cfg["size"])
@@ -103,3 +104,15 @@ def translate(
         },
     )
     return written
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this submodule rebinds ``cfkit.train.translate`` from the API function to the module
+    (Python sets the parent's attribute after the first import); calling the module calls
+    :func:`translate`, so ``cfkit.train.translate(...)`` works either way."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[Path]:
+        return translate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
