@@ -170,4 +170,4 @@ def test_corrupt_output_is_skipped_with_reason(package_sets, tmp_path, asset):
     )
     assert doc["decode_errors"][0]["file"] == str(bad) and doc["decode_errors"][0]["reason"] in ("corrupt", "not_image")
     assert doc["metrics"]["m"]["lpips"]["n"] == 2
-    assert Path(tmp_path / "o" / "report.md").read_text().count("skipped") == 1
+    assert Path(tmp_path / "o" / "report.md").read_text().count("\n- skipped ") == 1
