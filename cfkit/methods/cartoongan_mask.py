@@ -7,7 +7,7 @@ mask of *that* image: ``D(x * m(x))``. A generated face that loses its face colo
 as an incomplete face and judged fake (seed 001, "Intuition").
 
 * ``m(x)`` is binarised at 0.5 so the background D sees is exactly zero, with a straight-through
-  gradient (``hard + soft - soft.detach()``) so G still learns from the mask's response.
+  gradient into the soft mask so G still learns from the mask's response.
 * Real and edge-smoothed cartoons use ``masks/`` of domain B when the dataset has them, else the
   U-Net's prediction (trained on photos; cartoon masks from curation are preferred).
 
@@ -59,14 +59,16 @@ class CartoonGANMask(CartoonGAN):
         """Soft face masks ``N x 1 x H x W`` in [0, 1] (used by ``translate --mask-composite``)."""
         return torch.sigmoid(self.net("U")(x))
 
-    def hard_mask(self, x: torch.Tensor) -> torch.Tensor:
-        """0/1 mask of ``x`` in the forward pass, soft-mask gradient in the backward pass."""
-        soft = torch.sigmoid(self.mask_logits(x))
-        return (soft > 0.5).to(soft.dtype) + soft - soft.detach()
-
     def d_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """What D sees: ``x`` with the background set to exactly zero."""
-        return x * (self.hard_mask(x) if mask is None else (mask > 0.5).to(x.dtype))
+        """What D sees: ``x`` with the background set to exactly zero.
+
+        Without ``mask`` the U-Net's mask of ``x`` is used: binarised at 0.5 in the forward pass,
+        with a straight-through gradient into the soft mask (``soft - soft.detach()`` is exactly 0).
+        """
+        if mask is not None:
+            return x * (mask > 0.5).to(x.dtype)
+        soft = torch.sigmoid(self.mask_logits(x))
+        return x * (soft > 0.5).to(x.dtype) + x * (soft - soft.detach())
 
     def discriminate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.nets["D"](self.d_input(x, mask))

@@ -28,6 +28,9 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
     ``{name: images in [-1, 1]}`` for TensorBoard and ``samples/`` grids.
 ``translate(x)``
     inference: A images in [-1, 1] -> B images in [-1, 1] (uses ``self.nets``; eval mode).
+``mask_probs(x)`` (optional)
+    a method with a mask model returns ``N x 1 x H x W`` face probabilities; ``translate
+    --mask-composite`` then uses it (> 0.5) instead of the input dataset's ``masks/``.
 
 Rules the trainer relies on:
 

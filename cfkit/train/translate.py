@@ -3,7 +3,7 @@
 Outputs keep the input ids: ``OUT/<id>.png`` at the run's training size (inputs are resized and
 centre-cropped like training data). With ``mask_composite`` the translated face is pasted on the
 original background: ``out = fake * m + input * (1 - m)``, ``m`` from the method's own mask model
-(``predict_masks``; cartoongan-mask's U-Net) or else the input dataset's ``masks/``.
+(``mask_probs`` > 0.5; cartoongan-mask's U-Net) or else the input dataset's ``masks/``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def load_method(
 
 def _mask_for(method: Method, x: torch.Tensor, ids: list[str], masks_dir: Path | None, size: int) -> torch.Tensor:
     if hasattr(method, "mask_probs"):
-        return method.mask_probs(x)
+        return (method.mask_probs(x) > 0.5).to(x.dtype)  # the binary mask its discriminator used
     if masks_dir is None:
         raise InputError("--mask-composite needs a method with a mask model or an input dataset with masks/")
     ms = []
