@@ -12,7 +12,7 @@ from cfkit.console import info, warn
 from cfkit.errors import CfkitError, InputError
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import REFERENCE, Extracted, Item, extract
-from cfkit.evaluate.inputs import SOURCE, describe_unmatched, index_folder, match_methods
+from cfkit.evaluate.inputs import SOURCE, dataset_images, describe_unmatched, index_folder, match_methods, run_info
 
 
 def _versions() -> dict:
@@ -44,7 +44,7 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
         stats = inc.load_stats(ref)
         res.reference_stats = {**stats, "n": len(stats["features"]) if stats["features"] is not None else 0}
         return [], {"path": str(ref), "kind": "npz"}
-    files = index_folder(ref)
+    files = index_folder(dataset_images(ref))
     prov = {"path": str(ref), "kind": "folder", "n": len(files)}
     rec = asset_info("fid-inception")
     if rec is None:
@@ -86,7 +86,7 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
 
     cfg = dataclasses.replace(config or EvalConfig(), reference=str(reference), grid_rows=0, **options)
     t0 = time.perf_counter()
-    files = index_folder(folder)
+    files = index_folder(dataset_images(folder))
     res = Extracted()
     ref_items, ref_prov = _reference(cfg, {"inception"}, res)
     items = [Item(k, {"images": p}) for k, p in files.items()]
@@ -126,7 +126,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     t0 = time.perf_counter()
     if not cfg.source:
         raise InputError("no source folder given (--source DIR)")
-    source = index_folder(cfg.source)
+    source = index_folder(dataset_images(cfg.source))
     methods = match_methods(source, list(cfg.methods), cfg.results_root)
     for m in methods:
         if msg := describe_unmatched(m):
@@ -173,6 +173,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
                 "n": len([k for k in ids if k in m.files]),
                 "missing": m.missing,
                 "extra": m.extra,
+                "run": run_info(m.folder),
             }
             for m in methods
         },

@@ -32,7 +32,8 @@ class EvalConfig:
     lpips_net: str = "alex"
     landmarks_assume_aligned: bool = False
     bootstrap: int = 1000
-    fid_bootstrap: int = 200
+    fid_bootstrap: int = 100
+    """FID resamples (each an n x n_ref SVD, not a 2048-d sqrtm)."""
     seed: int = 0
     batch_size: int = 50
     workers: int | None = None

@@ -37,6 +37,24 @@ def index_folder(folder: str | Path) -> dict[str, Path]:
     return out
 
 
+def dataset_images(folder: str | Path) -> Path:
+    """A prepared dataset's ``images/`` folder, else the folder itself."""
+    folder = Path(folder)
+    return folder / "images" if (folder / "images").is_dir() else folder
+
+
+def run_info(folder: Path) -> dict:
+    """What ``cfkit translate`` recorded about the run that wrote ``folder`` (``translate.json``), if anything."""
+    import json
+
+    for cand in (folder / "translate.json", folder.parent / "translate.json"):
+        try:
+            return json.loads(cand.read_text())
+        except (OSError, ValueError):
+            continue
+    return {}
+
+
 def resolve_method(spec: str, results_root: str | Path = "results") -> tuple[str, Path]:
     """``name`` -> ``results/<name>/`` (or its ``images/``); ``name=DIR`` -> DIR."""
     name, sep, folder = spec.partition("=")
@@ -47,9 +65,7 @@ def resolve_method(spec: str, results_root: str | Path = "results") -> tuple[str
     if not path.is_dir():
         hint = "" if sep else f" (give NAME=DIR, or run cfkit translate ... --out {path})"
         raise InputError(f"method '{name}': folder not found: {path}{hint}")
-    if (path / "images").is_dir():
-        path = path / "images"
-    return name, path
+    return name, dataset_images(path)
 
 
 def match_methods(source: dict[str, Path], specs: list[str], results_root: str | Path = "results") -> list[Method]:
