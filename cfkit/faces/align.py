@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from cfkit.faces.landmarks import eye_centres
+
 TEMPLATES = ("ffhq", "arcface")
 
 ARCFACE_112 = np.array(
@@ -122,15 +124,10 @@ def align_face(rgb: np.ndarray, kps: np.ndarray, size: int = 128, template: str 
     return AlignedFace(img, m, transform_points(m, kps), template, size)
 
 
-def eye_centres68(lm68: np.ndarray) -> np.ndarray:
-    """Eye centres (image-left first) from 68-point landmarks: mean of each eye's 6 contour points."""
-    lm68 = np.asarray(lm68, np.float64)
-    return np.stack([lm68[36:42].mean(0), lm68[42:48].mean(0)]).astype(np.float32)
-
-
 def eye_error(lm68: np.ndarray, template: str, size: int) -> float:
     """Largest distance (px) between a measured eye centre and the template's eye position."""
-    return float(np.linalg.norm(eye_centres68(lm68) - template_eyes(template, size), axis=1).max())
+    measured = np.stack(eye_centres(np.asarray(lm68, np.float64)))
+    return float(np.linalg.norm(measured - template_eyes(template, size), axis=1).max())
 
 
 def centre_crop(rgb: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -81,10 +81,6 @@ class FaceAligner:
 
             self._lm = Landmarks68()
 
-    @property
-    def landmarks(self):
-        return self._lm
-
     def _detections(self, images: list[np.ndarray]) -> list[tuple[str, list[Detection], str]]:
         """Per image: (detector name, detections, note) from the first detector that finds a face."""
         out: list[tuple[str, list[Detection], str]] = [("", [], "") for _ in images]
