@@ -50,10 +50,6 @@ def align_folder(
         )
         for p in files
     ]
-    journal = Journal(out / ".journal")
-    journal.check_options({"size": size, "template": template, "policy": policy})
-    done = journal.done()
-    pending = [r for r in raws if r.origin not in done]
     job = worker.Job(
         out=str(out),
         size=size,
@@ -65,6 +61,11 @@ def align_folder(
         images_dir="",
         filter_quality=False,
     )
+    worker.check(job)
+    journal = Journal(out / ".journal")
+    journal.check_options({"size": size, "template": template, "policy": policy})
+    done = journal.done()
+    pending = [r for r in raws if r.origin not in done]
     run_jobs(pending, job, journal, workers or os.cpu_count() or 1, "align")
     rows = journal.read()
     for col in CSV_COLUMNS:

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -95,6 +96,9 @@ def run_jobs(raws: list, job: worker.Job, journal: Journal, workers: int, label:
         try:
             for fut in track(as_completed(futures), label, total=len(futures), unit="chunk"):
                 journal.write(fut.result())
+        except BrokenProcessPool:
+            msg = "a worker process died; finished chunks are kept: re-run (add --workers 1 to see why)"
+            raise CfkitError(msg) from None
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -135,7 +139,19 @@ def prepare(
         make_masker(mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
     out = Path(out or Path("data") / source).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    job = worker.Job(
+        out=str(out),
+        size=opts.size,
+        template=opts.template,
+        policy=opts.policy,
+        detectors=prof.detectors,
+        photo=prof.photo,
+        mask=opts.mask,
+        mask_method=opts.mask_method,
+        checkpoint=checkpoint,
+        quality=opts.quality,
+    )
+    worker.check(job)
     tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
     journal = Journal(out / "journal" / tag)
     journal.check_options({"source": source, "src": str(src) if src else None, **opts.fingerprint()})
@@ -149,18 +165,6 @@ def prepare(
     done = journal.done()
     pending = [r for r in raws if str(r.origin) not in done]
     info(f"{source}: {len(raws)} inputs, {len(raws) - len(pending)} already done, {len(pending)} to process")
-    job = worker.Job(
-        out=str(out),
-        size=opts.size,
-        template=opts.template,
-        policy=opts.policy,
-        detectors=prof.detectors,
-        photo=prof.photo,
-        mask=opts.mask,
-        mask_method=opts.mask_method,
-        checkpoint=checkpoint,
-        quality=opts.quality,
-    )
     run_jobs(pending, job, journal, workers or os.cpu_count() or 1, f"prepare {source}")
     rows = journal.read()
     meta = {"source": source, "licence": licence, "shard": tag}

@@ -38,6 +38,26 @@ class Job:
     filter_quality: bool = True
 
 
+def check(job: Job) -> None:
+    """Fail fast, in the calling process, on bad options or missing model assets."""
+    from cfkit.assets import asset_path
+    from cfkit.errors import CfkitError
+    from cfkit.faces.align import TEMPLATES
+    from cfkit.faces.aligner import POLICIES
+    from cfkit.faces.detector import detector_model_path
+
+    if job.template not in TEMPLATES:
+        raise CfkitError(f"unknown template '{job.template}' (known: {', '.join(TEMPLATES)})")
+    if job.policy not in POLICIES:
+        raise CfkitError(f"unknown face policy '{job.policy}' (known: {', '.join(POLICIES)})")
+    if not 16 <= job.size <= 4096:
+        raise CfkitError(f"--size must be between 16 and 4096, got {job.size}")
+    if "scrfd" in job.detectors:
+        detector_model_path()
+    if job.photo or job.mask:
+        asset_path("dlib-landmarks68")
+
+
 def init(job: Job) -> None:
     """Build the models of this process once (also called inline when there are no workers)."""
     from cfkit.faces.aligner import FaceAligner

@@ -381,3 +381,19 @@ def test_wild_photos_face_counts(models, shared_data, tmp_path):
             assert list(got["reason"]) == ["no_face"], rel
         else:
             assert len(got) == n and set(got["n_faces"]) == {n}, rel
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--template", "nope"), "unknown template 'nope'"),
+        (("--policy", "nope"), "unknown face policy 'nope'"),
+        (("--shard", "3/2"), "need 0 <= i < n"),
+        (("--mask", "--mask-method", "unet"), "--checkpoint"),
+    ],
+)
+def test_bad_options_are_one_line_errors_before_any_work(models, astronaut, tmp_path, save, run_cli, args, message):
+    save(tmp_path / "src" / "a.png", astronaut)
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "src", "--out", tmp_path / "out", *args)
+    assert rc != 0 and err.strip().startswith("error:") and message in err
+    assert not (tmp_path / "out").exists()
