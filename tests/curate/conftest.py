@@ -9,6 +9,13 @@ import pytest
 
 
 @pytest.fixture(scope="session")
+def shared_faces() -> Path | None:
+    """CelebA 128 px faces in ../shared/data, or None where the workspace data is absent."""
+    d = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos" / "celeba_face2bitmoji128"
+    return d if d.is_dir() else None
+
+
+@pytest.fixture(scope="session")
 def models(asset):
     """SCRFD + dlib 68-point assets (fetched offline from registry packages once)."""
     return {"scrfd": asset("scrfd"), "lm68": asset("dlib-landmarks68")}

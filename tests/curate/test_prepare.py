@@ -175,12 +175,15 @@ def test_splits_are_deterministic():
 
 
 @pytest.fixture(scope="module")
-def celeba_src(shared_data, tmp_path_factory):
-    """72 CelebA faces (128 px) linked into one folder."""
-    files = sorted((shared_data / "photos" / "celeba_face2bitmoji128").rglob("*.jpg"))[:72]
-    d = tmp_path_factory.mktemp("celeba")
-    for f in files:
-        (d / f.name).symlink_to(f)
+def celeba_src(models, solvay, shared_faces, tmp_path_factory):
+    """72 CelebA faces (128 px) from ../shared/data, else 24 faces cut from the Solvay photo."""
+    d = tmp_path_factory.mktemp("faces")
+    if shared_faces:
+        for f in sorted(shared_faces.rglob("*.jpg"))[:72]:
+            (d / f.name).symlink_to(f)
+    else:
+        for i, crop in enumerate(face_crops(solvay, 24)):
+            Image.fromarray(crop).save(d / f"solvay_{i:02d}.png")
     return d
 
 
