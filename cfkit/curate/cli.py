@@ -24,6 +24,7 @@ def prepare_cmd(
     policy: str = typer.Option(DEFAULTS.policy, "--policy", help="Several/no faces: largest | all | skip."),
     shard: str = typer.Option(None, "--shard", help="Process only shard i of n (i/n); join with --merge."),
     merge: bool = typer.Option(False, "--merge", help="Join the shard results in --out into one manifest."),
+    merge_from: list[Path] = typer.Option(None, "--merge-from", help="With --merge: other folders' shards too."),
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the deterministic train/val/test split."),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
 ) -> None:
@@ -36,7 +37,7 @@ def prepare_cmd(
 
     out = out or Path("data") / source
     if merge:
-        merge_shards(out, seed=seed)
+        merge_shards(out, merge_from or [], seed=seed)
         return
     prepare(
         source,

@@ -245,10 +245,13 @@ def test_shards_merge_into_the_single_run_manifest(celeba_src, celeba_full, tmp_
     assert r0.manifest is None and (out / "shards" / "shard-0-of-2.parquet").is_file()
     with pytest.raises(Exception, match="shard.s. 1/2 not prepared"):
         merge(out)
-    prepare("folder", celeba_src, out, shard="1/2", workers=1)
-    merged = pd.read_parquet(merge(out).manifest)
+    other = tmp_path / "elsewhere"  # e.g. another machine's output, copied back
+    prepare("folder", celeba_src, other, shard="1/2", workers=1)
+    merged = pd.read_parquet(merge(out, [other]).manifest)
     full = pd.read_parquet(celeba_full / "manifest.parquet")
     assert list(merged["id"]) == list(full["id"]) and list(merged["split"]) == list(full["split"])
+    assert sorted(p.stem for p in (out / "images").glob("*.png")) == sorted(merged["id"])
+    assert "rejections by reason" in (out / "card.md").read_text().lower()
 
 
 @pytest.fixture(scope="module")
