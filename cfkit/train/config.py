@@ -114,6 +114,8 @@ def resolve(
     for key in ("size", "batch", "accum", "log_every", "sample_every", "ckpt_every", "keep"):
         if int(cfg[key]) < 1:
             raise InputError(f"{key} must be >= 1 (got {cfg[key]})")
+    if cfg["amp"] not in ("auto", "off", "bf16", "fp16"):
+        raise InputError(f"amp must be auto, off, bf16 or fp16 (got {cfg['amp']!r})")
     if int(cfg["size"]) % 16:
         raise InputError(f"size must be a multiple of 16 (got {cfg['size']})")
     return cfg

@@ -413,7 +413,9 @@ class Trainer:
         fixed = self.fixed_batch()
         t0, s0 = time.perf_counter(), self.step
         try:
-            with make_progress() as progress:
+            progress = make_progress()
+            progress.disable = progress.disable or not self.main  # one bar, from rank 0
+            with progress:
                 task = progress.add_task(str(cfg["name"]), total=self.total, completed=self.step, rate="")
                 while self.step < stop:
                     self.train_step()
