@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 
-pytestmark = pytest.mark.shared_data
-
 DRIVER = textwrap.dedent(
     """
     import json, sys
@@ -73,22 +71,11 @@ def _run(tmp: Path, nproc: int, method: str, data: tuple[Path, Path], steps: int
     return torch.load(out / "result.pt", weights_only=True)
 
 
-def _subset(root: Path, dst: Path, n: int) -> Path:
-    """A folder of ``n`` symlinked images of ``root`` (fast loading, short passes)."""
-    from cfkit.imageio import list_images
-
-    dst.mkdir()
-    for p in list_images(root)[:n]:
-        (dst / p.name).symlink_to(p)
-    return dst
-
-
 @pytest.fixture(scope="module")
-def small_data(shared_data, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ddp-data")
-    a = _subset(shared_data / "photos" / "celeba_face2bitmoji128", tmp / "a", 8)
-    b = _subset(shared_data / "cartoons" / "bitmoji_kaggle384", tmp / "b", 6)
-    return a, b
+def small_data(request, tmp_path_factory):
+    from test_cyclegan import real_domains
+
+    return real_domains(request, tmp_path_factory.mktemp("ddp-data"))
 
 
 def _assert_close(single: dict, ddp: dict, what: str, rtol: float, atol: float) -> None:

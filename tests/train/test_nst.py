@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import torch
-
-pytestmark = pytest.mark.shared_data
 
 
 def direct_style_grams(folder: Path, size: int) -> dict[str, torch.Tensor]:
@@ -24,15 +21,6 @@ def direct_style_grams(folder: Path, size: int) -> dict[str, torch.Tensor]:
     return {k: gram(f[k]).mean(0) for k in STYLE_LAYERS}
 
 
-def _subset(root: Path, dst: Path, n: int) -> Path:
-    from cfkit.imageio import list_images
-
-    dst.mkdir(parents=True)
-    for p in list_images(root)[:n]:
-        (dst / p.name).symlink_to(p)
-    return dst
-
-
 def test_layer_names_follow_the_paper():
     from torchvision.models.vgg import cfgs, make_layers  # torchvision's VGG-16 ("D") and VGG-19 ("E") features
 
@@ -45,7 +33,9 @@ def test_layer_names_follow_the_paper():
     assert [n19.index(k) for k in ("relu4_1", "relu4_2", "relu5_1")] == [20, 22, 29]
 
 
-def test_nst_style_pass_checkpoint_and_translate(shared_data, tmp_path, asset):
+def test_nst_style_pass_checkpoint_and_translate(request, tmp_path, asset):
+    from test_cyclegan import image_ids, real_domains, subset
+
     from cfkit.imageio import load_rgb
     from cfkit.methods.nst import gram
     from cfkit.train import train
@@ -53,8 +43,7 @@ def test_nst_style_pass_checkpoint_and_translate(shared_data, tmp_path, asset):
     from cfkit.train.translate import load_method, translate  # the submodule shadows cfkit.train.translate()
 
     asset("vgg16")
-    a = _subset(shared_data / "photos" / "celeba_face2bitmoji128", tmp_path / "a", 8)
-    b = _subset(shared_data / "cartoons" / "bitmoji_kaggle384", tmp_path / "b", 6)
+    a, b = real_domains(request, tmp_path)
     opts = {"size": 64, "batch": 2, "log_every": 1, "sample_every": 100}
     run = train("nst", a, b, out=str(tmp_path / "run"), set={"method": {"steps": 5}}, **opts)
 
@@ -72,9 +61,9 @@ def test_nst_style_pass_checkpoint_and_translate(shared_data, tmp_path, asset):
         assert g.abs().max() > 0
         torch.testing.assert_close(style.grams[layer], g, rtol=1e-4, atol=1e-6)
 
-    inp = _subset(a, tmp_path / "in", 2)
+    inp = subset(a, tmp_path / "in", 2)
     written = translate(run, inp, str(tmp_path / "out"), device="cpu")
-    assert sorted(p.stem for p in written) == sorted(p.stem for p in inp.iterdir())
+    assert sorted(p.stem for p in written) == image_ids(inp)
 
     def style_distance(rgb) -> float:
         x = to_float(torch.from_numpy(rgb).permute(2, 0, 1)[None])
