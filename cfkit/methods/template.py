@@ -49,7 +49,8 @@ class TemplateMethod(Method):
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
         lr, betas = float(self.hp.get("lr", 2e-4)), tuple(self.hp.get("betas", (0.5, 0.999)))
-        return {"d": OptimSpec(("D",), lr, betas), "g": OptimSpec(("G",), lr, betas)}
+        kind = str(self.hp.get("optimizer", "adam"))  # OptimSpec kinds: adam, adamw, sgd
+        return {"d": OptimSpec(("D",), lr, betas, kind=kind), "g": OptimSpec(("G",), lr, betas, kind=kind)}
 
     def phases(self) -> list[Phase]:
         # One phase here; multi-phase methods list several (e.g. CartoonGAN's content-only init).
