@@ -30,8 +30,6 @@ class CycleGAN(Method):
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
-        pool = int(self.hp.get("pool_size", 50))
-        self.pools = {"D_A": ImagePool(pool), "D_B": ImagePool(pool)}
         self._fakes: dict[str, torch.Tensor] = {}
 
     def _hp(self, key: str, default: float) -> float:
@@ -40,15 +38,19 @@ class CycleGAN(Method):
     def build_networks(self) -> dict[str, nn.Module]:
         ngf = max(1, round(int(self.hp.get("ngf", 64)) * self.width))
         ndf = max(1, round(int(self.hp.get("ndf", 64)) * self.width))
-        blocks = int(self.hp.get("n_blocks", 9))
-        self.provenance.update({"ngf": ngf, "ndf": ndf, "n_blocks": blocks, "pool_size": self.pools["D_A"].size})
+        blocks, pool = int(self.hp.get("n_blocks", 9)), int(self.hp.get("pool_size", 50))
+        self.provenance.update({"ngf": ngf, "ndf": ndf, "n_blocks": blocks, "pool_size": pool})
         nets = {
             "G_A": ResnetGenerator(ngf=ngf, n_blocks=blocks),
             "G_B": ResnetGenerator(ngf=ngf, n_blocks=blocks),
             "D_A": NLayerDiscriminator(ndf=ndf),
             "D_B": NLayerDiscriminator(ndf=ndf),
         }
-        return {k: init_weights(v, self._hp("init_gain", 0.02)) for k, v in nets.items()}
+        nets = {k: init_weights(v, self._hp("init_gain", 0.02)) for k, v in nets.items()}
+        # the fake-image histories: parameter-free modules, so the trainer checkpoints them (exact
+        # resume) but neither optimises nor DDP-wraps them; under DDP each rank keeps its own
+        shape = (3, self.size, self.size)
+        return {**nets, "pool_D_A": ImagePool(pool, shape), "pool_D_B": ImagePool(pool, shape)}
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
         lr, betas = self._hp("lr", 2e-4), (self._hp("beta1", 0.5), self._hp("beta2", 0.999))
@@ -92,7 +94,7 @@ class CycleGAN(Method):
                 fakes = {"D_A": self.nets["G_A"](a), "D_B": self.nets["G_B"](b)}
         out = {}
         for d, real in (("D_A", b), ("D_B", a)):  # one call on [real; fake] per D (instance norm is per image)
-            fake = self.pools[d].query(fakes[d])
+            fake = self.net(f"pool_{d}").query(fakes[d])
             pred_real, pred_fake = self.nets[d](torch.cat([real, fake])).split([len(real), len(fake)])
             out[d[-1].lower()] = 0.5 * (lsgan(pred_real, True) + lsgan(pred_fake, False))
         return out

@@ -3,20 +3,31 @@ official CycleGAN ``util/image_pool.py``: until the pool holds ``size`` images e
 stored and returned; afterwards each image is, with probability 1/2, swapped for a random stored
 one (which is returned) and otherwise returned as is. ``size=0`` disables the pool.
 
-Random draws use torch's RNG (the global one unless a ``generator`` is given) so that a seeded
-run is reproducible.
+The pool is a module whose buffers hold the stored images, so it travels with ``state_dict()``
+(a resumed run continues with the same history); random draws use torch's RNG (the global one
+unless a ``generator`` is given), which the trainer seeds and checkpoints.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
-class ImagePool:
-    def __init__(self, size: int = 50, generator: torch.Generator | None = None):
+class ImagePool(nn.Module):
+    """``size`` images of ``shape`` (C, H, W)."""
+
+    def __init__(
+        self, size: int = 50, shape: tuple[int, ...] = (3, 128, 128), generator: torch.Generator | None = None
+    ):
+        super().__init__()
         self.size = size
-        self.images: list[torch.Tensor] = []
         self.generator = generator
+        self.register_buffer("images", torch.zeros(size, *shape))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def __len__(self) -> int:
+        return int(self.count)
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
         """A batch of the same shape mixing ``images`` (detached) with earlier ones."""
@@ -24,19 +35,15 @@ class ImagePool:
             return images.detach()
         out = []
         for image in images.detach():
-            if len(self.images) < self.size:
-                self.images.append(image.clone())
+            n = int(self.count)
+            if n < self.size:
+                self.images[n] = image
+                self.count += 1
                 out.append(image)
             elif torch.rand((), generator=self.generator).item() > 0.5:
                 i = int(torch.randint(0, self.size, (), generator=self.generator))
-                out.append(self.images[i])
-                self.images[i] = image.clone()
+                out.append(self.images[i].clone())
+                self.images[i] = image
             else:
                 out.append(image)
         return torch.stack(out)
-
-    def state_dict(self) -> dict:
-        return {"images": [t.cpu() for t in self.images]}
-
-    def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
-        self.images = [t.to(device) for t in state["images"]]

@@ -65,11 +65,11 @@ def _images(n: int, start: int) -> torch.Tensor:
 
 
 def test_image_pool_fills_then_swaps_half_the_time():
-    assert torch.equal(ImagePool(0).query(_images(3, 0)), _images(3, 0))
-    pool = ImagePool(4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(ImagePool(0, (3, 2, 2)).query(_images(3, 0)), _images(3, 0))
+    pool = ImagePool(4, (3, 2, 2), generator=torch.Generator().manual_seed(0))
     first = _images(4, 0)
     assert torch.equal(pool.query(first), first)  # filling: returned as given, and stored
-    assert [int(t[0, 0, 0]) for t in pool.images] == [0, 1, 2, 3]
+    assert [int(t[0, 0, 0]) for t in pool.images] == [0, 1, 2, 3] and len(pool) == 4
     inserted, from_history, n = set(range(4)), 0, 2000
     for k in range(4, 4 + n, 2):
         batch = _images(2, k)
@@ -82,7 +82,7 @@ def test_image_pool_fills_then_swaps_half_the_time():
                 inserted.discard(v)
                 inserted.add(k + i)
         stored = {int(t[0, 0, 0]) for t in pool.images}
-        assert len(pool.images) == 4 and stored == inserted
+        assert len(pool) == 4 and stored == inserted
     assert abs(from_history / n - 0.5) < 0.05  # p = 1/2 (binomial sd 0.011)
 
 
@@ -111,7 +111,8 @@ def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
     a, b = small_data
     # 1 epoch constant + 3 decaying in 4 iterations: iteration s uses 2e-4 * (1 - (s/4 - 1/4) / (3/4)) once
     # past the first quarter, i.e. 2e-4, 2e-4, 2e-4 * 2/3, 2e-4 * 1/3
-    hp = {"n_epochs": 1, "n_epochs_decay": 3}
+    # a 2-image pool is full after the first iteration: later ones draw from it at random
+    hp = {"n_epochs": 1, "n_epochs_decay": 3, "pool_size": 2}
     over = {**SMALL, "data_a": str(a), "data_b": str(b), "out": str(tmp_path / "run"), "iters": 4, "ckpt_every": 2}
     t = Trainer(resolve("cyclegan", overrides={**over, "method": hp}))
     lrs, step = [], t.train_step
@@ -135,7 +136,8 @@ def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
         changed = [not torch.equal(v, last["nets"][net][k]) for k, v in mid["nets"][net].items()]
         assert sum(changed) > len(changed) // 2, net
 
-    # stopping at 2 and resuming gives the weights of the uninterrupted run
+    assert int(last["nets"]["pool_D_A"]["count"]) == 2
+    # stopping at 2 and resuming gives the weights (and image pools) of the uninterrupted run
     part = str(tmp_path / "part")
     train("cyclegan", a, b, out=part, iters=4, stop_at=2, set={"method": hp}, **SMALL)
     train("cyclegan", a, b, out=part, iters=4, resume=True, set={"method": hp}, **SMALL)
