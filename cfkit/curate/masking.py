@@ -12,6 +12,8 @@ from cfkit.console import info, track
 from cfkit.curate.pipeline import write_parquet
 from cfkit.errors import InputError
 
+BATCH = 64
+
 
 def make_masks(dataset: str | os.PathLike, method: str = "landmarks", checkpoint: str | None = None) -> int:
     """Write a mask per manifest row; uses the manifest's 68 points, else measures them. Returns the count."""
@@ -25,17 +27,23 @@ def make_masks(dataset: str | os.PathLike, method: str = "landmarks", checkpoint
     masker = make_masker(method, checkpoint)
     df = pd.read_parquet(manifest)
     lm_model = None
-    for _, row in track(list(df.iterrows()), f"mask ({method})", unit="img"):
-        rgb = load_rgb(dataset / "images" / f"{row['id']}.png")
-        lm = row.get("landmarks68")
-        lm = None if lm is None or len(lm) != 136 else np.asarray(lm, np.float32).reshape(68, 2)
-        if lm is None and method == "landmarks" and row.get("detector") == "scrfd":
-            if lm_model is None:
-                from cfkit.faces.landmarks import Landmarks68
+    rows = list(df.iterrows())
+    for start in track(range(0, len(rows), BATCH), f"mask ({method})", unit="batch"):
+        images, lms = [], []
+        for _, row in rows[start : start + BATCH]:
+            rgb = load_rgb(dataset / "images" / f"{row['id']}.png")
+            lm = row.get("landmarks68")
+            lm = None if lm is None or len(lm) != 136 else np.asarray(lm, np.float32).reshape(68, 2)
+            if lm is None and method == "landmarks" and row.get("detector") == "scrfd":
+                if lm_model is None:
+                    from cfkit.faces.landmarks import Landmarks68
 
-                lm_model = Landmarks68()
-            lm = lm_model.detect(rgb, assume_aligned=True)
-        save_png(dataset / "masks" / f"{row['id']}.png", masker(rgb, lm))
+                    lm_model = Landmarks68()
+                lm = lm_model.detect(rgb, assume_aligned=True)
+            images.append(rgb)
+            lms.append(lm)
+        for (_, row), mask in zip(rows[start : start + BATCH], masker(images, lms), strict=True):
+            save_png(dataset / "masks" / f"{row['id']}.png", mask)
     df["mask"] = method
     write_parquet(manifest, df)
     info(f"{len(df)} masks ({method}) written to {dataset / 'masks'}")

@@ -168,6 +168,6 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
     save_png(out / job.images_dir / f"{fid}.png", face.image)
     row["phash"] = str(imagehash.phash(Image.fromarray(face.image)))
     if _STATE["masker"] is not None:
-        save_png(out / "masks" / f"{fid}.png", _STATE["masker"](face.image, face.lm68))
+        save_png(out / "masks" / f"{fid}.png", _STATE["masker"]([face.image], [face.lm68])[0])
         row["mask"] = job.mask_method
     return row

@@ -1,11 +1,12 @@
 """Face-region masks: a registry of methods (``landmarks`` now, ``unet`` from a trained checkpoint).
 
     masker = make_masker("landmarks")
-    mask = masker(rgb, lm68)          # uint8 H x W, 255 inside the face
+    masks = masker([rgb], [lm68])     # list of uint8 H x W, 255 inside the face
 
 ``landmarks``: convex hull of dlib's 68 points extended upward to the forehead (the eyebrows
 lifted by half the brow-to-chin distance). Without landmarks (drawings) it falls back to an
-ellipse around the aligned face region. ``unet`` runs the U-Net of ``cfkit.methods.cartoongan_mask``.
+ellipse around the aligned face region. ``unet`` runs the U-Net of a ``cartoongan-mask`` run
+(:func:`cfkit.methods.cartoongan_mask.predict_masks`); maskers take batches so it loads once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from cfkit.errors import CfkitError
 from cfkit.registry import Registry
 
-Masker = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+Masker = Callable[[list[np.ndarray], list["np.ndarray | None"]], list[np.ndarray]]
 MASK_METHODS: Registry[Callable[..., Masker]] = Registry("mask method")
 
 FOREHEAD = 0.5  # eyebrows move up by this fraction of the brow-to-chin distance
@@ -48,8 +49,9 @@ def ellipse_mask(shape: tuple[int, int]) -> np.ndarray:
 
 @MASK_METHODS.register("landmarks")
 def _landmarks_masker(checkpoint: str | Path | None = None) -> Masker:
-    def run(rgb: np.ndarray, lm68: np.ndarray | None) -> np.ndarray:
-        return ellipse_mask(rgb.shape) if lm68 is None else landmark_mask(rgb.shape, lm68)
+    def run(images: list[np.ndarray], lms: list[np.ndarray | None]) -> list[np.ndarray]:
+        pairs = zip(images, lms, strict=True)
+        return [ellipse_mask(im.shape) if lm is None else landmark_mask(im.shape, lm) for im, lm in pairs]
 
     return run
 
@@ -63,18 +65,15 @@ def _unet_masker(checkpoint: str | Path | None = None) -> Masker:
         )
     if not Path(checkpoint).exists():
         raise CfkitError(f"U-Net checkpoint not found: {checkpoint}")
-    try:
-        from cfkit.methods.cartoongan_mask import load_mask_predictor
-    except ImportError as e:
-        raise CfkitError(f"mask method 'unet' is not available in this install ({e})") from None
-    predict = load_mask_predictor(checkpoint)
 
-    def run(rgb: np.ndarray, lm68: np.ndarray | None) -> np.ndarray:
-        return (np.asarray(predict(rgb)) > 0.5).astype(np.uint8) * 255
+    def run(images: list[np.ndarray], lms: list[np.ndarray | None]) -> list[np.ndarray]:
+        from cfkit.methods.cartoongan_mask import predict_masks
+
+        return [np.where(np.asarray(m) > 127, 255, 0).astype(np.uint8) for m in predict_masks(checkpoint, images)]
 
     return run
 
 
 def make_masker(method: str = "landmarks", checkpoint: str | Path | None = None) -> Masker:
-    """A function ``(rgb, lm68 | None) -> uint8 mask`` for a registered method."""
+    """A function ``(images, landmarks68 or None each) -> uint8 masks`` for a registered method."""
     return MASK_METHODS.get(method)(checkpoint=checkpoint)

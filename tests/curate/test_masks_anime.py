@@ -30,7 +30,7 @@ def test_landmark_mask_covers_face_and_forehead(aligned_face):
     cx = int(lm[27, 0])
     assert mask[max(0, brow_top - 10), cx] == 255  # forehead above the brows
     assert mask[0, 0] == mask[127, 127] == mask[127, 0] == 0  # background corners
-    assert np.array_equal(make_masker("landmarks")(aligned_face.image, lm), mask)
+    assert np.array_equal(make_masker("landmarks")([aligned_face.image], [lm])[0], mask)
 
 
 def test_mask_registry_and_unet_needs_a_checkpoint(tmp_path):
@@ -39,7 +39,7 @@ def test_mask_registry_and_unet_needs_a_checkpoint(tmp_path):
         make_masker("unet")
     with pytest.raises(CfkitError, match="not found"):
         make_masker("unet", tmp_path / "missing.pt")
-    assert make_masker("landmarks")(np.zeros((64, 64, 3), np.uint8), None).any()  # ellipse fallback
+    assert make_masker("landmarks")([np.zeros((64, 64, 3), np.uint8)], [None])[0].any()  # ellipse fallback
 
 
 def test_animeface_returning_nothing_is_detected_as_unusable(monkeypatch):

@@ -403,3 +403,24 @@ def test_bad_options_are_one_line_errors_before_any_work(models, astronaut, tmp_
     rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "src", "--out", tmp_path / "out", *args)
     assert rc != 0 and err.strip().startswith("error:") and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_path, monkeypatch):
+    """``--method unet`` hands the images to cartoongan_mask.predict_masks in one batch per call."""
+    import cfkit.methods.cartoongan_mask as cm
+
+    out, res = apdrawing
+    ckpt = tmp_path / "run"
+    ckpt.mkdir()
+    calls = []
+
+    def fake_predict(checkpoint, images, **kw):
+        calls.append((checkpoint, len(images)))
+        return [np.full(im.shape[:2], 200, np.uint8) for im in images]
+
+    monkeypatch.setattr(cm, "predict_masks", fake_predict)
+    rc, _, err = run_cli("mask", out, "--method", "unet", "--checkpoint", ckpt)
+    assert rc == 0, err
+    assert calls == [(str(ckpt), res.kept)]
+    assert (np.asarray(Image.open(next((out / "masks").glob("*.png")))) == 255).all()
+    assert set(pd.read_parquet(out / "manifest.parquet")["mask"]) == {"unet"}
