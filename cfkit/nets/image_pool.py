@@ -42,7 +42,7 @@ class ImagePool(nn.Module):
                 out.append(image)
             elif torch.rand((), generator=self.generator).item() > 0.5:
                 i = int(torch.randint(0, self.size, (), generator=self.generator))
-                out.append(self.images[i].clone())
+                out.append(self.images[i].to(image.dtype, copy=True))  # AMP: fakes may be half precision
                 self.images[i] = image
             else:
                 out.append(image)
