@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import json
 import math
 import os
@@ -155,12 +156,15 @@ class Trainer:
         if cfg.get("ema"):
             self.ema = {n: copy.deepcopy(self.method.nets[n]).eval().requires_grad_(False) for n in cls.ema_nets}
         if self.world > 1:
+            ddp = nn.parallel.DistributedDataParallel
+            # no buffer sync in forward: an eval-mode BatchNorm (a frozen U-Net) called twice before backward
+            # would see its saved running stats overwritten in place; torch >= 2.15 renamed the option
+            sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters else None
+            kw = {sync: False} if sync else {"broadcast_buffers": False}
             ids = [self.device.index] if self.device.type == "cuda" else None
             for name, net in self.method.nets.items():
                 if any(p.requires_grad for p in net.parameters()):
-                    self.method.nets[name] = nn.parallel.DistributedDataParallel(
-                        net, device_ids=ids, broadcast_buffers=False
-                    )
+                    self.method.nets[name] = ddp(net, device_ids=ids, **kw)
 
         self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
         self.data_b = load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
