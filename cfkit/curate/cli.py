@@ -89,10 +89,7 @@ def mask_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app (``scrape`` comes from its own module)."""
-    from cfkit.curate import scrape_cli
-
+    """Add prepare/align/mask to the root app (``scrape`` registers itself from ``scrape_cli``)."""
     app.command("prepare")(prepare_cmd)
     app.command("align")(align_cmd)
     app.command("mask")(mask_cmd)
-    scrape_cli.register(app)
