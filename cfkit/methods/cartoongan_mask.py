@@ -8,8 +8,9 @@ as an incomplete face and judged fake (seed 001, "Intuition").
 
 * ``m(x)`` is binarised at 0.5 so the background D sees is exactly zero, with a straight-through
   gradient into the soft mask so G still learns from the mask's response.
-* Real and edge-smoothed cartoons use ``masks/`` of domain B when the dataset has them, else the
-  U-Net's prediction (trained on photos; cartoon masks from curation are preferred).
+* Real cartoons and their edge-smoothed copies share one mask: ``masks/`` of domain B when the
+  dataset has them, else the U-Net's prediction on the cartoon (trained on photos, so curated
+  cartoon masks are preferred).
 
 Schedule (seed 001): G init with the perceptual loss 1 epoch; U-Net 20 epochs BCE; D + G 20
 epochs adversarial. Other values as CartoonGAN (see ``pipelines/train/cartoongan-mask.yaml``).
@@ -74,6 +75,13 @@ class CartoonGANMask(CartoonGAN):
         return self.nets["D"](self.d_input(x, mask))
 
     # --- losses --------------------------------------------------------------------------
+    def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if "b_mask" not in batch:  # one U-Net pass per cartoon, shared by its edge-smoothed copy
+            with torch.no_grad():
+                mask = torch.sigmoid(self.mask_logits(batch["b"]))
+            batch = Batch({**batch.tensors, "b_mask": mask}, batch.ids)
+        return super().d_losses(batch)
+
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         self.nets["U"].train(phase == "unet")  # frozen (eval-mode BatchNorm) outside its phase
         if phase != "unet":
