@@ -42,3 +42,10 @@ def test_unknown_command_is_one_line_usage_error(run_cli):
 def test_version_and_console_script():
     out = subprocess.run([sys.executable, "-m", "cfkit", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("cfkit ")
+
+
+def test_prepare_source_options_reach_the_source(run_cli, tmp_path):
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path, "--option", "novalue", "--out", tmp_path / "o")
+    assert rc == 2 and "--option expects KEY=VALUE" in err
+    rc, _, err = run_cli("prepare", "ffhq", "--option", "variant=nope", "--out", tmp_path / "o2")
+    assert rc == 2 and "nope" in err and "Traceback" not in err

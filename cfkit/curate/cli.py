@@ -7,8 +7,20 @@ from pathlib import Path
 import typer
 
 from cfkit.curate.defaults import DEFAULTS
+from cfkit.errors import InputError
 
 SOURCES = "ffhq, celeba, idphoto, anime, handpainted, bitmoji, folder"
+
+
+def parse_key_values(items: list[str]) -> dict[str, str]:
+    """``["variant=thumbs", "style=Hayao"]`` -> dict; a malformed item is a one-line error."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
 
 
 def prepare_cmd(
@@ -27,6 +39,9 @@ def prepare_cmd(
     merge_from: list[Path] = typer.Option(None, "--merge-from", help="With --merge: other folders' shards too."),
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the deterministic train/val/test split."),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+    option: list[str] = typer.Option(
+        None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
+    ),
 ) -> None:
     """Curate a dataset: detect, align, filter, dedupe, split; write images/, manifest.parquet, card.md.
 
@@ -53,6 +68,7 @@ def prepare_cmd(
         shard=shard,
         seed=seed,
         workers=workers,
+        source_options=parse_key_values(option or []),
     )
     typer.echo(str(out))
 

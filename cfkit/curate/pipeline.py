@@ -62,11 +62,11 @@ def in_shard(origin: str, shard: tuple[int, int] | None) -> bool:
     return shard is None or int(hashlib.sha1(origin.encode()).hexdigest()[:12], 16) % shard[1] == shard[0]
 
 
-def _raw_images(source: str, src: str | None, out: Path, limit: int | None):
+def _raw_images(source: str, src: str | None, out: Path, limit: int | None, source_options: dict):
     """(RawImage list, source-level rejection rows, dataset licence)."""
     from cfkit.curate.sources import resolve
 
-    got = resolve(source, src, out / "raw", limit=limit)
+    got = resolve(source, src, out / "raw", limit=limit, **source_options)
     with contextlib.suppress(OSError):
         (out / "raw").rmdir()  # only if the source left nothing there (local folders)
     rejected = [
@@ -121,8 +121,13 @@ def prepare(
     seed: int = DEFAULTS.seed,
     workers: int | None = None,
     options: PrepareOptions | None = None,
+    source_options: dict | None = None,
 ) -> PrepareResult:
-    """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``)."""
+    """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``).
+
+    ``source_options`` go to the source's resolver (e.g. ``variant="thumbs"`` for ffhq,
+    ``style="Hayao"`` for anime, ``base_url=...`` for a mirror; see ``pipelines/datasets``).
+    """
     prof = profile(source)
     opts = replace(
         options or DEFAULTS,
@@ -156,7 +161,7 @@ def prepare(
     journal = Journal(out / "journal" / tag)
     journal.check_options({"source": source, "src": str(src) if src else None, **opts.fingerprint()})
 
-    raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit)
+    raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit, source_options or {})
     raws = [r for r in raws if in_shard(str(r.origin), shard)]
     src_rejected = [r for r in src_rejected if in_shard(str(r["origin"]), shard)]
     if not raws and not src_rejected:
