@@ -10,6 +10,8 @@ One iteration steps the generators, then the discriminators (upstream order).
 
 from __future__ import annotations
 
+from collections import deque
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -30,7 +32,8 @@ class CycleGAN(Method):
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
-        self._fakes: dict[str, torch.Tensor] = {}
+        # fakes of the G step for the D step, one entry per micro-batch (gradient accumulation)
+        self._fakes: deque[dict[str, torch.Tensor]] = deque(maxlen=int(cfg.get("accum", 1)))
 
     def _hp(self, key: str, default: float) -> float:
         return float(self.hp.get(key, default))
@@ -74,7 +77,7 @@ class CycleGAN(Method):
         else:
             fake_b, fake_a = g_a(a), g_b(b)
         rec_a, rec_b = g_b(fake_b), g_a(fake_a)
-        self._fakes = {"D_A": fake_b.detach(), "D_B": fake_a.detach()}
+        self._fakes.append({"D_A": fake_b.detach(), "D_B": fake_a.detach()})
         out = {
             "gan_a": lsgan(self.nets["D_A"](fake_b), True),
             "gan_b": lsgan(self.nets["D_B"](fake_a), True),
@@ -88,8 +91,9 @@ class CycleGAN(Method):
 
     def _d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         a, b = batch["a"], batch["b"]
-        fakes, self._fakes = self._fakes, {}
-        if not fakes:  # D stepped without a preceding G step: fresh fakes, no G gradients
+        if self._fakes:
+            fakes = self._fakes.popleft()
+        else:  # D stepped without a preceding G step: fresh fakes, no G gradients
             with torch.no_grad():
                 fakes = {"D_A": self.nets["G_A"](a), "D_B": self.nets["G_B"](b)}
         out = {}
