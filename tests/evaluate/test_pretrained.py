@@ -22,7 +22,7 @@ def _img(rgb: np.ndarray, size: int = 96) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 127.5 - 1
 
 
-@pytest.mark.parametrize("net", ["alex", "vgg"])
+@pytest.mark.parametrize("net", ["alex", pytest.param("vgg", marks=pytest.mark.slow)])
 def test_lpips_equals_lpips_loading_same_weights(net, asset, tmp_path, monkeypatch):
     """Write our converted weights as torchvision's hub file, let lpips load them itself, compare outputs."""
     import lpips
