@@ -79,5 +79,15 @@ def test_cartoongan_cli_train_then_translate(tmp_path, face_domains, run_cli, as
     assert img.shape == (64, 64, 3) and img.std() > 1  # not a constant image
     assert json.loads((out / "translate.json").read_text())["images"] == len(ids)
 
+    # --mask-composite with the input dataset's masks/ (cartoongan has no mask model): background kept
+    comp = tmp_path / "comp"
+    rc, _, err = run_cli("translate", run, "--input", a, "--out", comp, "--mask-composite")
+    assert rc == 0, err
+    src, res = load_rgb(a / "images" / f"{ids[0]}.png"), load_rgb(comp / f"{ids[0]}.png")
+    bg = load_rgb(a / "masks" / f"{ids[0]}.png")[..., 0] == 0
+    assert bg.any() and (~bg).any()
+    assert np.abs(res[bg].astype(int) - src[bg].astype(int)).max() <= 1
+    assert np.abs(res[~bg].astype(int) - src[~bg].astype(int)).mean() > 5  # the face was translated
+
     rc, _, err = run_cli("translate", tmp_path / "nope", "--input", a, "--out", out)
     assert rc == 2 and "no run folder" in err
