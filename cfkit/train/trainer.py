@@ -152,9 +152,6 @@ class Trainer:
         self.scalers = {
             n: torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16) for n in self.opts
         }
-        self.ema: dict[str, nn.Module] = {}
-        if cfg.get("ema"):
-            self.ema = {n: copy.deepcopy(self.method.nets[n]).eval().requires_grad_(False) for n in cls.ema_nets}
         if self.world > 1:
             ddp = nn.parallel.DistributedDataParallel
             # no buffer sync in forward: an eval-mode BatchNorm (a frozen U-Net) called twice before backward
@@ -165,6 +162,9 @@ class Trainer:
             for name, net in self.method.nets.items():
                 if any(p.requires_grad for p in net.parameters()):
                     self.method.nets[name] = ddp(net, device_ids=ids, **kw)
+        self.ema: dict[str, nn.Module] = {}  # copied after DDP's broadcast: the same start on every rank
+        if cfg.get("ema"):
+            self.ema = {n: copy.deepcopy(self.method.net(n)).eval().requires_grad_(False) for n in cls.ema_nets}
 
         self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
         self.data_b = load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
