@@ -78,3 +78,13 @@ def simulate(
         if clicker:
             clicker.shutdown()
     return res
+
+
+if __name__ == "__main__":  # python -m cfkit.study.simulate DB STUDY VOLUNTEERS SEED -> "trials accepted"
+    import sys
+
+    from cfkit.study.db import open_db
+
+    db_arg, study_arg, n_arg, seed_arg = sys.argv[1:5]
+    r = simulate(open_db(db_arg, create=False), study_arg, volunteers=int(n_arg), seed=int(seed_arg))
+    print(r.trials, r.accepted)

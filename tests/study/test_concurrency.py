@@ -35,17 +35,10 @@ def test_concurrent_volunteers_store_every_rating_once(folders, tmp_path, db_url
     assert df.groupby("participant")["trial"].nunique().eq(6).all() and df["participant"].nunique() == 20
 
 
-def _volunteers_in_process(db_path: str, n: int, seed: int) -> tuple[int, int]:
-    from cfkit.study.db import open_db
-    from cfkit.study.simulate import simulate
-
-    res = simulate(open_db(db_path), "mp", volunteers=n, double_submit=True, seed=seed)
-    return res.trials, res.accepted
-
-
 def test_two_processes_share_one_sqlite_file(folders, tmp_path):
     """Two server processes on one SQLite file: cross-process locking (BEGIN IMMEDIATE + busy_timeout)."""
-    import multiprocessing as mp
+    import subprocess
+    import sys
 
     src, out = folders
     db = str(tmp_path / "mp.db")
@@ -60,9 +53,15 @@ def test_two_processes_share_one_sqlite_file(folders, tmp_path):
         attention_duplicates=0,
         attention_broken=0,
     )
-    with mp.get_context("spawn").Pool(2) as pool:
-        results = pool.starmap(_volunteers_in_process, [(db, 10, 0), (db, 10, 100)])
-    assert all(t == a == 10 * 3 for t, a in results)
+    procs = [  # separate interpreters (not multiprocessing: AppTest leaves its script as __main__)
+        subprocess.Popen(
+            [sys.executable, "-m", "cfkit.study.simulate", db, "mp", "10", str(seed)], stdout=subprocess.PIPE, text=True
+        )
+        for seed in (0, 100)
+    ]
+    results = [tuple(map(int, p.communicate(timeout=300)[0].split())) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert results == [(30, 30), (30, 30)]  # 10 volunteers x 3 trials each, every one stored once
     df = ratings_frame(open_db(db), "mp")
     assert df["participant"].nunique() == 20 and len(df) == 20 * 3 * 3 * 3
     assert not df.duplicated(["participant", "trial", "criterion", "method"]).any()
