@@ -188,6 +188,11 @@ def analyze_cmd(
         typer.echo(
             f"{crit}: Friedman chi2={t['friedman_chi2']:.3f} p={t['friedman_p']:.4g} (n={t['n_blocks']} sources)"
         )
+    agree = res.get("metric_agreement")
+    if agree is not None and len(agree):
+        typer.echo("metric vs people (Spearman, +1 = same ordering):")
+        for r in agree.itertuples():
+            typer.echo(f"  {r.metric} ~ {r.criterion}: {r.spearman:+.2f} over {r.n_methods} methods")
     typer.echo(f"attention checks failed: {res['attention']['failed']}/{res['attention']['checks']}; results in {out}")
 
 

@@ -232,9 +232,21 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli):
     rc, o, e = run_cli("study", "export", "--study", "c", "--db", db, "--out", tmp_path / "r.parquet")
     assert rc == 0, e
     assert len(pd.read_parquet(tmp_path / "r.parquet")) == len(ratings_frame(dbo, "c"))
-    rc, o, e = run_cli("study", "analyze", "--study", "c", "--db", db, "--out", tmp_path / "an", "--n-boot", "200")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "metrics.json").write_text(
+        json.dumps(
+            {
+                m: {"fid": {"value": v, "ci_low": v - 1, "ci_high": v + 1, "n": 4}}
+                for m, v in [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]
+            }
+        )
+    )
+    rc, o, e = run_cli(
+        "study", "analyze", "--study", "c", "--db", db, "--out", tmp_path / "an", "--n-boot", "200", "--eval", ev
+    )
     assert rc == 0, e
-    assert "Friedman" in o and "| blurry |" in o
+    assert "Friedman" in o and "| blurry |" in o and "fid ~ overall" in o
     stats = json.loads((tmp_path / "an" / "stats.json").read_text())
     assert stats["n_participants"] == 3 and set(stats["best"]) == {"identity", "realism", "overall"}
     assert (tmp_path / "an" / "summary.png").stat().st_size > 1000
