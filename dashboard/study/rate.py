@@ -143,8 +143,13 @@ if msg := st.session_state.pop("flash", None):
 if "code" not in st.session_state:
     welcome()
 else:
+    try:
+        current = v.current_trial(db, STUDY, st.session_state["code"])
+    except InputError:  # a code from another study or database: start over
+        del st.session_state["code"]
+        st.query_params.clear()
+        st.rerun()
     st.caption(f"Participant code: **{st.session_state['code']}** (note it to continue later)")
-    current = v.current_trial(db, STUDY, st.session_state["code"])
     if current is None:
         done()
     else:
