@@ -4,7 +4,6 @@ Wilcoxon, Bradley-Terry, Krippendorff's alpha, a seed-002-style table, plots, an
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,6 @@ from scipy import stats as sps
 
 from cfkit.fsutil import atomic_write_json, atomic_write_text
 from cfkit.study.stats import bootstrap_ci, bradley_terry, friedman, holm, krippendorff_alpha
-
-LOWER_IS_BETTER = ("fid", "kid", "lpips", "dist", "error", "mse", "rank")
 
 
 def _criteria(df: pd.DataFrame) -> list[str]:
@@ -178,28 +175,20 @@ def plot_summary(summary: pd.DataFrame, fmt: str, path: str | Path) -> Path:
 
 
 def load_eval_metrics(eval_dir: str | Path) -> pd.DataFrame:
-    """``metrics.json`` of ``cfkit eval`` as rows (method, metric, value); unknown shapes are skipped."""
-    f = Path(eval_dir) / "metrics.json"
-    if not f.is_file():
-        return pd.DataFrame(columns=["method", "metric", "value"])
-    data = json.loads(f.read_text())
-    data = data.get("methods", data) if isinstance(data, dict) else {}
-    rows = []
-    for m, metrics in data.items() if isinstance(data, dict) else []:
-        if not isinstance(metrics, dict):
-            continue
-        for k, v in metrics.items():
-            val = v.get("value") if isinstance(v, dict) else v
-            if isinstance(val, (int, float)) and not isinstance(val, bool):
-                rows.append((m, k, float(val)))
-    return pd.DataFrame(rows, columns=["method", "metric", "value"])
+    """Rows (method, metric, value, ..., higher_is_better) of a ``cfkit eval`` folder; empty without one."""
+    from cfkit.evaluate.results import COLUMNS, load_eval
+
+    if not (Path(eval_dir) / "metrics.json").is_file():
+        return pd.DataFrame(columns=COLUMNS)
+    return load_eval(eval_dir).metrics
 
 
 def metric_agreement(metrics: pd.DataFrame, summary: pd.DataFrame, fmt: str) -> pd.DataFrame:
     """Does an automatic metric order the methods like people do? Spearman/Kendall per metric and criterion.
 
     ``human`` is oriented higher = better; ``agree`` is the correlation after orienting the metric the
-    same way (lower-is-better metrics such as FID are negated), so +1 means identical orderings.
+    same way (metrics whose ``higher_is_better`` is false, such as FID, are negated), so +1 means
+    identical orderings.
     """
     rows = []
     human = summary.assign(h=-summary["mean"] if fmt == "rank" else summary["mean"])
@@ -209,7 +198,8 @@ def metric_agreement(metrics: pd.DataFrame, summary: pd.DataFrame, fmt: str) -> 
         common = sorted(set(a.index) & set(b.index))
         if len(common) < 2 or a[common].nunique() < 2 or b[common].nunique() < 2:
             continue  # a constant ordering has no rank correlation
-        sign = -1.0 if any(t in metric.lower() for t in LOWER_IS_BETTER) else 1.0
+        higher = metrics.loc[metrics["metric"] == metric, "higher_is_better"].iloc[0]
+        sign = 1.0 if higher is None or pd.isna(higher) or bool(higher) else -1.0
         rho = sps.spearmanr(sign * a[common], b[common]).statistic
         tau = sps.kendalltau(sign * a[common], b[common]).statistic
         rows.append({"metric": metric, "criterion": crit, "n_methods": len(common), "spearman": rho, "kendall": tau})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,47 +60,11 @@ def _by_stem(folder: Path) -> dict[str, Path]:
 
 
 def _eval_record(eval_dir: Path) -> tuple[Path | None, dict[str, Path]]:
-    """Read the source dir and method dirs an evaluation recorded (any of a few file/key spellings)."""
-    source, methods = None, {}
-    for name in ("eval.json", "config.json", "run.json", "metrics.json", "eval.yaml", "config.yaml"):
-        f = eval_dir / name
-        if not f.is_file():
-            continue
-        try:
-            if f.suffix == ".json":
-                data = json.loads(f.read_text())
-            else:
-                import yaml
+    """The source folder and method folders a ``cfkit eval`` run recorded in its metrics.json."""
+    from cfkit.evaluate.results import load_eval
 
-                data = yaml.safe_load(f.read_text())
-        except (ValueError, OSError):
-            continue
-        if not isinstance(data, dict):
-            continue
-        blocks = [data] + [data[k] for k in ("config", "inputs", "meta", "_meta") if isinstance(data.get(k), dict)]
-        for b in blocks:
-            src = b.get("source") or b.get("source_dir")
-            if source is None and isinstance(src, str):
-                source = Path(src)
-            m = b.get("methods") or b.get("method_dirs")
-            if isinstance(m, dict) and not methods:
-                methods = {
-                    k: Path(v if isinstance(v, str) else v.get("dir") or v.get("path"))
-                    for k, v in m.items()
-                    if isinstance(v, str) or (isinstance(v, dict) and (v.get("dir") or v.get("path")))
-                }
-            elif isinstance(m, list) and not methods:
-                for e in m:
-                    if isinstance(e, dict) and e.get("name") and (e.get("dir") or e.get("path")):
-                        methods[e["name"]] = Path(e.get("dir") or e.get("path"))
-    if not methods:  # fall back to result folders next to the evaluation
-        for cand in (eval_dir / "results", eval_dir / "methods"):
-            if cand.is_dir():
-                methods = {d.name: d for d in sorted(cand.iterdir()) if d.is_dir()}
-                break
-    base = eval_dir
-    fix = lambda p: p if p.is_absolute() or p.exists() else (base / p)  # noqa: E731 - paths relative to the eval dir
-    return (fix(source) if source else None), {k: fix(v) for k, v in methods.items()}
+    rec = load_eval(eval_dir)
+    return rec.source, rec.methods
 
 
 def _strata(source_dir: Path, column: str | None) -> dict[str, str]:

@@ -33,6 +33,29 @@ def make_folders(photos: list[np.ndarray], root: Path, methods=METHODS, ids=None
     return src, out
 
 
+def _write_eval(folder: Path, source: Path, methods: dict[str, Path], values: dict[str, dict[str, float]]) -> Path:
+    """A metrics.json in the format ``cfkit eval`` writes (FID-like metrics: lower is better)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = {m: {k: {"value": v, "ci": [v - 1, v + 1], "n": 4} for k, v in per.items()} for m, per in values.items()}
+    names = {k for per in values.values() for k in per}
+    doc = {
+        "source": {"folder": str(source)},
+        "methods": {m: {"folder": str(p)} for m, p in methods.items()},
+        "metrics": metrics,
+        "metric_info": {k: {"higher_is_better": False} for k in names},
+    }
+    (folder / "metrics.json").write_text(json.dumps(doc))
+    return folder
+
+
+@pytest.fixture
+def write_eval():
+    """``write_eval(folder, source, methods, {method: {metric: value}})`` -> an eval folder."""
+    return _write_eval
+
+
 def skimage_photos(n: int) -> list[np.ndarray]:
     """``n`` 200 px crops of skimage's astronaut photo (real pixels, no download)."""
     from skimage import data

@@ -115,8 +115,7 @@ def test_admin_pages_refuse_missing_or_wrong_token(study_env, name, monkeypatch)
     assert any("disabled" in e.value for e in off.error) and not off.text_input
 
 
-def test_admin_page_shows_progress_and_analysis(study_env, tmp_path):
-    import json
+def test_admin_page_shows_progress_and_analysis(study_env, folders, tmp_path, write_eval):
 
     for _ in range(3):
         code = v.start_participant(study_env, "app")
@@ -129,10 +128,9 @@ def test_admin_page_shows_progress_and_analysis(study_env, tmp_path):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Volunteers"] == "3" and metrics["Completed"] == "3" and metrics["Ratings collected"] == "6 / 20"
     assert any("| blurry |" in m.value for m in at.markdown)
-    ev = tmp_path / "ev"
-    ev.mkdir()
-    (ev / "metrics.json").write_text(
-        json.dumps({m: {"fid": {"value": f}} for m, f in [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]})
+    src, out = folders
+    ev = write_eval(
+        tmp_path / "ev", src, out, {m: {"fid": f} for m, f in [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]}
     )
     mx = page("metrics.py")
     mx.session_state["admin_token"] = TOKEN

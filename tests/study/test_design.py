@@ -72,12 +72,9 @@ def test_create_writes_db_and_yaml(folders, tmp_path):
     assert db.is_sqlite
 
 
-def test_create_from_eval_folder_and_errors(folders, tmp_path):
+def test_create_from_eval_folder_and_errors(folders, tmp_path, write_eval):
     src, out = folders
-    ev = tmp_path / "eval"
-    ev.mkdir()
-    (ev / "metrics.json").write_text(json.dumps({"blurry": {"fid": {"value": 1.0}}}))
-    (ev / "config.json").write_text(json.dumps({"source": str(src), "methods": {k: str(p) for k, p in out.items()}}))
+    ev = write_eval(tmp_path / "eval", src, out, {"blurry": {"fid": 1.0}})
     create_study(
         db=tmp_path / "e.db",
         out=tmp_path / "es",
@@ -202,7 +199,7 @@ def test_broken_check_passes_when_broken_rated_worst(folders, tmp_path):
     assert att["passed"].all() and len(att) == 2
 
 
-def test_cli_create_export_analyze(folders, tmp_path, run_cli):
+def test_cli_create_export_analyze(folders, tmp_path, run_cli, write_eval):
     src, out = folders
     methods = ",".join(f"{k}={p}" for k, p in out.items())
     db = tmp_path / "c.db"
@@ -232,15 +229,8 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli):
     rc, o, e = run_cli("study", "export", "--study", "c", "--db", db, "--out", tmp_path / "r.parquet")
     assert rc == 0, e
     assert len(pd.read_parquet(tmp_path / "r.parquet")) == len(ratings_frame(dbo, "c"))
-    ev = tmp_path / "ev"
-    ev.mkdir()
-    (ev / "metrics.json").write_text(
-        json.dumps(
-            {
-                m: {"fid": {"value": v, "ci_low": v - 1, "ci_high": v + 1, "n": 4}}
-                for m, v in [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]
-            }
-        )
+    ev = write_eval(
+        tmp_path / "ev", *folders, {m: {"fid": v} for m, v in [("blurry", 30.0), ("poster", 20.0), ("sharp", 10.0)]}
     )
     rc, o, e = run_cli(
         "study", "analyze", "--study", "c", "--db", db, "--out", tmp_path / "an", "--n-boot", "200", "--eval", ev

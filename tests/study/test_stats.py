@@ -113,6 +113,7 @@ def test_metric_agreement_orients_lower_is_better():
             "method": ["a", "b", "c"] * 2,
             "metric": ["fid"] * 3 + ["ssim"] * 3,
             "value": [90.0, 50.0, 10.0, 0.2, 0.5, 0.9],
+            "higher_is_better": [False] * 3 + [True] * 3,
         }
     )
     agree = metric_agreement(metrics, summary, "likert").set_index("metric")
