@@ -128,7 +128,10 @@ def main() -> None:
     if device.type == "cuda":
         half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         peaks[True] = measure_peak(device, half)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    print(
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.1f} (other processes share the CPU: compare utilisations, not rates)"
+    )
     for amp, p in peaks.items():
         tag = "amp" if amp else "fp32"
         print(f"peak {tag}: matmul {p['matmul'] / 1e9:.1f} GFLOP/s, conv3x3 {p['conv'] / 1e9:.1f} GFLOP/s")
@@ -156,6 +159,7 @@ def main() -> None:
                         f"{r['achieved'] / 1e9:8.1f} {util:6.1%}",
                         flush=True,
                     )
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
