@@ -107,7 +107,8 @@ def test_missing_package_member_is_a_clear_error(home):
         fetch(a)
 
 
-def test_cli_models_list_and_missing_asset_line(run_cli, home):
+def test_cli_models_list_and_missing_asset_line(run_cli, home, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-cache"))  # no pytorch-fid file to pick up
     rc, out, err = run_cli("models", "verify", "fid-inception")
     assert rc != 0 and "not installed" in out
     rc, out, err = run_cli("models", "fetch", "no-such-asset")
