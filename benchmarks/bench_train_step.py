@@ -8,7 +8,9 @@ DDP-free single process) on real faces from ../shared/data (CelebA photos -> bit
 of its *last* phase (the adversarial one; CartoonGAN's content-only initialisation is skipped). Model
 FLOPs per iteration (forward + backward of every network, frozen VGG included) are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` on the (untimed) warm-up iteration. The peak is measured in the same run:
-the best of a large fp32 matmul and a large 3x3 conv2d (forward) with torch. Utilisation = achieved / peak.
+the best of a large fp32 matmul and a large 3x3 conv2d (forward) with torch, measured before and after
+every configuration (the best measurement stands: other processes on a shared CPU only lower it).
+Utilisation = achieved / peak.
 On CUDA each method also runs with AMP (bf16, else fp16) + channels_last, against the matching peak.
 """
 
@@ -124,23 +126,15 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m in METHODS]
     skipped = sorted(set(args.methods.split(",")) - set(methods))
     modes = [False, True] if device.type == "cuda" else [False]
-    peaks = {False: measure_peak(device)}
-    if device.type == "cuda":
-        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        peaks[True] = measure_peak(device, half)
+    half = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+    peaks = {amp: measure_peak(device, half if amp else torch.float32) for amp in modes}
     print(
         f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
         f"load average {os.getloadavg()[0]:.1f} (other processes share the CPU: compare utilisations, not rates)"
     )
-    for amp, p in peaks.items():
-        tag = "amp" if amp else "fp32"
-        print(f"peak {tag}: matmul {p['matmul'] / 1e9:.1f} GFLOP/s, conv3x3 {p['conv'] / 1e9:.1f} GFLOP/s")
     if skipped:
         print(f"not registered (skipped): {', '.join(skipped)}")
-    print(
-        f"{'method':16} {'mode':6} {'batch':>5} {'phase':12} {'steps/s':>8} {'img/s':>7} "
-        f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'util':>6}"
-    )
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = (
@@ -150,15 +144,27 @@ def main() -> None:
         for name in methods:
             for amp in modes:
                 for batch in map(int, args.batches.split(",")):
-                    out = tmp / f"{name}-{amp}-{batch}"
-                    r = bench_method(name, batch, args, data, out, amp)
-                    util = r["achieved"] / peaks[amp]["peak"]
-                    print(
-                        f"{name:16} {'amp+cl' if amp else 'fp32':6} {batch:5d} {r['phase']:12} "
-                        f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.2f} {r['flops'] / 1e9:10.1f} "
-                        f"{r['achieved'] / 1e9:8.1f} {util:6.1%}",
-                        flush=True,
-                    )
+                    r = bench_method(name, batch, args, data, tmp / f"{name}-{amp}-{batch}", amp)
+                    rows.append((name, amp, batch, r))
+                    mode = "amp" if amp else "fp32"
+                    print(f"  {name} {mode} batch {batch}: {r['steps_per_s']:.3f} steps/s", flush=True)
+                    # the peak again after each run: other processes depress single measurements, the best stands
+                    for a, p in measure_peak(device, half if amp else torch.float32).items():
+                        peaks[amp][a] = max(peaks[amp][a], p)
+    for amp, p in peaks.items():
+        tag = "amp" if amp else "fp32"
+        print(f"best peak {tag}: matmul {p['matmul'] / 1e9:.1f} GFLOP/s, conv3x3 {p['conv'] / 1e9:.1f} GFLOP/s")
+    print(
+        f"{'method':16} {'mode':6} {'batch':>5} {'phase':12} {'steps/s':>8} {'img/s':>7} "
+        f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'util':>6}"
+    )
+    for name, amp, batch, r in rows:
+        util = r["achieved"] / peaks[amp]["peak"]
+        print(
+            f"{name:16} {'amp+cl' if amp else 'fp32':6} {batch:5d} {r['phase']:12} "
+            f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.2f} {r['flops'] / 1e9:10.1f} "
+            f"{r['achieved'] / 1e9:8.1f} {util:6.1%}"
+        )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
