@@ -112,7 +112,7 @@ def run_demo(opts: DemoOptions = DEFAULTS, cartoons: Path | None = None) -> dict
         "cartoongan-mask",
         data_a=photos,
         data_b=cartoon_dir,
-        out=str(out / "runs" / "cartoongan-mask"),
+        out=out / "runs" / "cartoongan-mask",
         size=opts.size,
         width=opts.width,
         iters=opts.iters,

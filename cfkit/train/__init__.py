@@ -26,14 +26,15 @@ def train(
     from cfkit.train.config import resolve
     from cfkit.train.trainer import Trainer
 
-    overrides = {**options, "data_a": str(data_a), "data_b": str(data_b)}
+    overrides = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    overrides.update(data_a=str(data_a), data_b=str(data_b))
     cfg = resolve(method, recipe, overrides, set)
     return Trainer(cfg).fit()
 
 
 def translate(run: str | Path, input: str | Path, out: str | Path, **options: Any) -> list[Path]:  # noqa: A002
     """Translate every image of ``input`` with a run folder or checkpoint; returns the written PNGs."""
-    from cfkit.train.translate import translate as _translate
+    from cfkit.train.inference import translate as _translate
 
     return _translate(run, input, out, **options)
 

@@ -15,7 +15,9 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
 ``build_networks()``
     ``{name: nn.Module}`` of *trainable* networks (checkpointed, DDP-wrapped, moved to device).
     Frozen helpers (a VGG loss network) are plain attributes created in ``__init__`` or here;
-    they are neither checkpointed nor wrapped.
+    they are neither checkpointed nor wrapped. Extra training *state* that must survive
+    ``--resume`` (CycleGAN's image pools) is a parameter-free module in this dict: checkpointed
+    through its state dict, never optimised nor DDP-wrapped (process 0's copy is saved).
 ``build_optimizers(nets)``
     ``{name: OptimSpec}``: which networks each optimizer updates, with its hyper-parameters.
 ``phases()``

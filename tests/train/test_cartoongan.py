@@ -32,7 +32,7 @@ def test_cartoongan_paper_architecture():
 
 def test_cartoongan_cli_train_then_translate(tmp_path, face_domains, run_cli, asset):
     from cfkit.imageio import load_rgb
-    from cfkit.train.translate import load_method
+    from cfkit.train.inference import load_method
 
     asset("vgg16")
     a, b = face_domains

@@ -37,7 +37,7 @@ def test_unet_bce_falls_and_schedule(mask_run):
 
 def test_discriminator_never_sees_the_background(mask_run, face_domains):
     from cfkit.train.data import load_domain, to_float
-    from cfkit.train.translate import load_method
+    from cfkit.train.inference import load_method
 
     method, _, _ = load_method(mask_run, "cpu")
     a_dom, b_dom = (load_domain(d, 64) for d in face_domains)

@@ -105,8 +105,8 @@ def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
     from cfkit.train import train
     from cfkit.train.checkpoint import load, step_checkpoints
     from cfkit.train.config import resolve
+    from cfkit.train.inference import load_method, translate
     from cfkit.train.trainer import Trainer
-    from cfkit.train.translate import load_method, translate  # the submodule shadows cfkit.train.translate()
 
     a, b = small_data
     # 1 epoch constant + 3 decaying in 4 iterations: iteration s uses 2e-4 * (1 - (s/4 - 1/4) / (3/4)) once

@@ -40,7 +40,7 @@ def test_nst_style_pass_checkpoint_and_translate(request, tmp_path, asset):
     from cfkit.methods.nst import gram
     from cfkit.train import train
     from cfkit.train.data import fit_square, to_float
-    from cfkit.train.translate import load_method, translate  # the submodule shadows cfkit.train.translate()
+    from cfkit.train.inference import load_method, translate
 
     asset("vgg16")
     a, b = real_domains(request, tmp_path)

@@ -140,7 +140,7 @@ def test_template_method_trains_checkpoints_and_translates(tmp_path, tiny_domain
     import cfkit.methods.template  # noqa: F401 - registers "template" (not auto-imported)
     from cfkit.imageio import load_rgb
     from cfkit.train import train, translate
-    from cfkit.train.translate import load_method
+    from cfkit.train.inference import load_method
 
     a, b = tiny_domains
     run = train("template", a, b, out=str(tmp_path / "run"), size=32, batch=2, iters=3, ema=0.5, log_every=1)

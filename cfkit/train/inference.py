@@ -8,8 +8,6 @@ original background: ``out = fake * m + input * (1 - m)``, ``m`` from the method
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +102,3 @@ def translate(
         },
     )
     return written
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this submodule rebinds ``cfkit.train.translate`` from the API function to the module
-    (Python sets the parent's attribute after the first import); calling the module calls
-    :func:`translate`, so ``cfkit.train.translate(...)`` works either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> list[Path]:
-        return translate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
