@@ -112,7 +112,7 @@ def predict_masks(checkpoint: str | Path, images, batch: int = 16, device: str =
     import cv2
 
     from cfkit.train.data import to_float
-    from cfkit.train.translate import load_method
+    from cfkit.train.inference import load_method
 
     method, cfg, _ = load_method(checkpoint, device)
     if not hasattr(method, "mask_probs"):
