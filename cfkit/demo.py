@@ -25,7 +25,7 @@ class DemoOptions:
     out: Path = Path("cfkit-demo")
     size: int = 64
     width: float = 0.5
-    iters: int = 150
+    iters: int = 300
     batch: int = 4
     seed: int = 0
 
@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole loop on images shipped with installed packages, offline, in a few CPU minutes.
 
-        Example: cfkit demo --out cfkit-demo --iters 150
+        Example: cfkit demo --out cfkit-demo --iters 300
         """
         from dataclasses import replace
 
