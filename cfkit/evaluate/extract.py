@@ -100,7 +100,9 @@ class _Dataset:
             out["rgb"][role] = rgb
             if "landmarks" in self.needs:
                 lm = _face_model("landmarks", "")
-                out["landmarks"][role] = lm.detect(rgb, assume_aligned=self.cfg.landmarks_assume_aligned)
+                pts = lm.detect(rgb, assume_aligned=self.cfg.landmarks_assume_aligned)
+                # in units of the image's width/height, so outputs at another resolution compare with sources
+                out["landmarks"][role] = None if pts is None else pts / np.array(rgb.shape[1::-1], np.float32)
             if "identity" in self.needs:
                 out["identity"][role] = _face_model("identity", self.cfg.identity_backend).embed(rgb)
         return out

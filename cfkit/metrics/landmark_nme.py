@@ -1,5 +1,8 @@
 """Landmark error: NME of the 68 points of output vs source, normalised by the source's inter-ocular distance.
 
+Points are in units of image width/height, so an output at another resolution than its source
+(a 64 px translation of a 128 px face) is compared in the same frame.
+
 A face the detector misses in either image is a failure, counted in ``failure_rate``, never a zero error.
 """
 

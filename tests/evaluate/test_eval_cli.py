@@ -171,3 +171,11 @@ def test_corrupt_output_is_skipped_with_reason(package_sets, tmp_path, asset):
     assert doc["decode_errors"][0]["file"] == str(bad) and doc["decode_errors"][0]["reason"] in ("corrupt", "not_image")
     assert doc["metrics"]["m"]["lpips"]["n"] == 2
     assert Path(tmp_path / "o" / "report.md").read_text().count("\n- skipped ") == 1
+
+
+def test_landmark_error_ignores_output_resolution(e2e, face_sets):
+    """The jpeg method's output for the third id is the source upscaled 2x: same face, so a small NME."""
+    big_id = list_images(face_sets["jpeg"])[2].stem
+    rows = {(r["method"], r["id"]): r for r in csv.DictReader((e2e["out"] / "per_image.csv").open())}
+    nme = rows[("jpeg", big_id)]["landmark_nme"]
+    assert nme not in ("", "nan") and float(nme) < 0.1
