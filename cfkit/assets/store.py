@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import functools
 import json
 import shutil
 import subprocess
@@ -43,6 +44,12 @@ def _record(asset: Asset) -> dict | None:
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file outside the asset home, hashed once per (size, mtime) version."""
+    return sha256_file(path)
+
+
 def asset_info(name_or_asset: str | Asset) -> dict | None:
     """The install record: file, sha256, source and whether the hash is the official one."""
     asset = _get(name_or_asset)
@@ -51,7 +58,8 @@ def asset_info(name_or_asset: str | Asset) -> dict | None:
         return rec
     for p in asset.expanded_extra_locations():
         if p.is_file():
-            digest = sha256_file(p)
+            st = p.stat()
+            digest = _digest(str(p), st.st_size, st.st_mtime_ns)
             official = any(s.sha256 and _hash_ok(digest, s.sha256) for s in asset.sources)
             return {
                 "name": asset.name,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cfkit.errors import AssetMissingError
+from cfkit.nets.pretrained import vgg_features
 from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -76,19 +76,6 @@ def gram(f: torch.Tensor) -> torch.Tensor:
     return f @ f.transpose(1, 2) / (c * h * w)
 
 
-def load_vgg(arch: str) -> tuple[nn.Sequential, dict]:
-    """Pretrained VGG features; vgg19 falls back to vgg16 (no offline source), recorded in provenance."""
-    from cfkit.nets.pretrained import torchvision_features
-
-    try:
-        return torchvision_features(arch)
-    except AssetMissingError:
-        if arch != "vgg19":
-            raise
-        feats, prov = torchvision_features("vgg16")
-        return feats, {**prov, "substituted_for": "vgg19"}
-
-
 class StyleTargets(nn.Module):
     """Averaged Gram matrix per style layer (parameters) and the running sums behind them (buffers)."""
 
@@ -125,7 +112,7 @@ class NeuralStyleTransfer(Method):
     @property
     def vgg(self) -> VGGFeatures:
         if self._vgg is None:
-            feats, prov = load_vgg(str(self.hp.get("vgg", "vgg19")))
+            feats, prov = vgg_features(str(self.hp.get("vgg", "vgg19")))
             self.provenance["vgg"] = prov
             layers = (*self.style_layers, self.content_layer)
             self._vgg = VGGFeatures(feats, layers).to(self.device)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cfkit.errors import AssetMissingError
-
 #: index after the named conv layer in torchvision ``features`` (slice end; no ReLU after it)
 LAYERS = {("vgg19", "conv4_4"): 26, ("vgg16", "conv4_3"): 22}
 FALLBACK = {"vgg19": ("vgg16", "conv4_3")}
@@ -23,18 +21,13 @@ _STD = (0.229, 0.224, 0.225)
 
 def vgg_trunk(arch: str, layer: str) -> tuple[nn.Sequential, dict]:
     """Frozen VGG features up to ``layer``; falls back (VGG19 -> VGG16) when weights are missing."""
-    from cfkit.nets.pretrained import torchvision_features
+    from cfkit.nets.pretrained import vgg_features
 
-    try:
-        features, prov = torchvision_features(arch)
-        prov = {**prov, "layer": layer, "requested": f"{arch}/{layer}"}
-    except AssetMissingError:
-        if arch not in FALLBACK:
-            raise
-        fb_arch, fb_layer = FALLBACK[arch]
-        features, prov = torchvision_features(fb_arch)
-        prov = {**prov, "layer": fb_layer, "requested": f"{arch}/{layer}", "fallback": f"{arch} weights missing"}
-        arch, layer = fb_arch, fb_layer
+    features, prov = vgg_features(arch)
+    prov = {**prov, "layer": layer, "requested": f"{arch}/{layer}"}
+    if prov.get("substituted_for") == arch:
+        arch, layer = FALLBACK[arch]
+        prov = {**prov, "layer": layer, "fallback": f"{prov['substituted_for']} weights missing"}
     if (arch, layer) not in LAYERS:
         raise ValueError(f"unsupported content layer {arch}/{layer}; known: {sorted(LAYERS)}")
     trunk = features[: LAYERS[arch, layer]].eval().requires_grad_(False)

@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cfkit.errors import AssetMissingError
+
 ARCHS = ("vgg16", "vgg19", "alexnet")
 _JAX_ROOT = {"vgg16": "VGG16_0", "alexnet": "AlexNet_0"}
 _LPIPS_NET = {"alex": "alexnet", "vgg": "vgg16", "vgg16": "vgg16"}
@@ -77,6 +79,17 @@ def torchvision_features(arch: str) -> tuple[nn.Sequential, dict]:
     features.eval().requires_grad_(False)
     provenance = {"asset": arch, "file": str(path), "sha256": rec.get("sha256", ""), "source": rec.get("source", "")}
     return features, provenance
+
+
+def vgg_features(arch: str) -> tuple[nn.Sequential, dict]:
+    """VGG features for losses; vgg19 (no offline source) falls back to vgg16, recorded as ``substituted_for``."""
+    try:
+        return torchvision_features(arch)
+    except AssetMissingError:
+        if arch != "vgg19":
+            raise
+        features, prov = torchvision_features("vgg16")
+        return features, {**prov, "substituted_for": "vgg19"}
 
 
 def lpips_model(net: str = "alex") -> nn.Module:

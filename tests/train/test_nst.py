@@ -11,10 +11,11 @@ import torch
 
 def direct_style_grams(folder: Path, size: int) -> dict[str, torch.Tensor]:
     """Per-layer Gram matrices averaged over every image of ``folder``, computed in one batch."""
-    from cfkit.methods.nst import STYLE_LAYERS, VGGFeatures, gram, load_vgg
+    from cfkit.methods.nst import STYLE_LAYERS, VGGFeatures, gram
+    from cfkit.nets.pretrained import vgg_features
     from cfkit.train.data import load_domain, to_float
 
-    feats, _ = load_vgg("vgg19")
+    feats, _ = vgg_features("vgg19")
     vgg = VGGFeatures(feats, STYLE_LAYERS)
     with torch.no_grad():
         f = vgg(to_float(load_domain(folder, size, masks=False).images))
