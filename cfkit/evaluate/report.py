@@ -144,6 +144,15 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _panels(n: int, max_cols: int, panel_w: float, panel_h: float = 2.8):
+    """A figure with ``n`` panels in rows of at most ``max_cols``."""
+    import matplotlib.pyplot as plt
+
+    cols = min(max_cols, n)
+    rows = math.ceil(n / cols)
+    return plt.subplots(rows, cols, figsize=(panel_w * cols, panel_h * rows), squeeze=False)
+
+
 def bars_plot(doc: dict) -> str | None:
     import matplotlib.pyplot as plt
 
@@ -151,9 +160,7 @@ def bars_plot(doc: dict) -> str | None:
     if not names:
         return None
     methods = list(doc["metrics"])
-    cols = min(4, len(names))
-    rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = _panels(len(names), max_cols=4, panel_w=3.2)
     colors = plt.cm.tab10.colors
     for ax, k in zip(axes.flat, names, strict=False):
         vals, errs = [], [[], []]
@@ -179,7 +186,6 @@ def bars_plot(doc: dict) -> str | None:
 
 
 def distributions_plot(doc: dict) -> str | None:
-    import matplotlib.pyplot as plt
 
     names = [k for k, i in doc["metric_info"].items() if i["per_image"]]
     data = {
@@ -194,9 +200,7 @@ def distributions_plot(doc: dict) -> str | None:
     if not names:
         return None
     methods = list(doc["metrics"])
-    cols = min(3, len(names))
-    rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = _panels(len(names), max_cols=3, panel_w=3.6)
     for ax, k in zip(axes.flat, names, strict=False):
         series = [v if len(v) else [np.nan] for v in data[k]]
         ax.boxplot(series, showfliers=False, widths=0.5)

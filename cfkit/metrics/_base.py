@@ -72,3 +72,16 @@ def mean_result(per_image: dict[str, float], ctx: MetricContext, **extra) -> dic
         "per_image": per_image,
         **extra,
     }
+
+
+def paired_result(ctx: MetricContext, src: dict, out: dict, fn: Callable, **extra) -> dict:
+    """``fn(source_feature, output_feature)`` per id; a missing feature (no face found) is a failure, not a 0."""
+    per_image, failed = {}, 0
+    for k in ctx.ids:
+        a, b = src.get(k), out.get(k)
+        if a is None or b is None:
+            failed += 1
+            per_image[k] = float("nan")
+        else:
+            per_image[k] = float(fn(a, b))
+    return mean_result(per_image, ctx, failures=failed, failure_rate=failed / max(len(ctx.ids), 1), **extra)

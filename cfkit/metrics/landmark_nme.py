@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import mean_result, unavailable
+from cfkit.metrics._base import paired_result, unavailable
 
 
 def nme(src: np.ndarray, out: np.ndarray) -> float:
@@ -33,15 +33,5 @@ class LandmarkNME(Metric):
     def compute(self, ctx):
         if "landmarks" in ctx.data.unavailable:
             return unavailable(ctx.data.unavailable["landmarks"])
-        src, out = ctx.data.landmarks.get("source", {}), ctx.data.landmarks.get(ctx.method, {})
-        per_image, failed = {}, 0
-        for k in ctx.ids:
-            a, b = src.get(k), out.get(k)
-            if a is None or b is None:
-                failed += 1
-                per_image[k] = float("nan")
-            else:
-                per_image[k] = nme(a, b)
-        return mean_result(
-            per_image, ctx, failures=failed, failure_rate=failed / max(len(ctx.ids), 1), normaliser="inter-ocular"
-        )
+        lms = ctx.data.landmarks
+        return paired_result(ctx, lms.get("source", {}), lms.get(ctx.method, {}), nme, normaliser="inter-ocular")
