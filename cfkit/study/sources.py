@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cfkit.errors import InputError
+from cfkit.evaluate.results import load_eval
 from cfkit.imageio import list_images
 
 
@@ -59,14 +60,6 @@ def _by_stem(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _eval_record(eval_dir: Path) -> tuple[Path | None, dict[str, Path]]:
-    """The source folder and method folders a ``cfkit eval`` run recorded in its metrics.json."""
-    from cfkit.evaluate.results import load_eval
-
-    rec = load_eval(eval_dir)
-    return rec.source, rec.methods
-
-
 def _strata(source_dir: Path, column: str | None) -> dict[str, str]:
     if not column:
         return {}
@@ -96,7 +89,8 @@ def gather(
         eval_dir = Path(from_eval).expanduser()
         if not eval_dir.is_dir():
             raise InputError(f"evaluation folder not found: {eval_dir}")
-        rec_source, rec_methods = _eval_record(eval_dir)
+        rec = load_eval(eval_dir)
+        rec_source, rec_methods = rec.source, rec.methods
     method_dirs = parse_methods(methods) or rec_methods
     source_dir = Path(source).expanduser() if source else rec_source
     if source_dir is None:
