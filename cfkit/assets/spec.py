@@ -46,13 +46,17 @@ class Asset:
     def filenames(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(s.filename for s in self.sources))
 
-    def describe_sources(self) -> list[str]:
+    def short_sources(self) -> list[str]:
+        """Host and file name of each URL, ``pypi:PKG==VER`` of each package: what ``models list`` shows."""
+        from urllib.parse import urlsplit
+
         out = []
         for s in self.sources:
             if isinstance(s, UrlSource):
-                out.append(s.url)
+                u = urlsplit(s.url)
+                out.append(f"{u.netloc}/…/{u.path.rsplit('/', 1)[-1]}")
             else:
-                out.append(f"pypi:{s.package}=={s.version}/{s.member}")
+                out.append(f"pypi:{s.package}=={s.version}")
         return out
 
     def expanded_extra_locations(self) -> list[Path]:

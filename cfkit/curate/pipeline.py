@@ -28,7 +28,7 @@ from cfkit.console import info, track
 from cfkit.curate import worker
 from cfkit.curate.card import eye_alignment, render
 from cfkit.curate.dedupe import exact_duplicates, near_duplicates
-from cfkit.curate.defaults import CHUNK, DEFAULTS, PrepareOptions
+from cfkit.curate.defaults import CHUNK, PREPARE_DEFAULTS, PrepareOptions
 from cfkit.curate.journal import Journal
 from cfkit.curate.profiles import profile
 from cfkit.curate.split import split_of
@@ -110,15 +110,15 @@ def prepare(
     src: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     *,
-    size: int = DEFAULTS.size,
-    template: str | None = DEFAULTS.template,
-    policy: str = DEFAULTS.policy,
-    mask: bool = DEFAULTS.mask,
-    mask_method: str = DEFAULTS.mask_method,
+    size: int = PREPARE_DEFAULTS.size,
+    template: str | None = PREPARE_DEFAULTS.template,
+    policy: str = PREPARE_DEFAULTS.policy,
+    mask: bool = PREPARE_DEFAULTS.mask,
+    mask_method: str = PREPARE_DEFAULTS.mask_method,
     checkpoint: str | None = None,
     limit: int | None = None,
     shard: tuple[int, int] | str | None = None,
-    seed: int = DEFAULTS.seed,
+    seed: int = PREPARE_DEFAULTS.seed,
     workers: int | None = None,
     options: PrepareOptions | None = None,
     source_options: dict | None = None,
@@ -130,7 +130,7 @@ def prepare(
     """
     prof = profile(source)
     opts = replace(
-        options or DEFAULTS,
+        options or PREPARE_DEFAULTS,
         size=size,
         template=template or prof.template,
         policy=policy,
@@ -139,7 +139,7 @@ def prepare(
         seed=seed,
     )
     if mask:
-        from cfkit.faces.masks import make_masker
+        from cfkit.curate.maskers import make_masker
 
         make_masker(mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
@@ -283,12 +283,12 @@ def merge(
     opts_file = next((out / "journal").glob("shard-*/options.json"), None)
     saved = json.loads(opts_file.read_text()) if opts_file else {}
     opts = options or replace(
-        DEFAULTS,
-        size=saved.get("size", DEFAULTS.size),
+        PREPARE_DEFAULTS,
+        size=saved.get("size", PREPARE_DEFAULTS.size),
         template=saved.get("template"),
-        policy=saved.get("policy", DEFAULTS.policy),
+        policy=saved.get("policy", PREPARE_DEFAULTS.policy),
         mask=saved.get("mask", False),
-        mask_method=saved.get("mask_method", DEFAULTS.mask_method),
+        mask_method=saved.get("mask_method", PREPARE_DEFAULTS.mask_method),
     )
     if seed is not None:
         opts = replace(opts, seed=seed)

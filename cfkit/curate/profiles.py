@@ -1,4 +1,7 @@
-"""Per-source processing knobs: which detectors, which template, whether dlib refines/measures."""
+"""Processing profiles: which detectors, which template, whether a face gets photo-only steps.
+
+Each dataset source declares its profile (``Source.profile``); :func:`profile` looks it up.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Profile:
+    name: str
     detectors: tuple[str, ...]  # tried in order; "centre" = whole-image centre crop
     template: str = "ffhq"
     photo: bool = True  # photos get 68-point refinement, eye measurement and quality filters
@@ -16,17 +20,15 @@ class Profile:
         return self.photo
 
 
-PHOTO = Profile(detectors=("scrfd",))
-PROFILES: dict[str, Profile] = {
-    "ffhq": PHOTO,
-    "celeba": PHOTO,
-    "idphoto": PHOTO,
-    "folder": PHOTO,
-    "anime": Profile(detectors=("animeface", "centre"), photo=False),
-    "handpainted": Profile(detectors=("scrfd", "centre"), photo=False),
-    "bitmoji": Profile(detectors=("scrfd", "centre"), photo=False),
-}
+PHOTO = Profile("photo", detectors=("scrfd",))
+DRAWING = Profile("drawing", detectors=("scrfd", "centre"), photo=False)
+"""Painted or rendered faces: a photo detector where it works, else the centre crop; no photo filters."""
+ANIME = Profile("anime", detectors=("animeface", "centre"), photo=False)
+"""Anime drawings: the anime face detector, else the centre crop."""
 
 
 def profile(source: str) -> Profile:
-    return PROFILES.get(source, PHOTO)
+    """The profile that source ``source`` declares."""
+    from cfkit.curate.sources import SOURCES
+
+    return SOURCES.get(source).profile

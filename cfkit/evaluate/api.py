@@ -30,7 +30,7 @@ def _versions() -> dict:
 
 def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
     """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
-    from cfkit.assets import asset_info
+    from cfkit.assets import asset_info, asset_path
     from cfkit.evaluate import inception as inc
 
     if "inception" not in needs:
@@ -47,9 +47,11 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
         return [], {"path": str(ref), "kind": "npz"}
     files = index_folder(dataset_images(ref))
     prov = {"path": str(ref), "kind": "folder", "n": len(files)}
-    rec = asset_info("fid-inception")
-    if rec is None:
+    try:
+        asset_path("fid-inception")  # fetched on first use
+    except CfkitError:
         return [], prov  # the Inception load reports the missing weights
+    rec = asset_info("fid-inception")
     key = inc.stats_key(list(files.values()), cfg.fid_dims, rec["sha256"])
     cached = inc.cached_stats_path(key)
     prov.update(cache_key=key, cache_file=str(cached))

@@ -50,7 +50,10 @@ class EvalConfig:
 
     @classmethod
     def from_protocol(cls, path: str | Path, **overrides) -> EvalConfig:
-        """Read a protocol YAML (keys = field names); ``overrides`` that are not None win."""
+        """Read a protocol YAML (keys = field names); ``overrides`` that are not None win.
+
+        Relative ``source``/``reference`` paths are relative to the working directory (``data/...``).
+        """
         import yaml
 
         path = Path(path)
@@ -69,10 +72,6 @@ class EvalConfig:
         if unknown:
             raise InputError(f"{path}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         raw.update({k: v for k, v in overrides.items() if v is not None})
-        base = path.parent
-        for key in ("source", "reference"):  # relative data paths are relative to the protocol file
-            if raw.get(key) and not Path(raw[key]).is_absolute() and (base / raw[key]).exists():
-                raw[key] = str(base / raw[key])
         return cls(**raw)
 
     def to_dict(self) -> dict:

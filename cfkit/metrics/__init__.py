@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pkgutil
 
-from cfkit.metrics._base import Metric, MetricContext, bootstrap_ci, unavailable
+from cfkit.metrics._base import Metric, MetricContext, unavailable
 from cfkit.registry import Registry
 
 METRICS: Registry[type[Metric]] = Registry(
@@ -22,4 +22,4 @@ def default_metrics() -> list[str]:
     return [name for name in METRICS.names() if METRICS.get(name).default]
 
 
-__all__ = ["METRICS", "default_metrics", "Metric", "MetricContext", "bootstrap_ci", "unavailable"]
+__all__ = ["METRICS", "default_metrics", "Metric", "MetricContext", "unavailable"]
