@@ -99,9 +99,11 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     feats = res.inception["images"]
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
         raise InputError("FID needs >= 2 decodable images on each side")
-    mu, sigma = statistics(np.stack([feats[k] for k in files if k in feats]))
+    x = np.stack([feats[k] for k in files if k in feats])
+    mu, sigma = statistics(x)
     t1 = time.perf_counter()
-    value = frechet_distance(mu, sigma, res.reference_stats["mu"], res.reference_stats["sigma"])
+    ref = res.reference_stats
+    value = frechet_distance(mu, sigma, ref["mu"], ref["sigma"], x, ref.get("features"), cfg.fid_exact)
     return {
         "fid": value,
         "n": len(feats),

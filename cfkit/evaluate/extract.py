@@ -159,7 +159,7 @@ class _Runner:
             from cfkit.nets.inception import load_inception
 
             try:
-                self.inception, res.provenance["inception"] = load_inception(cfg.fid_dims, self.device)
+                self.inception, res.provenance["inception"] = load_inception(cfg.fid_dims, self.device, cfg.fid_exact)
             except CfkitError as e:
                 self._drop("inception", str(e))
         if needs & {"lpips", "lpips_diversity"}:
