@@ -60,7 +60,8 @@ def content_loss(hp: dict) -> nn.Module:
             raise InputError(f"cpgan: content_weights file not found: {weights}")
         return LightCNNLoss(weights, distance, {"file": str(weights), "sha256": sha256_file(weights)})
     if spec == "lightcnn9" or (spec == "auto" and is_installed("lightcnn9")):
-        return LightCNNLoss(asset_path("lightcnn9"), distance, {"asset": "lightcnn9", **(asset_info("lightcnn9") or {})})
+        path, info = asset_path("lightcnn9"), asset_info("lightcnn9") or {}
+        return LightCNNLoss(path, distance, {"asset": "lightcnn9", **info})
     arch, _, layer = (VGG_SUBSTITUTE if spec == "auto" else spec).partition("/")
     loss = ContentLoss(arch, layer, distance)
     if spec == "auto":
