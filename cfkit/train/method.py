@@ -116,6 +116,8 @@ class Method:
     """Base class of every translation method (see the module docstring for the contract)."""
 
     name: str = ""
+    #: what ``translate`` does, domain A -> domain B (recorded in ``translate.json``)
+    direction: str = "photo -> cartoon"
     #: the trainer also supplies ``b_smooth`` (CartoonGAN's edge-smoothed cartoons)
     needs_edge_smoothed_b: bool = False
     #: networks whose exponential moving average the trainer keeps when the recipe sets ``ema``
