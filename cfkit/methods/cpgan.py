@@ -30,12 +30,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from cfkit.errors import InputError
+from cfkit.faces.scheme import PARTS
 from cfkit.methods.cyclegan import lsgan
-from cfkit.nets.cpgan import Generator, NLayerDiscriminator, strip_masks, strip_rows
+from cfkit.nets.cpgan import Generator, NLayerDiscriminator, part_centres, strip_masks, strip_rows, template_points
 from cfkit.nets.cyclegan import init_weights
+from cfkit.nets.patches import crop_patches
 from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 
-LOCAL_KINDS = ("strips",)
+LOCAL_KINDS = ("strips", "landmarks")
+#: square patch side per part, fraction of the image side (landmark variant; a choice, see docs/methods/cpgan.md)
+PATCH_SIDES = {"eyes": 0.42, "nose": 0.25, "mouth": 0.3}
 VGG_SUBSTITUTE = "vgg16/conv4_3"
 
 
@@ -83,10 +87,20 @@ class CPGAN(Method):
         self.local = str(self.hp.get("local", "strips"))
         if self.local not in LOCAL_KINDS:
             raise InputError(f"cpgan: method.local must be one of {', '.join(LOCAL_KINDS)}, not {self.local!r}")
-        rows = self.hp.get("part_rows")  # {eyes, nose, mouth} image-relative rows; default: the template's
-        self.strips = strip_rows(self.size, rows, str(self.hp.get("template", "ffhq")))
-        self._masks = strip_masks(self.size, self.strips).to(self.device)
-        self.provenance["strips"] = self.strips
+        self.needs_landmarks = self.local == "landmarks"
+        self.shared = bool(self.hp.get("local_shared", True))
+        template = str(self.hp.get("template", "ffhq"))
+        if self.local == "strips":
+            rows = self.hp.get("part_rows")  # {eyes, nose, mouth} image-relative rows; default: the template's
+            self.strips = strip_rows(self.size, rows, template)
+            self._masks = strip_masks(self.size, self.strips).to(self.device)
+            self.provenance["strips"] = self.strips
+        else:
+            sides = {**PATCH_SIDES, **(self.hp.get("patch_sides") or {})}
+            self.patch_px = [float(sides[p]) * self.size for p in PARTS]  # square sides at training size
+            self.patch_out = int(self.hp.get("patch_out") or self.size // 2)
+            self._template = torch.from_numpy(template_points(template)).float()
+            self.provenance["patches"] = {"sides_px": self.patch_px, "out": self.patch_out}
 
     def _hp(self, key: str, default: float) -> float:
         return float(self.hp.get(key, default))
@@ -95,30 +109,46 @@ class CPGAN(Method):
     def build_networks(self) -> dict[str, nn.Module]:
         ndf = max(1, round(int(self.hp.get("ndf", 64)) * self.width))
         gain = self._hp("init_gain", 0.02)
-        return {
-            "G": Generator(self.width, int(self.hp.get("n_res", 5))),
-            "D": init_weights(NLayerDiscriminator(ndf=ndf), gain),
-            "D_local": init_weights(NLayerDiscriminator(ndf=ndf), gain),
-        }
+        nets = {"G": Generator(self.width, int(self.hp.get("n_res", 5)))}
+        for name in ("D", *self.local_nets):
+            nets[name] = init_weights(NLayerDiscriminator(ndf=ndf), gain)
+        return nets
+
+    @property
+    def local_nets(self) -> tuple[str, ...]:
+        """``D_local`` shared by the regions (the authors'), or one ``D_local_<part>`` per region."""
+        return ("D_local",) if self.shared else tuple(f"D_local_{p}" for p in PARTS)
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
         lr, betas = self._hp("lr", 1e-4), (self._hp("beta1", 0.5), self._hp("beta2", 0.999))
-        return {"g": OptimSpec(("G",), lr, betas), "d": OptimSpec(("D", "D_local"), lr, betas)}
+        return {"g": OptimSpec(("G",), lr, betas), "d": OptimSpec(("D", *self.local_nets), lr, betas)}
 
     def phases(self) -> list[Phase]:
         return [Phase("adversarial", self._hp("epochs", 10), steps=("g", "d"))]
 
     # --- face regions --------------------------------------------------------------------
-    def regions(self, x: torch.Tensor) -> torch.Tensor:
-        """The local discriminator's inputs: ``R x N x C x H x W`` (strips: ``x`` zeroed outside each strip)."""
-        return x.unsqueeze(0) * self._masks.unsqueeze(1).to(x.dtype)
+    def regions(self, x: torch.Tensor, lm: torch.Tensor | None = None, ok: torch.Tensor | None = None) -> torch.Tensor:
+        """The local discriminators' inputs, eyes/nose/mouth: ``3 x N x C x h x w``.
 
-    def _local(self, *images: torch.Tensor) -> list[torch.Tensor]:
-        """``D_local`` on every region of each image batch, one call; per batch ``R x N x ...`` scores."""
-        parts = [self.regions(x) for x in images]
-        r = parts[0].shape[0]
-        pred = self.nets["D_local"](torch.cat([p.flatten(0, 1) for p in parts]))
-        return [p.unflatten(0, (r, -1)) for p in pred.split([p.shape[0] * p.shape[1] for p in parts])]
+        ``strips``: ``x`` zeroed outside each strip (full size). ``landmarks``: square patches
+        (``crop_patches``) centred on the parts of ``lm`` (``N x 5 x 2``; template points where
+        ``ok`` is 0 or no landmarks are given), resampled to ``patch_out`` px.
+        """
+        if self.local == "strips":
+            return x.unsqueeze(0) * self._masks.unsqueeze(1).to(x.dtype)
+        centres = part_centres(lm, ok, self._template.to(x.device), len(x))
+        return torch.stack([crop_patches(x, c, s, self.patch_out) for c, s in zip(centres, self.patch_px, strict=True)])
+
+    def _local(self, *regions: torch.Tensor) -> list[torch.Tensor]:
+        """The local discriminator(s) on each ``3 x N x ...`` region batch (one call per network)."""
+        sizes = [r.shape[1] for r in regions]
+        if self.shared:
+            pred = self.nets["D_local"](torch.cat([r.flatten(0, 1) for r in regions]))
+            return [p.unflatten(0, (3, -1)) for p in pred.split([3 * n for n in sizes])]
+        per_part = [
+            self.nets[d](torch.cat([r[i] for r in regions])).split(sizes) for i, d in enumerate(self.local_nets)
+        ]
+        return [torch.stack([p[k] for p in per_part]) for k in range(len(regions))]
 
     # --- losses --------------------------------------------------------------------------
     @property
@@ -142,7 +172,7 @@ class CPGAN(Method):
         else:
             fake = g(a)
         self._fakes.append(fake.detach())
-        (local,) = self._local(fake)
+        (local,) = self._local(self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")))
         out = {
             "gan": self._hp("w_gan", 1.0) * lsgan(self.nets["D"](fake), True),
             "local": self._hp("w_local", 0.1) * local.shape[0] * lsgan(local, True),
@@ -160,7 +190,10 @@ class CPGAN(Method):
             with torch.no_grad():
                 fake = self.nets["G"](batch["a"])
         real_g, fake_g = self.nets["D"](torch.cat([b, fake])).split([len(b), len(fake)])
-        real_l, fake_l = self._local(b, fake)
+        real_l, fake_l = self._local(
+            self.regions(b, batch.get("b_lm"), batch.get("b_lm_ok")),
+            self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")),  # G keeps the cartoon's geometry
+        )
         n_regions = real_l.shape[0]  # sum over regions of per-region means (all regions share one shape)
         return {
             "global": self._hp("w_gan", 1.0) * 0.5 * (lsgan(real_g, True) + lsgan(fake_g, False)),
@@ -171,7 +204,11 @@ class CPGAN(Method):
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             fake = self.translate(batch["a"])
-            return {"a": batch["a"], "fake_b": fake, "fake_b_regions": self.regions(fake).sum(0), "b": batch["b"]}
+            out = {"a": batch["a"], "fake_b": fake, "b": batch["b"]}
+            parts = self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok"))
+            for part, x in zip(PARTS, parts, strict=True):  # what the local discriminators see
+                out[f"fake_b_{part}"] = F.interpolate(x, size=fake.shape[-2:], mode="nearest")
+            return out
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         return self.net("G")(x)

@@ -26,7 +26,15 @@ from torch import nn
 from cfkit.nets.cartoongan import ResidualBlock, norm_layer
 from cfkit.nets.cyclegan import NLayerDiscriminator
 
-__all__ = ["Generator", "NLayerDiscriminator", "template_points", "part_rows", "strip_rows", "strip_masks"]
+__all__ = [
+    "Generator",
+    "NLayerDiscriminator",
+    "template_points",
+    "part_rows",
+    "strip_rows",
+    "strip_masks",
+    "part_centres",
+]
 
 
 def _ch(c: int, width: float) -> int:
@@ -110,3 +118,21 @@ def strip_masks(size: int, strips: list[tuple[int, int]]) -> torch.Tensor:
     for i, (top, bottom) in enumerate(strips):
         m[i, :, top:bottom] = 1.0
     return m
+
+
+def part_centres(points: torch.Tensor | None, ok: torch.Tensor | None, fallback: torch.Tensor, n: int) -> torch.Tensor:
+    """Centres of the eyes (mean of both), nose and mouth: ``3 x N x 2`` image-relative (x, y).
+
+    ``points``: ``N x 5 x 2`` in cfkit's 5-point scheme (:mod:`cfkit.faces.scheme`), ``ok``: ``N``
+    (1 where the image has landmarks); images without landmarks (or ``points=None``) use
+    ``fallback``, the ``4 x 2`` template points of :func:`template_points`.
+    """
+    from cfkit.faces.scheme import PARTS
+
+    fb = torch.stack([fallback[list(idx)].mean(0) for idx in PARTS.values()])  # 3 x 2
+    out = fb[:, None].expand(-1, n, -1)
+    if points is None:
+        return out.clone()
+    lm = torch.stack([points[:, list(idx)].mean(1) for idx in PARTS.values()])  # 3 x N x 2
+    have = ok.view(1, -1, 1).to(lm.dtype) > 0
+    return torch.where(have, lm, out.to(lm))
