@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -165,6 +166,101 @@ def test_cpgan_trains_resumes_and_translates(cartoon_photo_domains, asset, tmp_p
     assert all(load_rgb(p).shape == (64, 64, 3) for p in written)
     record = json.loads((tmp_path / "photos" / "translate.json").read_text())
     assert (record["method"], record["direction"]) == ("cpgan", "cartoon -> photo")
+
+
+def test_landmark_patches_are_centred_on_the_landmarks():
+    from cfkit.nets.cpgan import part_centres, template_points
+
+    m = _method(size=64, local="landmarks", patch_sides={"eyes": 0.5, "nose": 0.25, "mouth": 0.25}, patch_out=32)
+    assert m.needs_landmarks and m.patch_px == [32.0, 16.0, 16.0]
+    # 2 x 2 white squares around each point (on pixel corners: exact), each patch holding only its own
+    pts = torch.tensor(
+        [[[20, 14], [44, 14], [32, 36], [30, 52], [32, 60]], [[16, 12], [40, 16], [28, 36], [34, 52], [30, 60]]]
+    )
+    x = -torch.ones(2, 3, 64, 64)
+    for n, p in enumerate(pts):
+        for px, py in p[:4].tolist():
+            x[n, :, py - 1 : py + 1, px - 1 : px + 1] = 1.0
+    lm, ok = pts.float() / 64, torch.ones(2)
+    patches = m.regions(x, lm, ok)  # eyes, nose, mouth x N x 3 x 32 x 32
+    assert patches.shape == (3, 2, 3, 32, 32)
+    grid = torch.arange(32, dtype=torch.float32)
+    for part in patches:
+        w = part[:, 0].clamp(min=0)  # the white squares (background -1, outside the image 0)
+        cy = (w.sum(2) * grid).sum(1) / w.sum((1, 2))
+        cx = (w.sum(1) * grid).sum(1) / w.sum((1, 2))
+        # centre of a 32 px output in pixel-centre coordinates is 15.5
+        torch.testing.assert_close(cx, torch.full((2,), 15.5), atol=1e-4, rtol=0)
+        torch.testing.assert_close(cy, torch.full((2,), 15.5), atol=1e-4, rtol=0)
+    # images without landmarks: the template's parts
+    ok = torch.tensor([1.0, 0.0])
+    centres = part_centres(lm, ok, torch.from_numpy(template_points("ffhq")).float(), 2)
+    t = template_points("ffhq")
+    expected_missing = torch.from_numpy(np.stack([t[:2].mean(0), t[2], t[3]])).float()
+    torch.testing.assert_close(centres[:, 1], expected_missing)
+    torch.testing.assert_close(centres[:, 0], torch.stack([lm[0, :2].mean(0), lm[0, 2], lm[0, 3]]))
+
+
+@pytest.fixture(scope="module")
+def landmarked_domains(shared_data, tmp_path_factory):
+    """Prepared datasets at 64 px with ``lm5``: 6 bitmoji faces (A, the dataset's 5 labelled points)
+    and 6 CelebA photos (B, celeba_landmarks.npy). The chin (unlabelled, unused by cpgan) is put
+    below the mouth."""
+    import cv2
+    import pandas as pd
+
+    from cfkit.imageio import load_rgb, save_png
+
+    def write(root, items):
+        rows = []
+        for i, (rgb, five) in items.items():  # five: eye_l, eye_r, nose, mouth_l, mouth_r (relative)
+            save_png(root / "images" / f"{i}.png", cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA))
+            mouth = (five[3] + five[4]) / 2
+            lm5 = np.stack([five[0], five[1], five[2], mouth, mouth + (mouth - five[2])])
+            rows.append({"id": i, "split": "train", "lm5": lm5.ravel().tolist(), "lm_source": "dlib68"})
+        pd.DataFrame(rows).to_parquet(root / "manifest.parquet")
+        return root
+
+    root = tmp_path_factory.mktemp("cpgan-lm")
+    bit = shared_data / "cartoons" / "bitmoji_kaggle384"
+    table = pd.read_csv(bit / "train.csv").head(6)
+    cartoons = {
+        r.image_id[:-4]: (
+            load_rgb(bit / "trainimages" / r.image_id),
+            np.asarray(r.iloc[2:12], float).reshape(5, 2) / 384,
+        )
+        for _, r in table.iterrows()
+    }
+    cel = shared_data / "photos" / "celeba_face2bitmoji128"
+    pts = np.load(cel / "celeba_landmarks.npy")
+    photos = {
+        f"{k:05d}": (load_rgb(cel / "trainA" / f"{k:05d}.jpg"), pts[k].reshape(5, 2) / 128)
+        for k in (0, 30, 60, 90, 120, 150)
+    }
+    return write(root / "A", cartoons), write(root / "B", photos)
+
+
+def test_landmark_variant_trains_with_per_part_discriminators(landmarked_domains, asset, tmp_path):
+    from cfkit.train import train
+    from cfkit.train.checkpoint import load, step_checkpoints
+    from cfkit.train.config import resolve
+    from cfkit.train.trainer import Trainer
+
+    asset("vgg16")
+    a, b = landmarked_domains
+    hp = {"method": {"local": "landmarks", "local_shared": False}}
+    over = {**SMALL, "data_a": str(a), "data_b": str(b), "iters": 2, "flip": True}
+    batch = Trainer(resolve("cpgan", overrides={**over, "out": str(tmp_path / "probe"), **hp})).next_batch()
+    assert batch["a_lm_ok"].tolist() == [1, 1] and batch["b_lm_ok"].tolist() == [1, 1]
+    run = train("cpgan", a, b, out=str(tmp_path / "run"), iters=2, ckpt_every=1, set=hp, **SMALL)
+    info = json.loads((run / "run.json").read_text())
+    assert info["assets"]["patches"] == {"sides_px": [26.88, 16.0, 19.2], "out": 32}
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(v)) for h in history for k, v in h.items() if k[:2] in ("g_", "d_"))
+    first, last = (load(p) for p in step_checkpoints(run)[-2:])
+    assert set(last["nets"]) == {"G", "D", "D_local_eyes", "D_local_nose", "D_local_mouth"}
+    for net in ("D_local_eyes", "D_local_nose", "D_local_mouth"):
+        assert any(not torch.equal(v, last["nets"][net][k]) for k, v in first["nets"][net].items()), net
 
 
 def _flat(state, prefix: str = "") -> dict[str, torch.Tensor]:
