@@ -169,7 +169,7 @@ class Trainer:
         self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
         self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
         self.lm = {}  # domain key -> (points, ok) when the method needs landmarks
-        if cls.needs_landmarks:
+        if self.method.needs_landmarks:  # an instance may decide from its recipe (cpgan)
             from cfkit.train.landmark_data import domain_landmarks
 
             for key, dom in (("a", self.data_a), ("b", self.data_b)):
