@@ -55,3 +55,11 @@ class ContentLoss(nn.Module):
         super().train(mode)
         self.trunk.eval()
         return self
+
+
+def frozen_content_loss(spec: str, device: torch.device) -> ContentLoss:
+    """``ContentLoss`` for ``"arch/layer"`` (e.g. ``vgg19/conv4_4``) on ``device``, built without
+    drawing from torch's RNG (so adding it never shifts a training run's random stream)."""
+    arch, _, layer = spec.partition("/")
+    with torch.random.fork_rng(devices=[]):
+        return ContentLoss(arch, layer).to(device)
