@@ -81,14 +81,15 @@ class WhiteBox(Method):
         if self.trains_regressor:
             from cfkit.nets.landmarks import LandmarkRegressor
 
-            nets["R"] = LandmarkRegressor(width=float(self.hp.get("regressor_width", 1.0)) * self.width)
+            width = float(self.hp.get("regressor_width", 1.0)) * self.width
+            nets["R"] = LandmarkRegressor(width=width, depth=int(self.hp.get("regressor_depth", 4)), size=self.size)
         return nets
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
         lr, betas = self._w("lr", 2e-4), tuple(float(b) for b in self.hp.get("betas", (0.5, 0.99)))
         opts = {"g": OptimSpec(("G",), lr, betas), "d": OptimSpec(("D_surface", "D_texture"), lr, betas)}  # type: ignore[arg-type]
         if self.trains_regressor:
-            opts["r"] = OptimSpec(("R",), self._w("regressor_lr", 1e-3))
+            opts["r"] = OptimSpec(("R",), self._w("regressor_lr", 1e-3))  # Adam (0.9, 0.999) as landmark-regressor
         return opts
 
     def phases(self) -> list[Phase]:
@@ -124,24 +125,15 @@ class WhiteBox(Method):
     def regressor(self) -> nn.Module:
         """The frozen landmark regressor: the named run's, else the one of the ``landmarks`` phase."""
         if self.trains_regressor:
-            r = self.net("R")
-            r.eval()  # frozen after its phase: no batch statistics from generated images
-            return r
+            # frozen after its phase: eval-mode batch norm, and no gradients for its weights (which
+            # would also wake DDP's hooks on them); gradients still reach its input
+            return self.net("R").eval().requires_grad_(False)
         if self._regressor is None:
             from cfkit.nets.landmarks import load_regressor
 
             self._regressor = load_regressor(self.hp["regressor"], self.device)
-            self.provenance["landmark_regressor"] = str(self.hp["regressor"])
+            self.provenance["landmark_regressor"] = self._regressor.source
         return self._regressor
-
-    def points(self, x: torch.Tensor) -> torch.Tensor:
-        """Landmarks of ``x`` (``N x 5 x 2``), differentiable in ``x`` only: the regressor's weights
-        are passed detached, so no gradient reaches them (nor DDP's hooks on them)."""
-        from cfkit.nets.landmarks import soft_argmax
-
-        r = self.regressor()
-        params = {k: v.detach() for k, v in r.named_parameters()}
-        return soft_argmax(torch.func.functional_call(r, params, (x,)))
 
     # --- losses --------------------------------------------------------------------------
     def generate(self, a: torch.Tensor, eps: float | None = None) -> torch.Tensor:
@@ -160,11 +152,17 @@ class WhiteBox(Method):
         return self.g_losses(batch) if opt == "g" else self.d_losses(batch)
 
     def regressor_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        from cfkit.nets.landmarks import heatmap_loss
+        """The regressor learns both domains' landmarks (G's outputs lie between them), with the
+        ``landmark-regressor`` method's random similarity augmentation and heatmap loss."""
+        from cfkit.methods.landmark_regressor import random_affine
+        from cfkit.nets.landmarks import heatmap_loss, heatmaps, sigma_px
 
-        x = torch.cat([batch["a"], batch["b"]])
-        heat, ok = torch.cat([batch["a_heat"], batch["b_heat"]]), torch.cat([batch["a_lm_ok"], batch["b_lm_ok"]])
-        return {"heatmap": heatmap_loss(self.nets["R"](x), heat, ok)}
+        x, pts = torch.cat([batch["a"], batch["b"]]), torch.cat([batch["a_lm"], batch["b_lm"]])
+        ok = torch.cat([batch["a_lm_ok"], batch["b_lm_ok"]])
+        aug = [self._w(f"regressor_{k}", d) for k, d in (("rotate", 15.0), ("scale", 0.1), ("shift", 0.08))]
+        x, pts = random_affine(x, pts, *aug)
+        heat = heatmaps(pts, self.size, sigma_px(self.size)) * ok.view(-1, 1, 1, 1)
+        return {"heatmap": self._w("w_heatmap", 1000.0) * heatmap_loss(self.nets["R"](x), heat, ok)}
 
     def g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         a = batch["a"]
@@ -182,10 +180,11 @@ class WhiteBox(Method):
         terms["content"] = self._w("w_content", 20.0) * feature_l1(f_out, f_a)
         w_lm = self._w("w_landmark", 0.6)
         if w_lm > 0:
+            reg = self.regressor()
             with torch.no_grad():
                 ok = batch["a_lm_ok"].view(-1, 1, 1) > 0
-                target = torch.where(ok, batch["a_lm"], self.points(a))
-            terms["landmark"] = w_lm * landmark_loss(self.points(out), target)
+                target = torch.where(ok, batch["a_lm"], reg.points(a))
+            terms["landmark"] = w_lm * landmark_loss(reg.points(out), target)
         structure = torch.from_numpy(pending.result()).to(a.device).permute(0, 3, 1, 2)
         with torch.no_grad():
             f_sp = self.vgg.features(structure / 127.5 - 1)

@@ -127,6 +127,45 @@ def test_official_architecture_and_normalisations():
     assert torch.isclose(feature_l1(f1, f2), (f1 - f2).abs().mean() / (4 * 4 * 512))
 
 
+#: an aligned face's 5 points (eye_l, eye_r, nose, mouth, chin), image-relative
+TEMPLATE = np.array([[0.36, 0.42], [0.64, 0.42], [0.5, 0.56], [0.5, 0.7], [0.5, 0.9]], np.float32)
+
+
+@pytest.fixture(scope="module")
+def lm_domains(shared_data, tmp_path_factory):
+    """(A, B) prepared datasets at 64 px with ``lm5``: 12 CelebA photos, 12 bitmoji faces; points are
+    the aligned-face template jittered per image (the method is tested here, not the landmarks),
+    one image per domain without landmarks."""
+    import cv2
+    import pandas as pd
+
+    from cfkit.imageio import list_images, load_rgb, save_png
+
+    root = tmp_path_factory.mktemp("wb")
+    rng = np.random.default_rng(0)
+    out = []
+    for name, src in (("A", "photos/celeba_face2bitmoji128"), ("B", "cartoons/bitmoji_kaggle384")):
+        ids, lm5 = [], []
+        for k, path in enumerate(list_images(shared_data / src)[:12]):
+            save_png(
+                root / name / "images" / f"{path.stem}.png",
+                cv2.resize(load_rgb(path), (64, 64), interpolation=cv2.INTER_AREA),
+            )
+            ids.append(path.stem)
+            lm5.append(None if k == 0 else list((TEMPLATE + rng.normal(0, 0.01, TEMPLATE.shape)).ravel()))
+        pd.DataFrame({"id": ids, "split": "train", "lm5": lm5}).to_parquet(root / name / "manifest.parquet")
+        out.append(root / name)
+    return tuple(out)
+
+
+def test_landmark_loss_is_zero_for_identical_landmarks():
+    from cfkit.methods.whitebox import landmark_loss
+
+    pts = torch.rand(3, 5, 2)
+    assert landmark_loss(pts, pts.clone()) == 0
+    assert torch.isclose(landmark_loss(pts, pts + 0.1), torch.tensor(0.1))
+
+
 def _flat(state, prefix=""):
     if isinstance(state, torch.Tensor):
         return {prefix: state}
@@ -138,20 +177,26 @@ def _flat(state, prefix=""):
 
 
 TINY = dict(size=32, width=0.125, batch=2, iters=6, log_every=1, ckpt_every=100)
-TINY_HP = {"method": {"superpixel_workers": 1, "superpixel_segments": 20, "w_landmark": 0}}
+TINY_HP = {"method": {"superpixel_workers": 1, "superpixel_segments": 20}}
 
 
-def test_whitebox_resume_is_bit_for_bit(tmp_path, tiny_domains, asset):
-    """Stopped inside the adversarial phase and resumed: weights, Adam moments, spectral-norm vectors,
-    RNG (colour-shift draws) and data position equal a straight run's; superpixels come from the pool."""
+def test_whitebox_resume_is_bit_for_bit(tmp_path, lm_domains, asset):
+    """All three phases (landmark regressor, pretrain, train), stopped inside the adversarial phase and
+    resumed: weights, Adam moments, spectral-norm vectors, RNG (augmentation and colour-shift draws)
+    and data position equal a straight run's; superpixels come from the worker pool."""
     from cfkit.train import train
     from cfkit.train.checkpoint import latest, load
 
     asset("vgg16")
-    a, b = tiny_domains
+    a, b = lm_domains
     straight = train("whitebox", a, b, out=str(tmp_path / "straight"), set=TINY_HP, **TINY)
     half = train("whitebox", a, b, out=str(tmp_path / "resumed"), stop_at=5, set=TINY_HP, **TINY)
     assert load(latest(half))["phase"] == "train"
+    assert [p["phase"] for p in json.loads((straight / "run.json").read_text())["schedule"]] == [
+        "landmarks",
+        "pretrain",
+        "train",
+    ]
     train("whitebox", a, b, out=str(tmp_path / "resumed"), resume=True, set=TINY_HP, **TINY)
     s, r = load(latest(straight)), load(latest(half))
     keys = ("nets", "optimizers", "rng")
@@ -161,22 +206,23 @@ def test_whitebox_resume_is_bit_for_bit(tmp_path, tiny_domains, asset):
     assert s["streams"] == r["streams"] and s["step"] == 6
 
 
-@pytest.mark.shared_data
-def test_whitebox_cli_train_then_translate(tmp_path, face_domains, run_cli, asset):
-    """Both phases through ``cfkit train whitebox`` on CelebA photos -> bitmoji at 64 px, then
-    batched ``cfkit translate`` (test-time guided filter)."""
+def test_whitebox_cli_train_then_translate(tmp_path, lm_domains, run_cli, asset):
+    """Both phases through ``cfkit train whitebox`` on CelebA photos -> bitmoji at 64 px with a named
+    landmark-regressor run (so no landmarks phase), then batched ``cfkit translate``."""
     from cfkit.imageio import load_rgb
+    from cfkit.train import train
     from cfkit.train.config import resolve
     from cfkit.train.inference import load_method
     from cfkit.train.method import METHODS
 
     asset("vgg16")
-    a, b = face_domains
+    a, b = lm_domains
+    reg = train("landmark-regressor", b, size=32, width=0.25, batch=2, iters=2, out=str(tmp_path / "reg"))
     run = tmp_path / "run"
     rc, _, err = run_cli(
         "train", "whitebox", "--data-a", a, "--data-b", b, "--size", "64", "--width", "0.25", "--batch", "4",
         "--iters", "5", "--out", run, "--set", "log_every=1", "--set", "method.superpixel_workers=1",
-        "--set", "method.w_landmark=0",
+        "--set", f"method.regressor={reg}",
     )  # fmt: skip
     assert rc == 0, err
     info = json.loads((run / "run.json").read_text())
@@ -184,14 +230,15 @@ def test_whitebox_cli_train_then_translate(tmp_path, face_domains, run_cli, asse
     assert [s["phase"] for s in info["schedule"]] == ["pretrain", "train"]
     assert info["assets"]["content_loss"]["requested"] == "vgg19/conv4_4" and info["assets"]["content_loss"]["sha256"]
     assert info["assets"]["superpixel"] == {"method": "slic", "segments": 200}
+    assert info["assets"]["landmark_regressor"].startswith(str(reg))
     hist = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    terms = {"g_surface", "g_texture", "g_tv", "g_content", "g_structure", "d_surface", "d_texture"}
+    terms = {"g_surface", "g_texture", "g_tv", "g_content", "g_structure", "g_landmark", "d_surface", "d_texture"}
     assert "g_recon" in hist[0] and terms <= set(hist[-1])
     assert all(np.isfinite(v) for h in hist for k, v in h.items() if k not in ("step", "phase"))
     assert all(h[k] > 0 for h in hist[-2:] for k in terms)
 
     torch.manual_seed(0)
-    cfg = resolve("whitebox", overrides={"size": 64, "width": 0.25}, sets={"method": {"w_landmark": 0}})
+    cfg = resolve("whitebox", overrides={"size": 64, "width": 0.25}, sets={"method": {"regressor": str(reg)}})
     fresh = METHODS.get("whitebox")(cfg, "cpu")
     fresh.setup()
     trained, _, _ = load_method(run)
