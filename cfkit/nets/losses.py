@@ -76,3 +76,11 @@ class ContentLoss(FeatureDistance):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(((x + 1) / 2 - self.mean) / self.std)
+
+
+def frozen_content_loss(spec: str, device: torch.device) -> ContentLoss:
+    """``ContentLoss`` for ``"arch/layer"`` (e.g. ``vgg19/conv4_4``) on ``device``, built without
+    drawing from torch's RNG (so adding it never shifts a training run's random stream)."""
+    arch, _, layer = spec.partition("/")
+    with torch.random.fork_rng(devices=[]):
+        return ContentLoss(arch, layer).to(device)

@@ -85,15 +85,18 @@ class OptimSpec:
 class Phase:
     """A stretch of the schedule.
 
-    ``epochs`` counts passes over domain A (fractions allowed); ``steps`` names the optimizers
-    stepped each iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear
-    lr decay to zero at that fraction of the phase (CycleGAN: 0.5), ``None`` keeps lr constant.
+    ``epochs`` counts passes over domain A (fractions allowed); ``iters``, when set, gives the length
+    in iterations instead (papers that count ``--total_iter``, e.g. White-box cartoonization);
+    ``steps`` names the optimizers stepped each iteration, in order (e.g. ``("d", "g")``);
+    ``decay_from`` in [0, 1) starts a linear lr decay to zero at that fraction of the phase
+    (CycleGAN: 0.5), ``None`` keeps lr constant.
     """
 
     name: str
     epochs: float
     steps: tuple[str, ...]
     decay_from: float | None = None
+    iters: int | None = None
 
 
 @dataclass

@@ -6,7 +6,8 @@ seeding, EMA, the phase schedule, checkpoints, TensorBoard, ``samples/`` grids a
 bar. A :class:`~cfkit.train.method.Method` only declares networks, optimizers, phases and losses.
 
 Schedule: each phase lasts ``epochs`` passes over domain A, i.e.
-``round(epochs * len(A) / (batch * accum * world))`` iterations (at least 1). ``iters`` (or
+``round(epochs * len(A) / (batch * accum * world))`` iterations (at least 1), or its own ``iters``
+when the method counts iterations. ``iters`` (or
 ``epochs``) rescales all phases proportionally so that they sum to that total; ``stop_at`` ends
 this invocation early (a checkpoint is written) so a later ``--resume`` continues the same run.
 """
@@ -98,17 +99,17 @@ def versions() -> dict[str, str]:
 # --- schedule ---------------------------------------------------------------------------------
 def schedule(phases: list[Phase], n_a: int, cfg: dict[str, Any], world: int) -> list[tuple[Phase, int]]:
     """Iterations of each phase (phases of zero length are dropped)."""
-    phases = [p for p in phases if p.epochs > 0]
+    phases = [p for p in phases if (p.iters or p.epochs) > 0]
     if not phases:
         raise CfkitError("the method's schedule is empty (every phase has 0 epochs)")
     per_epoch = n_a / (int(cfg["batch"]) * int(cfg["accum"]) * world)
-    total_ep = sum(p.epochs for p in phases)
+    own = [float(p.iters) if p.iters else p.epochs * per_epoch for p in phases]  # the recipe's lengths
     if cfg.get("iters"):
         target = max(int(cfg["iters"]), len(phases))
-        raw = [p.epochs / total_ep * target for p in phases]
+        raw = [r / sum(own) * target for r in own]
     else:
-        scale = float(cfg["epochs"]) / total_ep if cfg.get("epochs") else 1.0
-        raw = [p.epochs * scale * per_epoch for p in phases]
+        scale = float(cfg["epochs"]) * per_epoch / sum(own) if cfg.get("epochs") else 1.0
+        raw = [r * scale for r in own]
     iters = [max(1, round(r)) for r in raw]
     if cfg.get("iters"):  # exact total: adjust the longest phase
         i = max(range(len(iters)), key=iters.__getitem__)
