@@ -37,7 +37,11 @@ def prepare_cmd(
     shard: str = typer.Option(None, "--shard", help="Process only shard i of n (i/n); join with --merge."),
     merge: bool = typer.Option(False, "--merge", help="Join the shard results in --out into one manifest."),
     merge_from: list[Path] = typer.Option(None, "--merge-from", help="With --merge: other folders' shards too."),
-    seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the deterministic train/val/test split."),
+    seed: int = typer.Option(
+        None,
+        "--seed",
+        help=f"Seed of the deterministic train/val/test split (default {DEFAULTS.seed}; --merge: the shards').",
+    ),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     option: list[str] = typer.Option(
         None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
@@ -66,7 +70,7 @@ def prepare_cmd(
         checkpoint=checkpoint,
         limit=limit,
         shard=shard,
-        seed=seed,
+        seed=DEFAULTS.seed if seed is None else seed,
         workers=workers,
         source_options=parse_key_values(option or []),
     )

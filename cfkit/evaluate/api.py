@@ -30,7 +30,7 @@ def _versions() -> dict:
 def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
     """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
     from cfkit.assets import asset_info
-    from cfkit.evaluate import inception as inc
+    from cfkit.nets import inception as inc
 
     if "inception" not in needs:
         return [], {}
@@ -64,7 +64,7 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
 
 def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
     """Reference statistics from freshly extracted features (cached for the next run)."""
-    from cfkit.evaluate import inception as inc
+    from cfkit.nets import inception as inc
 
     feats = res.inception.get(REFERENCE, {})
     keys = [it.key for it in ref_items if it.key in feats]
@@ -94,7 +94,7 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     if "inception" in res.unavailable:
         raise CfkitError(res.unavailable["inception"])
     _reference_from_features(res, ref_items, ref_prov, cfg)
-    from cfkit.evaluate.inception import statistics
+    from cfkit.nets.inception import statistics
 
     feats = res.inception["images"]
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:

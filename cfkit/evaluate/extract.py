@@ -80,7 +80,7 @@ class _Dataset:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
-        from cfkit.evaluate.inception import to_inception_input
+        from cfkit.nets.inception import to_inception_input
 
         item = self.items[i]
         out = {"key": item.key, "decoded": 0, "rgb": {}, "errors": {}, "inception": {}, "landmarks": {}, "identity": {}}
@@ -156,7 +156,7 @@ class _Runner:
         self.prev: dict[str, tuple[str, np.ndarray]] = {}
         self.lpips = None
         if "inception" in needs:
-            from cfkit.evaluate.inception import load_inception
+            from cfkit.nets.inception import load_inception
 
             try:
                 self.inception, res.provenance["inception"] = load_inception(cfg.fid_dims, self.device)
@@ -232,7 +232,7 @@ class _Runner:
     def flush(self) -> None:
         import torch
 
-        from cfkit.evaluate.inception import forward_features
+        from cfkit.nets.inception import forward_features
 
         if not self.pending:
             return

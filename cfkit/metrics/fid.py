@@ -79,7 +79,7 @@ class FID(Metric):
     per_image = False
 
     def compute(self, ctx):
-        from cfkit.evaluate.inception import statistics
+        from cfkit.nets.inception import statistics
 
         bad, ids, x = inception_unavailable(ctx, 2, "FID")
         if bad:

@@ -442,7 +442,9 @@ class Trainer:
 
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.write_run_info({"status": "running", "step": self.step, "total": self.total})
-            writer = SummaryWriter(str(self.run_dir / "tb"))
+            if cfg["resume"]:  # logs written after the checkpoint would repeat: cut both back to it
+                ckpt.trim_metrics(self.run_dir, self.step)
+            writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if cfg["resume"] else None)
         fixed = self.fixed_batch()
         t0, s0 = time.perf_counter(), self.step
         try:

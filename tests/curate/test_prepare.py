@@ -359,7 +359,7 @@ def test_unreadable_file_is_skipped_with_its_reason(models, astronaut, tmp_path,
     (tmp_path / "dir.jpg").mkdir()
     raws = [RawImage(good, str(good), "folder"), RawImage(tmp_path / "dir.jpg", str(tmp_path / "dir.jpg"), "folder")]
     monkeypatch.setattr(pipeline, "_raw_images", lambda *a: (raws, [], None))
-    res = pipeline.prepare("folder", tmp_path, tmp_path / "out", workers=1)
+    res = pipeline.prepare("folder", tmp_path / "in", tmp_path / "out", workers=1)  # inputs patched above
     assert res.kept == 1 and res.rejected == {"unreadable": 1}
     assert "| unreadable | 1 |" in (tmp_path / "out" / "card.md").read_text()
 

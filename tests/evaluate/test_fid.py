@@ -77,8 +77,8 @@ def test_reference_cache_is_a_pytorch_fid_npz(fid_weights, package_sets, tmp_pat
 
 
 def test_lowrank_bootstrap_formula_equals_frechet_distance():
-    from cfkit.evaluate.inception import statistics
     from cfkit.metrics.fid import _sigma_factor, fid_lowrank, frechet_distance
+    from cfkit.nets.inception import statistics
 
     rng = np.random.default_rng(0)
     x, y = rng.random((80, 12)), rng.random((90, 12)) + 0.05
@@ -91,8 +91,8 @@ def test_lowrank_bootstrap_formula_equals_frechet_distance():
 
 def test_singular_covariances_handled_as_pytorch_fid():
     """Two images in 64-d: singular covariances; pytorch-fid's eps retry gives a finite real value."""
-    from cfkit.evaluate.inception import statistics
     from cfkit.metrics.fid import frechet_distance
+    from cfkit.nets.inception import statistics
 
     rng = np.random.default_rng(1)
     v = frechet_distance(*statistics(rng.random((2, 64))), *statistics(rng.random((3, 64))))
