@@ -1,6 +1,9 @@
 """Processing profiles: which detectors, which template, whether a face gets photo-only steps.
 
-Each dataset source declares its profile (``Source.profile``); :func:`profile` looks it up.
+Each dataset source declares its own profile (``Source.profile``). ``--profile photo|cartoon`` asks for
+the generic profile of the other kind (e.g. ``prepare folder --profile cartoon`` for a folder of
+drawings). Photos get dlib's 68 points (and the 5-point ``lm5`` from them); cartoons get ``lm5`` from
+animeface or a landmark regressor.
 """
 
 from __future__ import annotations
@@ -21,14 +24,24 @@ class Profile:
 
 
 PHOTO = Profile("photo", detectors=("scrfd",))
+CARTOON = Profile("cartoon", detectors=("animeface", "scrfd", "centre"), photo=False)
+"""Any drawn face: the anime face detector, a photo detector, else the centre crop; no photo filters."""
 DRAWING = Profile("drawing", detectors=("scrfd", "centre"), photo=False)
-"""Painted or rendered faces: a photo detector where it works, else the centre crop; no photo filters."""
+"""Painted or rendered faces close to photos (bitmoji, portraits): the photo detector, else the centre crop."""
 ANIME = Profile("anime", detectors=("animeface", "centre"), photo=False)
 """Anime drawings: the anime face detector, else the centre crop."""
+KINDS = {"photo": PHOTO, "cartoon": CARTOON}
+"""What ``--profile`` accepts."""
 
 
-def profile(source: str) -> Profile:
-    """The profile that source ``source`` declares."""
+def profile(source: str, kind: str | None = None) -> Profile:
+    """The profile ``source`` declares, or the generic one of ``kind`` ("photo" | "cartoon") if it differs."""
     from cfkit.curate.sources import SOURCES
+    from cfkit.errors import InputError
 
-    return SOURCES.get(source).profile
+    own = SOURCES.get(source).profile
+    if kind is None:
+        return own
+    if kind not in KINDS:
+        raise InputError(f"unknown --profile '{kind}' (known: {', '.join(KINDS)})")
+    return own if own.photo == (kind == "photo") else KINDS[kind]

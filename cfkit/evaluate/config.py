@@ -31,6 +31,9 @@ class EvalConfig:
     """Evaluate only the first N matched ids (sorted), e.g. a protocol's sample size."""
     fid_dims: int = 2048
     """pytorch-fid feature block: 64, 192, 768 or 2048 (pool3, the standard)."""
+    fid_exact: bool = False
+    """pytorch-fid bit for bit: its unmodified network and scipy ``sqrtm``. Otherwise BatchNorm folded into
+    the convolutions, channels_last, and the Frechet trace from symmetric eigenvalues (~1e-6 relative)."""
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     identity_backend: str = "auto"

@@ -19,6 +19,7 @@ REJECT_REASONS = (
     "unsupported",  # archive member in a compression method Python cannot read
     "duplicate",  # same sha256 as an earlier image
     "unreadable",  # permission denied
+    "private_address",  # scraping: the host is loopback/private/link-local (see DownloadOptions.allow_hosts)
 )
 """Machine-readable rejection reasons (``Rejected.reason``); ``detail`` carries the human text."""
 

@@ -62,11 +62,9 @@ class CartoonGAN(Method):
     def content(self) -> nn.Module:
         """The frozen VGG content loss, built on first use (inference never needs it)."""
         if self._content is None:
-            from cfkit.nets.losses import ContentLoss
+            from cfkit.nets.losses import frozen_content_loss
 
-            arch, _, layer = str(self.hp.get("content_layer", "vgg19/conv4_4")).partition("/")
-            with torch.random.fork_rng(devices=[]):  # building VGG must not shift the training RNG stream
-                self._content = ContentLoss(arch, layer).to(self.device)
+            self._content = frozen_content_loss(str(self.hp.get("content_layer", "vgg19/conv4_4")), self.device)
             self.provenance["content_loss"] = self._content.provenance
         return self._content
 

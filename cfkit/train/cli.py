@@ -13,8 +13,13 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         method: str = typer.Argument(..., help="Method name: cartoongan, cartoongan-mask, cyclegan, nst, ..."),
-        data_a: Path = typer.Option(..., "--data-a", help="Domain A (photos): prepared dataset or image folder."),
-        data_b: Path = typer.Option(..., "--data-b", help="Domain B (cartoons): prepared dataset or image folder."),
+        data_a: Path | None = typer.Option(
+            None, "--data-a", help="Domain A, the input (photos; cartoons for cpgan): dataset or folder."
+        ),
+        data_b: Path | None = typer.Option(
+            None, "--data-b", help="Domain B, the target (cartoons; photos for cpgan): dataset or folder."
+        ),
+        data: Path | None = typer.Option(None, "--data", help="The one domain of a one-domain method."),
         recipe: Path | None = typer.Option(None, help="Recipe YAML (default: pipelines/train/METHOD.yaml)."),
         size: int | None = typer.Option(None, help="Image size in px (multiple of 16) (default: recipe)."),
         iters: int | None = typer.Option(None, help="Total iterations; phases keep their proportions."),
@@ -29,17 +34,21 @@ def register(app: typer.Typer) -> None:
         accum: int | None = typer.Option(None, help="Gradient accumulation micro-batches (default: 1)."),
         sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
     ) -> None:
-        """Train a translation method from domain A to domain B (DDP under torchrun).
+        """Train a method from domain A to domain B, or on one domain (--data) (DDP under torchrun).
 
         Example: cfkit train cartoongan-mask --data-a data/celeba --data-b data/handpainted --size 128 --out runs/mask
+        Example: cfkit train landmark-regressor --data data/anime --size 64 --out runs/lm-anime
         """
         from cfkit.console import info
+        from cfkit.errors import InputError
         from cfkit.train import train
         from cfkit.train.config import parse_set
 
+        if data and (data_a or data_b):
+            raise InputError("give either --data (one-domain methods) or --data-a/--data-b, not both")
         run = train(
             method,
-            data_a,
+            data or data_a,
             data_b,
             recipe=recipe,
             set=parse_set(sets),
@@ -69,7 +78,9 @@ def register(app: typer.Typer) -> None:
         best: bool = typer.Option(False, "--best", help="Use the run's best.pt instead of the latest checkpoint."),
         device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
     ) -> None:
-        """Translate a folder of images with a trained run; file names keep the input ids.
+        """Translate a folder of images (domain A of the run: cartoons for cpgan, else photos) into domain B.
+
+        File names keep the input ids; OUT/translate.json records the method's direction.
 
         Example: cfkit translate runs/mask --input data/selfies --out results/mask --mask-composite
         """

@@ -44,7 +44,8 @@ Rules the trainer relies on:
   so ``--resume`` continues bit-for-bit.
 * Batches are dicts of float tensors on the device: ``a``/``b`` images ``N x 3 x H x W`` in
   [-1, 1], ``a_mask``/``b_mask`` ``N x 1 x H x W`` in [0, 1] when the dataset has ``masks/``,
-  ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``.
+  ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``, landmarks (``a_lm``,
+  ``a_lm_ok``, ``a_heat`` and the same for ``b``) when it sets ``needs_landmarks = True``.
 * Defaults come from the recipe ``pipelines/train/<name>.yaml``; ``self.cfg`` is the resolved
   config (recipe merged with CLI/API overrides), ``self.hp`` its ``method`` section.
 """
@@ -84,15 +85,18 @@ class OptimSpec:
 class Phase:
     """A stretch of the schedule.
 
-    ``epochs`` counts passes over domain A (fractions allowed); ``steps`` names the optimizers
-    stepped each iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear
-    lr decay to zero at that fraction of the phase (CycleGAN: 0.5), ``None`` keeps lr constant.
+    ``epochs`` counts passes over domain A (fractions allowed); ``iters``, when set, gives the length
+    in iterations instead (papers that count ``--total_iter``, e.g. White-box cartoonization);
+    ``steps`` names the optimizers stepped each iteration, in order (e.g. ``("d", "g")``);
+    ``decay_from`` in [0, 1) starts a linear lr decay to zero at that fraction of the phase
+    (CycleGAN: 0.5), ``None`` keeps lr constant.
     """
 
     name: str
     epochs: float
     steps: tuple[str, ...]
     decay_from: float | None = None
+    iters: int | None = None
 
 
 @dataclass
@@ -116,8 +120,17 @@ class Method:
     """Base class of every translation method (see the module docstring for the contract)."""
 
     name: str = ""
+    #: what ``translate`` does, domain A -> domain B (recorded in ``translate.json``)
+    direction: str = "photo -> cartoon"
     #: the trainer also supplies ``b_smooth`` (CartoonGAN's edge-smoothed cartoons)
     needs_edge_smoothed_b: bool = False
+    #: the trainer also supplies landmarks: ``a_lm``/``b_lm`` (N x 5 x 2, relative (x, y) after resize,
+    #: crop and flip), ``a_lm_ok``/``b_lm_ok`` (N, 1 where the image has landmarks) and ``a_heat``/``b_heat``
+    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.faces.scheme`.
+    #: An instance may set it in ``__init__`` from its recipe (cpgan: ``local: landmarks``)
+    needs_landmarks: bool = False
+    #: trained on one domain (``--data``): batches carry ``a`` (and its extras) only
+    one_domain: bool = False
     #: networks whose exponential moving average the trainer keeps when the recipe sets ``ema``
     ema_nets: tuple[str, ...] = ()
     #: logged term (``<opt>_<term>``) whose running mean picks ``best.pt`` (lower is better)
