@@ -81,7 +81,7 @@ class WhiteBox(Method):
         if self.trains_regressor:
             from cfkit.nets.landmarks import LandmarkRegressor
 
-            width = float(self.hp.get("regressor_width", 1.0)) * self.width
+            width = float(self.hp.get("regressor_width", 0.25)) * self.width
             nets["R"] = LandmarkRegressor(width=width, depth=int(self.hp.get("regressor_depth", 4)), size=self.size)
         return nets
 
