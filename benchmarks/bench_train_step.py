@@ -1,11 +1,14 @@
 """Training throughput per method: steps/s and achieved FLOP/s against a measured peak of the same machine.
 
-    python benchmarks/bench_train_step.py [--methods cartoongan,cartoongan-mask,cyclegan,whitebox] [--batches 1,2,4]
-                                          [--size 128] [--steps 3] [--width 1.0] [--threads N]
+    python benchmarks/bench_train_step.py
+        [--methods cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan,whitebox] [--batches 1,2,4]
+        [--size 128] [--steps 3] [--width 1.0] [--threads N]
 
 Each method runs through the real trainer (``cfkit.train.trainer.Trainer``: its optimizers, loss terms,
-DDP-free single process) on real faces from ../shared/data (CelebA photos -> bitmoji), timing iterations
-of its *last* phase (the adversarial one; CartoonGAN's content-only initialisation is skipped). Model
+DDP-free single process) on real faces from ../shared/data (CelebA photos -> bitmoji; the reverse for
+cartoon -> photo methods such as cpgan), timing iterations of its *last* phase (the adversarial one;
+CartoonGAN's content-only initialisation is skipped; landmark-cyclegan's stage II with its local
+discriminators, where the plain folders' missing landmarks come from its regressors). Model
 FLOPs per iteration (forward + backward of every network, frozen VGG included) are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` on the (untimed) warm-up iteration. The peak is measured in the same run:
 the best of a large fp32 matmul and a large 3x3 conv2d (forward) with torch, measured before and after
@@ -145,7 +148,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--methods", default="cartoongan,cartoongan-mask,cyclegan,whitebox")
+    ap.add_argument("--methods", default="cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan,whitebox")
     ap.add_argument("--batches", default="1,2,4")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--width", type=float, default=1.0)
@@ -183,9 +186,10 @@ def main() -> None:
             _subset(DATA / "cartoons" / "bitmoji_kaggle384", tmp / "b", 32),
         )
         for name in methods:
+            pair = data[::-1] if METHODS.get(name).direction.startswith("cartoon") else data
             for amp in modes:
                 for batch in map(int, args.batches.split(",")):
-                    r = bench_method(name, batch, args, data, tmp / f"{name}-{amp}-{batch}", amp)
+                    r = bench_method(name, batch, args, pair, tmp / f"{name}-{amp}-{batch}", amp)
                     rows.append((name, amp, batch, r))
                     mode = "amp" if amp else "fp32"
                     print(f"  {name} {mode} batch {batch}: {r['steps_per_s']:.3f} steps/s", flush=True)

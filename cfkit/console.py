@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -40,13 +41,14 @@ def set_verbosity(quiet: bool = False, verbose: bool = False) -> None:
 
 
 def info(msg: str) -> None:
-    """A status line for the user (hidden by --quiet)."""
+    """A status line for the user (hidden by --quiet); printed verbatim: outside strings (URLs, file
+    names, page text) may hold Rich markup such as ``[/b]``."""
     if not VERBOSITY.quiet:
-        console.print(msg)
+        console.print(msg, markup=False)
 
 
 def warn(msg: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {msg}")
+    console.print(f"[yellow]warning:[/yellow] {escape(msg)}")
 
 
 def make_progress(transient: bool = False) -> Progress:
@@ -69,7 +71,7 @@ def track(items: Iterable[T], description: str, total: int | None = None, unit: 
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     with make_progress() as progress:
-        task = progress.add_task(description, total=total, rate="")
+        task = progress.add_task(escape(description), total=total, rate="")
         for item in items:
             yield item
             progress.advance(task)

@@ -37,7 +37,15 @@ def prepare_cmd(
     shard: str = typer.Option(None, "--shard", help="Process only shard i of n (i/n); join with --merge."),
     merge: bool = typer.Option(False, "--merge", help="Join the shard results in --out into one manifest."),
     merge_from: list[Path] = typer.Option(None, "--merge-from", help="With --merge: other folders' shards too."),
-    seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the deterministic train/val/test split."),
+    seed: int = typer.Option(
+        None,
+        "--seed",
+        help=f"Seed of the deterministic train/val/test split (default {DEFAULTS.seed}; --merge: the shards').",
+    ),
+    kind: str = typer.Option(None, "--profile", help="photo | cartoon (default: per source; folder: photo)."),
+    landmarks: Path = typer.Option(
+        None, "--landmarks", help="landmark-regressor run: landmarks for the cartoons animeface misses."
+    ),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     option: list[str] = typer.Option(
         None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
@@ -46,6 +54,7 @@ def prepare_cmd(
     """Curate a dataset: detect, align, filter, dedupe, split; write images/, manifest.parquet, card.md.
 
     Example: cfkit prepare folder --src ~/selfies --size 128 --mask
+    Example: cfkit prepare folder --src ~/drawings --profile cartoon --landmarks runs/lm-anime
     """
     from cfkit.curate import merge as merge_shards
     from cfkit.curate import prepare
@@ -66,8 +75,10 @@ def prepare_cmd(
         checkpoint=checkpoint,
         limit=limit,
         shard=shard,
-        seed=seed,
+        seed=DEFAULTS.seed if seed is None else seed,
         workers=workers,
+        kind=kind,
+        landmarks=landmarks,
         source_options=parse_key_values(option or []),
     )
     typer.echo(str(out))

@@ -16,6 +16,7 @@ from cfkit.curate.defaults import QualityThresholds
 from cfkit.curate.quality import blur_score, face_size, pose_scores, quality_reason
 
 _STATE: dict = {}
+BATCH_PIXELS = 48_000_000  # decoded pixels a worker aligns at once (~150 MB as RGB); see process_chunk
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Job:
     mask: bool = False
     mask_method: str = "landmarks"
     checkpoint: str | None = None
+    landmarks: str | None = None  # landmark-regressor run for cartoons animeface misses
     quality: QualityThresholds = QualityThresholds()
     threads: int = 0
     name_by: str = "sha"  # "sha": <sha16>.png (datasets); "name": raw.meta["name"] (cfkit align)
@@ -56,10 +58,15 @@ def check(job: Job) -> None:
         detector_model_path()
     if job.photo or job.mask:
         asset_path("dlib-landmarks68")
+    if job.landmarks:
+        from cfkit.nets.landmarks import load_regressor
+
+        load_regressor(job.landmarks)
 
 
 def init(job: Job) -> None:
     """Build the models of this process once (also called inline when there are no workers)."""
+    from cfkit.curate.landmarking import Landmarker
     from cfkit.faces.aligner import FaceAligner
     from cfkit.faces.masks import make_masker
 
@@ -74,6 +81,7 @@ def init(job: Job) -> None:
         threads=job.threads,
     )
     _STATE["masker"] = make_masker(job.mask_method, job.checkpoint) if job.mask else None
+    _STATE["landmarker"] = Landmarker(job.photo, job.landmarks)
 
 
 def _nan(v) -> float:
@@ -95,18 +103,32 @@ def base_row(raw, **kw) -> dict:
 
 
 def process_chunk(raws: list) -> list[dict]:
-    """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first)."""
+    """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first).
+
+    Images are decoded and aligned in batches of at most ``BATCH_PIXELS`` pixels, so a worker holds
+    at most ``BATCH_PIXELS + MAX_PIXELS`` decoded pixels whatever the sizes of its inputs.
+    """
     from cfkit.fsutil import sha256_file
     from cfkit.imageio import ImageDecodeError, load_rgb
 
-    job: Job = _STATE["job"]
-    rows, decoded = [], []
+    rows, batch, held = [], [], 0
     for raw in raws:
         try:
             rgb = load_rgb(raw.path)
-            decoded.append((raw, rgb, sha256_file(raw.path)))
         except ImageDecodeError as e:
             rows.append(base_row(raw, status="rejected", reason=e.reason, detail=e.detail))
+            continue
+        if batch and held + rgb.shape[0] * rgb.shape[1] > BATCH_PIXELS:
+            rows += _align_batch(batch)
+            batch, held = [], 0
+        batch.append((raw, rgb, sha256_file(raw.path)))
+        held += rgb.shape[0] * rgb.shape[1]
+    return rows + (_align_batch(batch) if batch else [])
+
+
+def _align_batch(decoded: list) -> list[dict]:
+    job: Job = _STATE["job"]
+    rows = []
     results = _STATE["aligner"].process([rgb for _, rgb, _ in decoded])
     for (raw, rgb, sha), (faces, reason, n_faces) in zip(decoded, results, strict=True):
         if reason:
@@ -167,6 +189,7 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
     out = Path(job.out)
     save_png(out / job.images_dir / f"{fid}.png", face.image)
     row["phash"] = str(imagehash.phash(Image.fromarray(face.image)))
+    row["lm5"], row["lm_source"], row["lm_score"] = _STATE["landmarker"](face.image, face.lm68)
     if _STATE["masker"] is not None:
         save_png(out / "masks" / f"{fid}.png", _STATE["masker"]([face.image], [face.lm68])[0])
         row["mask"] = job.mask_method

@@ -11,8 +11,9 @@ import numpy as np
 from cfkit.console import info, warn
 from cfkit.errors import CfkitError, InputError
 from cfkit.evaluate.config import EvalConfig
-from cfkit.evaluate.extract import REFERENCE, Extracted, Item, extract
-from cfkit.evaluate.inputs import SOURCE, dataset_images, describe_unmatched, index_folder, match_methods, run_info
+from cfkit.evaluate.extract import Extracted, Item, extract
+from cfkit.evaluate.features import REFERENCE, SOURCE
+from cfkit.evaluate.inputs import dataset_images, describe_unmatched, index_folder, match_methods, run_info
 
 
 def _versions() -> dict:
@@ -30,7 +31,7 @@ def _versions() -> dict:
 def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
     """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
     from cfkit.assets import asset_info
-    from cfkit.evaluate import inception as inc
+    from cfkit.nets import inception as inc
 
     if "inception" not in needs:
         return [], {}
@@ -64,9 +65,9 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
 
 def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
     """Reference statistics from freshly extracted features (cached for the next run)."""
-    from cfkit.evaluate import inception as inc
+    from cfkit.nets import inception as inc
 
-    feats = res.inception.get(REFERENCE, {})
+    feats = res.feature("inception", REFERENCE)
     keys = [it.key for it in ref_items if it.key in feats]
     if not keys:
         return
@@ -94,14 +95,16 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     if "inception" in res.unavailable:
         raise CfkitError(res.unavailable["inception"])
     _reference_from_features(res, ref_items, ref_prov, cfg)
-    from cfkit.evaluate.inception import statistics
+    from cfkit.nets.inception import statistics
 
-    feats = res.inception["images"]
+    feats = res.feature("inception", "images")
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
         raise InputError("FID needs >= 2 decodable images on each side")
-    mu, sigma = statistics(np.stack([feats[k] for k in files if k in feats]))
+    x = np.stack([feats[k] for k in files if k in feats])
+    mu, sigma = statistics(x)
     t1 = time.perf_counter()
-    value = frechet_distance(mu, sigma, res.reference_stats["mu"], res.reference_stats["sigma"])
+    ref = res.reference_stats
+    value = frechet_distance(mu, sigma, ref["mu"], ref["sigma"], x, ref.get("features"), cfg.fid_exact)
     return {
         "fid": value,
         "n": len(feats),
@@ -160,7 +163,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         for metric in metrics:
             ctx = MetricContext(method=m.name, ids=m_ids, data=res, config=cfg, source_ids=ids)
             try:
-                results[m.name][metric.name] = metric.compute(ctx)
+                results[m.name][metric.name] = metric.run(ctx)
             except CfkitError as e:
                 results[m.name][metric.name] = {"value": None, "ci": None, "n": 0, "unavailable": str(e)}
     elapsed = time.perf_counter() - t0

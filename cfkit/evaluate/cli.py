@@ -23,6 +23,9 @@ def eval_cmd(
     workers: int = typer.Option(None, help="Decode worker processes (default min(4, CPUs))."),
     device: str = typer.Option(None, help="auto | cpu | cuda[:i]."),
     seed: int = typer.Option(None, help="Seed of bootstrap and KID subsets."),
+    exact: bool = typer.Option(
+        False, "--exact", help="FID bit for bit as pytorch-fid (its network as is, scipy sqrtm); slower."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute reference statistics."),
     list_metrics: bool = typer.Option(False, "--list-metrics", help="List the registered metrics and exit."),
 ) -> None:
@@ -56,6 +59,7 @@ def eval_cmd(
         "device": device,
         "seed": seed,
         "cache": False if no_cache else None,
+        "fid_exact": True if exact else None,
     }
     if protocol:
         cfg = EvalConfig.from_protocol(protocol, **overrides)

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from cfkit.errors import InputError
 
-DEFAULT_METRICS = ("fid", "kid", "identity", "identity_retrieval", "landmark_nme", "lpips", "lpips_diversity")
+
+def _default_metrics() -> list[str]:
+    from cfkit.metrics import default_metrics
+
+    return default_metrics()
 
 
 @dataclass
@@ -21,11 +25,15 @@ class EvalConfig:
     reference: str = ""
     """Folder of real target-domain images, or a pytorch-fid ``.npz`` (mu, sigma[, features])."""
     out: str = "eval/out"
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] = field(default_factory=_default_metrics)
+    """Default: every registered metric with ``default = True``."""
     max_images: int | None = None
     """Evaluate only the first N matched ids (sorted), e.g. a protocol's sample size."""
     fid_dims: int = 2048
     """pytorch-fid feature block: 64, 192, 768 or 2048 (pool3, the standard)."""
+    fid_exact: bool = False
+    """pytorch-fid bit for bit: its unmodified network and scipy ``sqrtm``. Otherwise BatchNorm folded into
+    the convolutions, channels_last, and the Frechet trace from symmetric eigenvalues (~1e-6 relative)."""
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     identity_backend: str = "auto"

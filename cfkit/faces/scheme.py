@@ -8,6 +8,8 @@ domains can give: dlib's 68 points map onto it (:func:`from_dlib68`) and so do a
 In manifests a face's points are ``lm5``: 10 floats ``x0, y0, ..., x4, y4`` in image-relative
 units of the aligned image (0 = left/top edge, 1 = right/bottom edge), with ``lm_source`` naming
 where they came from (:data:`SOURCES`). Arrays here are ``(..., 5, 2)`` numpy arrays or tensors.
+Pixel points (dlib's, animeface's) are pixel indices (the centre of pixel ``i`` is ``i``, as in
+OpenCV warps); relative points are continuous (pixel ``i`` covers [i, i + 1) / side).
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ def from_dlib68(pts68) -> np.ndarray:
 
 
 def from_animeface(face) -> np.ndarray:
-    """An ``animeface.FaceInfo`` -> (5, 2) pixels: eye and mouth box centres, nose and chin points.
+    """An ``animeface.FaceInfo`` -> (5, 2) pixel indices: eye and mouth box centres, nose and chin points.
 
     animeface names the eyes from the character's view (its ``left_eye`` is on the image's right);
     here they are ordered by image x.
     """
 
     def centre(box) -> tuple[float, float]:
-        return box.x + box.width / 2.0, box.y + box.height / 2.0
+        return box.x + (box.width - 1) / 2.0, box.y + (box.height - 1) / 2.0
 
     eyes = sorted([centre(face.left_eye.pos), centre(face.right_eye.pos)])
     pts = [*eyes, (face.nose.pos.x, face.nose.pos.y), centre(face.mouth.pos), (face.chin.pos.x, face.chin.pos.y)]
@@ -52,10 +54,10 @@ def flip(points):
 
 
 def to_lm5(points, width: float, height: float | None = None) -> list[float] | None:
-    """(5, 2) pixel points of a ``width x height`` image -> the manifest's 10 relative floats."""
+    """(5, 2) pixel indices in a ``width x height`` image -> the manifest's 10 relative floats."""
     if points is None:
         return None
-    rel = np.asarray(points, np.float64).reshape(5, 2) / [width, height or width]
+    rel = (np.asarray(points, np.float64).reshape(5, 2) + 0.5) / [width, height or width]
     return [round(float(v), 5) for v in rel.ravel()]
 
 

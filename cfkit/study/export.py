@@ -21,7 +21,7 @@ def ratings_frame(db: Database, study_name: str) -> pd.DataFrame:
     with db.read() as s:
         study = s.scalar(select(Study).where(Study.name == study_name))
         if study is None:
-            raise InputError(f"no study named '{study_name}' in {db.url}")
+            raise InputError(f"no study named '{study_name}' in {db.shown_url}")
         q = (
             select(
                 Participant.code.label("participant"),
@@ -103,7 +103,7 @@ def progress(db: Database, study_name: str) -> dict[str, pd.DataFrame]:
     with db.read() as s:
         study = s.scalar(select(Study).where(Study.name == study_name))
         if study is None:
-            raise InputError(f"no study named '{study_name}' in {db.url}")
+            raise InputError(f"no study named '{study_name}' in {db.shown_url}")
         cfg = StudyConfig.from_dict(study.config)
         trials = pd.DataFrame(
             s.execute(

@@ -13,8 +13,12 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         method: str = typer.Argument(..., help="Method name: cartoongan, cartoongan-mask, cyclegan, nst, ..."),
-        data_a: Path | None = typer.Option(None, "--data-a", help="Domain A (photos): prepared dataset or folder."),
-        data_b: Path | None = typer.Option(None, "--data-b", help="Domain B (cartoons): prepared dataset or folder."),
+        data_a: Path | None = typer.Option(
+            None, "--data-a", help="Domain A, the input (photos; cartoons for cpgan): dataset or folder."
+        ),
+        data_b: Path | None = typer.Option(
+            None, "--data-b", help="Domain B, the target (cartoons; photos for cpgan): dataset or folder."
+        ),
         data: Path | None = typer.Option(None, "--data", help="The one domain of a one-domain method."),
         recipe: Path | None = typer.Option(None, help="Recipe YAML (default: pipelines/train/METHOD.yaml)."),
         size: int | None = typer.Option(None, help="Image size in px (multiple of 16) (default: recipe)."),
@@ -74,7 +78,9 @@ def register(app: typer.Typer) -> None:
         best: bool = typer.Option(False, "--best", help="Use the run's best.pt instead of the latest checkpoint."),
         device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
     ) -> None:
-        """Translate a folder of images with a trained run; file names keep the input ids.
+        """Translate a folder of images (domain A of the run: cartoons for cpgan, else photos) into domain B.
+
+        File names keep the input ids; OUT/translate.json records the method's direction.
 
         Example: cfkit translate runs/mask --input data/selfies --out results/mask --mask-composite
         """

@@ -17,8 +17,8 @@ from cfkit.errors import InputError
 
 DEFAULTS: dict[str, Any] = {
     "name": None,  # method name (registry key)
-    "data_a": None,  # domain A (photos): prepared dataset folder or plain image folder
-    "data_b": None,  # domain B (cartoons)
+    "data_a": None,  # domain A, the input (photos; cartoons for cpgan): prepared dataset or image folder
+    "data_b": None,  # domain B, the target (cartoons; photos for cpgan)
     "split": "train",  # manifest split used for training ("all": every row)
     "out": None,  # run folder; default runs/<name>
     "size": 128,

@@ -93,6 +93,7 @@ def translate(
         out / "translate.json",
         {
             "method": cfg["name"],
+            "direction": method.direction,
             "checkpoint": str(path),
             "checkpoint_sha256": sha256_file(path),
             "input": str(input),

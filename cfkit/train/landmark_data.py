@@ -34,7 +34,7 @@ def _row_points(row) -> np.ndarray | None:
     lm68 = row.get("landmarks68", row.get("landmarks"))
     if lm68 is None or np.size(lm68) != 136 or not row.get("size"):
         return None
-    return scheme.from_dlib68(lm68) / float(row["size"])
+    return scheme.from_lm5(scheme.to_lm5(scheme.from_dlib68(lm68), float(row["size"])))
 
 
 def domain_landmarks(root: str | Path, ids: list[str], size: int) -> tuple[torch.Tensor, torch.Tensor]:

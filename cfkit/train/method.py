@@ -120,11 +120,14 @@ class Method:
     """Base class of every translation method (see the module docstring for the contract)."""
 
     name: str = ""
+    #: what ``translate`` does, domain A -> domain B (recorded in ``translate.json``)
+    direction: str = "photo -> cartoon"
     #: the trainer also supplies ``b_smooth`` (CartoonGAN's edge-smoothed cartoons)
     needs_edge_smoothed_b: bool = False
     #: the trainer also supplies landmarks: ``a_lm``/``b_lm`` (N x 5 x 2, relative (x, y) after resize,
     #: crop and flip), ``a_lm_ok``/``b_lm_ok`` (N, 1 where the image has landmarks) and ``a_heat``/``b_heat``
-    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.faces.scheme`
+    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.faces.scheme`.
+    #: An instance may set it in ``__init__`` from its recipe (cpgan: ``local: landmarks``)
     needs_landmarks: bool = False
     #: trained on one domain (``--data``): batches carry ``a`` (and its extras) only
     one_domain: bool = False

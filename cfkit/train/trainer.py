@@ -170,7 +170,7 @@ class Trainer:
         self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
         self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
         self.lm = {}  # domain key -> (points, ok) when the method needs landmarks
-        if cls.needs_landmarks:
+        if self.method.needs_landmarks:  # an instance may decide from its recipe (cpgan)
             from cfkit.train.landmark_data import domain_landmarks
 
             for key, dom in (("a", self.data_a), ("b", self.data_b)):
@@ -443,7 +443,9 @@ class Trainer:
 
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.write_run_info({"status": "running", "step": self.step, "total": self.total})
-            writer = SummaryWriter(str(self.run_dir / "tb"))
+            if cfg["resume"]:  # logs written after the checkpoint would repeat: cut both back to it
+                ckpt.trim_metrics(self.run_dir, self.step)
+            writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if cfg["resume"] else None)
         fixed = self.fixed_batch()
         t0, s0 = time.perf_counter(), self.step
         try:

@@ -277,6 +277,8 @@ def test_eye_alignment_on_real_photos(apdrawing):
         "phash",
         "landmarks5",
         "landmarks68",
+        "lm5",
+        "lm_source",
         "det_score",
         "blur",
         "yaw",
@@ -288,6 +290,7 @@ def test_eye_alignment_on_real_photos(apdrawing):
     ):
         assert col in manifest, col
     assert sorted(p.stem for p in (out / "masks").glob("*.png")) == sorted(manifest["id"])
+    assert set(manifest["lm_source"]) == {"dlib68"}  # photos: the 5-point scheme from dlib's 68 points
 
 
 def test_mask_command(apdrawing, run_cli):
@@ -359,7 +362,7 @@ def test_unreadable_file_is_skipped_with_its_reason(models, astronaut, tmp_path,
     (tmp_path / "dir.jpg").mkdir()
     raws = [RawImage(good, str(good), "folder"), RawImage(tmp_path / "dir.jpg", str(tmp_path / "dir.jpg"), "folder")]
     monkeypatch.setattr(pipeline, "_raw_images", lambda *a: (raws, [], None))
-    res = pipeline.prepare("folder", tmp_path, tmp_path / "out", workers=1)
+    res = pipeline.prepare("folder", tmp_path / "in", tmp_path / "out", workers=1)  # inputs patched above
     assert res.kept == 1 and res.rejected == {"unreadable": 1}
     assert "| unreadable | 1 |" in (tmp_path / "out" / "card.md").read_text()
 

@@ -38,8 +38,8 @@ def test_flip_mirrors_x_and_swaps_eyes_numpy_and_torch():
 def test_lm5_roundtrip_and_missing_values():
     p = np.array([[10, 20], [30, 21], [20, 30], [20, 40], [20, 50]], np.float32)
     flat = scheme.to_lm5(p, 64, 128)
-    assert flat[:2] == [10 / 64, 20 / 128] and len(flat) == 10
-    assert np.allclose(scheme.from_lm5(flat) * [64, 128], p, atol=1e-3)
+    assert np.allclose(flat[:2], [10.5 / 64, 20.5 / 128], atol=1e-5) and len(flat) == 10  # pixel 10: [10, 11) / 64
+    assert np.allclose(scheme.from_lm5(flat) * [64, 128] - 0.5, p, atol=1e-3)
     assert scheme.from_lm5(None) is None and scheme.from_lm5([float("nan")] * 10) is None
 
 
@@ -144,7 +144,7 @@ def landmark_dataset(tmp_path):
     save_png(root / "images" / "old.png", _dotted(64, 64))
     save_png(root / "images" / "none.png", np.full((64, 64, 3), 128, np.uint8))
     lm68 = np.zeros((68, 2))
-    lm68[36:42], lm68[42:48], lm68[30], lm68[60:68], lm68[8] = POINTS * 64
+    lm68[36:42], lm68[42:48], lm68[30], lm68[60:68], lm68[8] = POINTS * 64 - 0.5  # pixel indices
     rows = [
         {"id": "dots", "split": "train", "size": 64, "lm5": list(POINTS.ravel()), "lm_source": "animeface"},
         {"id": "old", "split": "train", "size": 64, "landmarks68": list(lm68.ravel()), "lm5": None},

@@ -40,6 +40,7 @@ REJECT_REASONS = (
     "unsafe_path",  # archive member escaping the target folder, symlink, device file
     "duplicate",  # same sha256 as an earlier image
     "unreadable",  # permission denied
+    "private_address",  # scraping: the host is loopback/private/link-local (see DownloadOptions.allow_hosts)
 )
 """Machine-readable rejection reasons (``Rejected.reason``); ``detail`` carries the human text."""
 
