@@ -1,7 +1,8 @@
 """Training throughput per method: steps/s and achieved FLOP/s against a measured peak of the same machine.
 
-    python benchmarks/bench_train_step.py [--methods cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan]
-                                          [--batches 1,2,4] [--size 128] [--steps 3] [--width 1.0] [--threads N]
+    python benchmarks/bench_train_step.py
+        [--methods cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan,whitebox] [--batches 1,2,4]
+        [--size 128] [--steps 3] [--width 1.0] [--threads N]
 
 Each method runs through the real trainer (``cfkit.train.trainer.Trainer``: its optimizers, loss terms,
 DDP-free single process) on real faces from ../shared/data (CelebA photos -> bitmoji; the reverse for
@@ -13,6 +14,9 @@ FLOPs per iteration (forward + backward of every network, frozen VGG included) a
 the best of a large fp32 matmul and a large 3x3 conv2d (forward) with torch, measured before and after
 every configuration (the best measurement stands: other processes on a shared CPU only lower it).
 Utilisation = achieved / peak.
+White-box cartoonization computes superpixels in worker processes beside each step: its rows also say how
+long the superpixels of one batch take (in-process, the CPU they cost) and how long the step waited for
+them (the part that is not hidden), both as shares of the step.
 On CUDA each method also runs with AMP (bf16, else fp16) + channels_last, against the matching peak.
 """
 
@@ -28,6 +32,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+BENCH_METHODS = ("cartoongan", "cartoongan-mask", "cyclegan", "cpgan", "landmark-cyclegan", "whitebox")
+"""Methods benchmarked by default (here and in bench_gpu_check.py): a new method is one more entry."""
 
 
 def _sync(device: torch.device) -> None:
@@ -71,6 +77,39 @@ def _subset(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
+class _TimedPool:
+    """Wraps whitebox's superpixel pool: seconds the caller was blocked waiting for results."""
+
+    def __init__(self, pool):
+        self.pool, self.waited, self.last = pool, 0.0, None
+
+    def submit(self, images):
+        self.last = images
+        pending = self.pool.submit(images)
+        outer = self
+
+        class _Pending:
+            def result(self):
+                t = time.perf_counter()
+                out = pending.result()
+                outer.waited += time.perf_counter() - t
+                return out
+
+        return _Pending()
+
+
+def _superpixel_share(t, steps: int, step_s: float) -> dict[str, float]:
+    """Blocked wait per step and the in-process cost of one batch's superpixels, as shares of a step."""
+    from cfkit.nets.superpixel import SuperpixelPool
+
+    timed = t.method.pool
+    inline = SuperpixelPool(0, timed.pool.method, timed.pool.n_segments)
+    start = time.perf_counter()
+    inline.submit(timed.last).result()
+    cost = time.perf_counter() - start
+    return {"sp_cost": cost / step_s, "sp_wait": timed.waited / steps / step_s}
+
+
 def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path, amp: bool) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -95,18 +134,31 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
     with FlopCounterMode(display=False) as counter:  # also the warm-up iteration
         t.train_step()
     flops = counter.get_total_flops()
+    if name == "whitebox":
+        t.method._pool = _TimedPool(t.method.pool)  # workers already started by the warm-up
     _sync(t.device)
     start = time.perf_counter()
     for _ in range(args.steps):
         t.train_step()
     _sync(t.device)
     rate = args.steps / (time.perf_counter() - start)
-    return {"phase": phase, "steps_per_s": rate, "images_per_s": rate * batch, "flops": flops, "achieved": flops * rate}
+    losses = {k: float(v) / t._logn for k, v in t._logsum.items()}  # mean of every logged term
+    out = {
+        "phase": phase,
+        "steps_per_s": rate,
+        "images_per_s": rate * batch,
+        "flops": flops,
+        "achieved": flops * rate,
+        "losses": losses,
+    }
+    if name == "whitebox":
+        out.update(_superpixel_share(t, args.steps, 1 / rate))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--methods", default="cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan")
+    ap.add_argument("--methods", default=",".join(BENCH_METHODS))
     ap.add_argument("--batches", default="1,2,4")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--width", type=float, default=1.0)
@@ -168,6 +220,12 @@ def main() -> None:
             f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.2f} {r['flops'] / 1e9:10.1f} "
             f"{r['achieved'] / 1e9:8.1f} {util:6.1%}"
         )
+    for name, amp, batch, r in rows:
+        if "sp_cost" in r:
+            print(
+                f"{name} {'amp+cl' if amp else 'fp32'} batch {batch}: superpixels of one batch cost "
+                f"{r['sp_cost']:.1%} of a step in-process; the step waited {r['sp_wait']:.1%} for the worker pool"
+            )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -30,9 +30,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cfkit.errors import InputError
 from cfkit.faces.scheme import NAMES, PARTS
 from cfkit.methods.cyclegan import CycleGAN, lsgan
-from cfkit.methods.landmark_regressor import random_affine
+from cfkit.methods.landmark_regressor import regressor_objective
 from cfkit.nets.cyclegan import NLayerDiscriminator, init_weights
 from cfkit.nets.image_pool import ImagePool
 from cfkit.nets.landmark_cyclegan import (
@@ -41,7 +42,7 @@ from cfkit.nets.landmark_cyclegan import (
     local_discriminator,
     part_patches,
 )
-from cfkit.nets.landmarks import LandmarkRegressor, heatmap_loss, heatmaps, load_regressor, sigma_px, soft_argmax
+from cfkit.nets.landmarks import LandmarkRegressor, heatmaps, load_regressor, sigma_px, soft_argmax
 from cfkit.train.method import METHODS, Batch, OptimSpec, Phase
 
 #: (translation, its discriminators' prefix, source domain key, target domain key, target regressor)
@@ -84,7 +85,9 @@ class LandmarkCycleGAN(CycleGAN):
         for dom in ("a", "b"):
             named = self._named_regressor(dom)
             if named:
-                nets[f"R_{dom.upper()}"] = load_regressor(named, "cpu")
+                nets[f"R_{dom.upper()}"] = reg = load_regressor(named, "cpu")
+                if reg.size != self.size:  # its heatmaps (the landmark loss) are only meaningful at its own size
+                    raise InputError(f"regressor_{dom} {named} is for {reg.size} px images, this run {self.size} px")
                 self.provenance[f"regressor_{dom}"] = str(named)
             else:
                 width = float(self.hp.get("regressor_width", 1.0)) * self.width
@@ -151,12 +154,9 @@ class LandmarkCycleGAN(CycleGAN):
         """The ``landmark-regressor`` objective on one domain: weighted heatmap MSE on a randomly rotated,
         scaled and shifted copy of the batch (so aligned faces do not just teach the mean face)."""
         dom = regressor[-1].lower()
-        x, pts, ok = batch[dom], batch[f"{dom}_lm"], batch[f"{dom}_lm_ok"]
         aug = [self._hp(f"regressor_{k}", 0.0) for k in ("aug_rotate", "aug_scale", "aug_shift")]
-        if any(aug):
-            x, pts = random_affine(x, pts, *aug)
-        heat = self.render(pts) * ok.view(-1, 1, 1, 1)
-        return self._hp("regressor_w_heatmap", 1000.0) * heatmap_loss(self.nets[regressor](x), heat, ok)
+        x, pts, ok, w = batch[dom], batch[f"{dom}_lm"], batch[f"{dom}_lm_ok"], self._hp("regressor_w_heatmap", 1000.0)
+        return regressor_objective(self.nets[regressor], x, pts, ok, self.size, aug, w)
 
     def _local_weight(self, part: str) -> float:
         return self._hp(f"lambda_{part}", 1.0)

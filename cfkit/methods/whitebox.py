@@ -81,7 +81,7 @@ class WhiteBox(Method):
         if self.trains_regressor:
             from cfkit.nets.landmarks import LandmarkRegressor
 
-            width = float(self.hp.get("regressor_width", 1.0)) * self.width
+            width = float(self.hp.get("regressor_width", 0.25)) * self.width
             nets["R"] = LandmarkRegressor(width=width, depth=int(self.hp.get("regressor_depth", 4)), size=self.size)
         return nets
 
@@ -152,17 +152,15 @@ class WhiteBox(Method):
         return self.g_losses(batch) if opt == "g" else self.d_losses(batch)
 
     def regressor_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """The regressor learns both domains' landmarks (G's outputs lie between them), with the
-        ``landmark-regressor`` method's random similarity augmentation and heatmap loss."""
-        from cfkit.methods.landmark_regressor import random_affine
-        from cfkit.nets.landmarks import heatmap_loss, heatmaps, sigma_px
+        """The ``landmark-regressor`` objective on both domains at once (G's outputs lie between them)."""
+        from cfkit.methods.landmark_regressor import regressor_objective
 
         x, pts = torch.cat([batch["a"], batch["b"]]), torch.cat([batch["a_lm"], batch["b_lm"]])
         ok = torch.cat([batch["a_lm_ok"], batch["b_lm_ok"]])
         aug = [self._w(f"regressor_{k}", d) for k, d in (("rotate", 15.0), ("scale", 0.1), ("shift", 0.08))]
-        x, pts = random_affine(x, pts, *aug)
-        heat = heatmaps(pts, self.size, sigma_px(self.size)) * ok.view(-1, 1, 1, 1)
-        return {"heatmap": self._w("w_heatmap", 1000.0) * heatmap_loss(self.nets["R"](x), heat, ok)}
+        return {
+            "heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self._w("w_heatmap", 1000.0))
+        }
 
     def g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         a = batch["a"]

@@ -210,8 +210,10 @@ def test_whitebox_cli_train_then_translate(tmp_path, lm_domains, run_cli, asset)
     """Both phases through ``cfkit train whitebox`` on CelebA photos -> bitmoji at 64 px with a named
     landmark-regressor run (so no landmarks phase), then batched ``cfkit translate``."""
     from cfkit.imageio import load_rgb
+    from cfkit.nets.whitebox import guided_filter
     from cfkit.train import train
     from cfkit.train.config import resolve
+    from cfkit.train.data import to_uint8
     from cfkit.train.inference import load_method
     from cfkit.train.method import METHODS
 
@@ -246,10 +248,17 @@ def test_whitebox_cli_train_then_translate(tmp_path, lm_domains, run_cli, asset)
         before, after = fresh.net(name).state_dict(), trained.net(name).state_dict()
         assert any(not torch.equal(v, after[k]) for k, v in before.items() if not k.endswith(("_u", "_v"))), name
 
+    # batched translation = the generator then the guided filter at the test-time eps, image by image
     out = tmp_path / "out"
     rc, _, err = run_cli("translate", run, "--input", a, "--out", out, "--batch", "5")
     assert rc == 0, err
-    ids = sorted(p.stem for p in (a / "images").glob("*.png"))
-    assert sorted(p.stem for p in out.glob("*.png")) == ids
-    img = load_rgb(out / f"{ids[0]}.png")
-    assert img.shape == (64, 64, 3) and img.std() > 1
+    written = sorted(out.glob("*.png"))
+    assert [p.stem for p in written] == sorted(p.stem for p in (a / "images").glob("*.png"))
+    x = torch.from_numpy(load_rgb(a / "images" / f"{written[0].stem}.png")).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        raw = trained.net("G")(x)
+        expect = to_uint8(guided_filter(x, raw, 1, 5e-3).clamp(-1, 1))[0].permute(1, 2, 0).numpy()
+        train_eps = to_uint8(guided_filter(x, raw, 1, 1e-2).clamp(-1, 1))[0].permute(1, 2, 0).numpy()
+    got = load_rgb(written[0])
+    assert np.abs(got.astype(int) - expect).max() <= 1 and got.std() > 1
+    assert np.abs(got.astype(int) - train_eps).max() > 1  # the test-time eps is the one applied
