@@ -42,10 +42,6 @@ class Asset:
     """Files accepted in place (e.g. the torch.hub cache path pytorch-fid loads), ``~`` and
     ``$TORCH_HOME`` expanded; used as-is and recorded with their actual hash."""
 
-    @property
-    def filenames(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.filename for s in self.sources))
-
     def short_sources(self) -> list[str]:
         """Host and file name of each URL, ``pypi:PKG==VER`` of each package: what ``models list`` shows."""
         from urllib.parse import urlsplit
