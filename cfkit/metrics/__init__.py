@@ -16,7 +16,6 @@ METRICS: Registry[type[Metric]] = Registry(
 )
 
 
-
 def default_metrics() -> list[str]:
     """Registered metrics computed when none are named (``Metric.default``)."""
     return [name for name in METRICS.names() if METRICS.get(name).default]
