@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cfkit"
 
 LAYERS = [
     {"cfkit", "cfkit.errors", "cfkit.fsutil", "cfkit.console", "cfkit.resources", "cfkit.registry", "cfkit.imageio"}
-    | {"cfkit.stats"},
+    | {"cfkit.stats", "cfkit.options"},
     {"cfkit.fetch"},  # downloads, archives
     {"cfkit.assets", "cfkit.train.checkpoint"},  # model files: pretrained assets, cfkit's own checkpoints
     {"cfkit.faces", "cfkit.nets"},  # models built on assets

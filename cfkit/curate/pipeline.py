@@ -34,6 +34,8 @@ from cfkit.curate.profiles import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap
+from cfkit.options import given as given_options
+from cfkit.options import load_options
 
 
 @dataclass
@@ -110,22 +112,24 @@ def prepare(
     src: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     *,
-    size: int = PREPARE_DEFAULTS.size,
-    template: str | None = PREPARE_DEFAULTS.template,
-    policy: str = PREPARE_DEFAULTS.policy,
-    mask: bool = PREPARE_DEFAULTS.mask,
-    mask_method: str = PREPARE_DEFAULTS.mask_method,
+    size: int | None = None,
+    template: str | None = None,
+    policy: str | None = None,
+    mask: bool | None = None,
+    mask_method: str | None = None,
     checkpoint: str | None = None,
     limit: int | None = None,
     shard: tuple[int, int] | str | None = None,
     kind: str | None = None,
     landmarks: str | os.PathLike | None = None,
-    seed: int = PREPARE_DEFAULTS.seed,
+    seed: int | None = None,
     workers: int | None = None,
     options: PrepareOptions | None = None,
     source_options: dict | None = None,
 ) -> PrepareResult:
     """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``).
+
+    Options: :class:`PrepareOptions` defaults < ``options`` < the keyword arguments given (not None).
 
     ``source_options`` go to the source's resolver (e.g. ``variant="thumbs"`` for ffhq,
     ``style="Hayao"`` for anime, ``base_url=...`` for a mirror; see ``pipelines/datasets``).
@@ -133,19 +137,13 @@ def prepare(
     ``landmark-regressor`` run that places the cartoon landmarks animeface misses.
     """
     prof = profile(source, kind)
-    opts = replace(
-        options or PREPARE_DEFAULTS,
-        size=size,
-        template=template or prof.template,
-        policy=policy,
-        mask=mask,
-        mask_method=mask_method,
-        seed=seed,
-    )
-    if mask:
+    given = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
+    opts = load_options(PrepareOptions, asdict(options or PREPARE_DEFAULTS), given_options(given, seed=seed))
+    opts = replace(opts, template=opts.template or prof.template)
+    if opts.mask:
         from cfkit.curate.maskers import make_masker
 
-        make_masker(mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
+        make_masker(opts.mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
     out = Path(out or Path("data") / source).expanduser()
     if src is not None and not str(src).startswith(("http://", "https://")):

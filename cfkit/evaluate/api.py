@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -87,7 +86,9 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     """
     from cfkit.metrics.fid import frechet_distance
 
-    cfg = dataclasses.replace(config or EvalConfig(), reference=str(reference), grid_rows=0, **options)
+    cfg = EvalConfig.load(
+        None, (config or EvalConfig()).to_dict(), options, {"reference": str(reference), "grid_rows": 0}
+    )
     t0 = time.perf_counter()
     files = index_folder(dataset_images(folder))
     res = Extracted()
@@ -127,7 +128,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     from cfkit.evaluate.report import write_report
     from cfkit.metrics import METRICS, MetricContext
 
-    cfg = dataclasses.replace(config or EvalConfig(), **options)
+    cfg = EvalConfig.load(None, (config or EvalConfig()).to_dict(), options)
     t0 = time.perf_counter()
     if not cfg.source:
         raise InputError("no source folder given (--source DIR)")
