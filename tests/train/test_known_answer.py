@@ -59,3 +59,18 @@ def test_score_of_known_answers(task):
     oracle = score(lambda x: queue.pop(0), task)
     assert oracle.l1 < 1e-6 and oracle.lpips < 1e-4 and oracle.beats_copy
     assert oracle.n == len(ids) == 12
+
+
+def test_reverse_score_takes_the_stylised_photos_back_to_the_photos(task):
+    from cfkit.train.data import to_float
+    from cfkit.train.known_answer import score
+
+    _, photos, targets = task.test_pairs()
+    seen = []
+    copy = score(lambda x: seen.append(x) or x, task, reverse=True)  # inputs: the stylised photos
+    assert (to_float(targets) - seen[0]).abs().max().item() == 0
+    forward = score(lambda x: x, task)
+    assert copy.copy_l1 == pytest.approx(forward.copy_l1, rel=1e-6) and not copy.beats_copy
+    queue = list(to_float(photos).split(16))
+    oracle = score(lambda x: queue.pop(0), task, reverse=True)
+    assert oracle.l1 < 1e-6 and oracle.lpips < 1e-4 and oracle.beats_copy
