@@ -32,6 +32,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+BENCH_METHODS = ("cartoongan", "cartoongan-mask", "cyclegan", "cpgan", "landmark-cyclegan", "whitebox")
+"""Methods benchmarked by default (here and in bench_gpu_check.py): a new method is one more entry."""
 
 
 def _sync(device: torch.device) -> None:
@@ -140,7 +142,15 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
         t.train_step()
     _sync(t.device)
     rate = args.steps / (time.perf_counter() - start)
-    out = {"phase": phase, "steps_per_s": rate, "images_per_s": rate * batch, "flops": flops, "achieved": flops * rate}
+    losses = {k: float(v) / t._logn for k, v in t._logsum.items()}  # mean of every logged term
+    out = {
+        "phase": phase,
+        "steps_per_s": rate,
+        "images_per_s": rate * batch,
+        "flops": flops,
+        "achieved": flops * rate,
+        "losses": losses,
+    }
     if name == "whitebox":
         out.update(_superpixel_share(t, args.steps, 1 / rate))
     return out
@@ -148,7 +158,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--methods", default="cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan,whitebox")
+    ap.add_argument("--methods", default=",".join(BENCH_METHODS))
     ap.add_argument("--batches", default="1,2,4")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--width", type=float, default=1.0)

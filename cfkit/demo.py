@@ -58,21 +58,9 @@ def _shipped_photos(raw: Path) -> list[Path]:
     return sorted(raw.iterdir())
 
 
-def stylise(rgb, levels: int = 6):
-    """A classical cartoon filter: edge-preserving smoothing, colour quantisation, dark edges."""
-    import cv2
-    import numpy as np
-
-    smooth = cv2.stylization(rgb, sigma_s=40, sigma_r=0.35)
-    step = 256 // levels
-    flat = (smooth // step) * step + step // 2
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    edges = cv2.adaptiveThreshold(cv2.medianBlur(gray, 5), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
-    return np.where(edges[..., None] > 0, flat, 0).astype(np.uint8)
-
-
 def _stylised_folder(src: Path, dst: Path) -> Path:
     from cfkit.imageio import list_images, load_rgb, save_png
+    from cfkit.train.known_answer import stylise
 
     for p in list_images(src):
         save_png(dst / f"{p.stem}.png", stylise(load_rgb(p)))

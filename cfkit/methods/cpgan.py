@@ -7,9 +7,10 @@ Losses, as the authors' ``src/main.py`` / ``GAN_model.py`` compute them (weights
 ``pipelines/train/cpgan.yaml``), all least-squares GAN (Mao et al. 2017):
 
 * global: PatchGAN ``D`` on whole faces, G term ``w_gan * (D(G(a)) - 1)^2``;
-* local: one PatchGAN ``D_local`` shared by three face regions, G term
-  ``w_local * sum_r (D_local(r(G(a))) - 1)^2``; ``local: strips`` are the authors' horizontal
-  strips around the eyes, nose and mouth rows, zero outside the strip ("crop and pad");
+* local: one PatchGAN ``D_local`` shared by three face regions (or one per region with
+  ``local_shared: false``), G term ``w_local * sum_r (D_local(r(G(a))) - 1)^2``; ``local: strips``
+  are the authors' horizontal strips around the eyes, nose and mouth rows, zero outside the strip
+  ("crop and pad"); ``local: landmarks`` are square patches cut at each image's landmarks;
 * content: ``w_content * mean (C(G(a)) - C(a))^2`` with the content network C: LightCNN-9
   (the authors') when its weights are installed or named, else VGG16 ``conv4_3`` features, and
   ``run.json`` says which (``assets.content_loss``);
@@ -89,18 +90,26 @@ class CPGAN(Method):
             raise InputError(f"cpgan: method.local must be one of {', '.join(LOCAL_KINDS)}, not {self.local!r}")
         self.needs_landmarks = self.local == "landmarks"
         self.shared = bool(self.hp.get("local_shared", True))
-        template = str(self.hp.get("template", "ffhq"))
+        try:
+            self._setup_regions(str(self.hp.get("template", "ffhq")))
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"cpgan: bad face-region settings ({e})") from None
+
+    def _setup_regions(self, template: str) -> None:
         if self.local == "strips":
             rows = self.hp.get("part_rows")  # {eyes, nose, mouth} image-relative rows; default: the template's
             self.strips = strip_rows(self.size, rows, template)
             self._masks = strip_masks(self.size, self.strips).to(self.device)
             self.provenance["strips"] = self.strips
-        else:
-            sides = {**PATCH_SIDES, **(self.hp.get("patch_sides") or {})}
-            self.patch_px = [float(sides[p]) * self.size for p in PARTS]  # square sides at training size
-            self.patch_out = int(self.hp.get("patch_out") or self.size // 2)
-            self._template = torch.from_numpy(template_points(template)).float()
-            self.provenance["patches"] = {"sides_px": self.patch_px, "out": self.patch_out}
+            return
+        given = dict(self.hp.get("patch_sides") or {})
+        if set(given) - set(PARTS):
+            raise ValueError(f"patch_sides keys must be among {', '.join(PARTS)}")
+        sides = {**PATCH_SIDES, **given}
+        self.patch_px = [float(sides[p]) * self.size for p in PARTS]  # square sides at training size
+        self.patch_out = int(self.hp.get("patch_out") or self.size // 2)
+        self._template = torch.from_numpy(template_points(template)).float()
+        self.provenance["patches"] = {"sides_px": self.patch_px, "out": self.patch_out}
 
     def _hp(self, key: str, default: float) -> float:
         return float(self.hp.get(key, default))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cfkit.errors import InputError
 from cfkit.faces.scheme import NAMES, PARTS
 from cfkit.methods.cyclegan import CycleGAN, lsgan
 from cfkit.methods.landmark_regressor import regressor_objective
@@ -84,7 +85,9 @@ class LandmarkCycleGAN(CycleGAN):
         for dom in ("a", "b"):
             named = self._named_regressor(dom)
             if named:
-                nets[f"R_{dom.upper()}"] = load_regressor(named, "cpu")
+                nets[f"R_{dom.upper()}"] = reg = load_regressor(named, "cpu")
+                if reg.size != self.size:  # its heatmaps (the landmark loss) are only meaningful at its own size
+                    raise InputError(f"regressor_{dom} {named} is for {reg.size} px images, this run {self.size} px")
                 self.provenance[f"regressor_{dom}"] = str(named)
             else:
                 width = float(self.hp.get("regressor_width", 1.0)) * self.width

@@ -99,7 +99,9 @@ def strip_bounds(rows: dict[str, float]) -> tuple[float, float, float, float]:
 
     ``strip_bounds(PART_ROWS_AUTHORS)`` is (0.125, 0.375, 0.625, 0.875): rows 16, 48, 80, 112 of 128.
     """
-    e, n, m = rows["eyes"], rows["nose"], rows["mouth"]
+    if not isinstance(rows, dict) or not {"eyes", "nose", "mouth"} <= set(rows):
+        raise ValueError(f"part rows need eyes, nose and mouth, got {rows!r}")
+    e, n, m = float(rows["eyes"]), float(rows["nose"]), float(rows["mouth"])
     if not 0 < e < n < m < 1:
         raise ValueError(f"part rows must increase inside the image: eyes {e}, nose {n}, mouth {m}")
     top, bottom = e - (n - e) / 2, m + (m - n) / 2

@@ -108,7 +108,15 @@ def test_exif_rotated_photo_is_upright_after_alignment(models, astronaut, tmp_pa
     exif = Image.Exif()
     exif[0x0112] = 6  # ... and tagged "rotate 90 CW to display"
     Image.fromarray(rotated).save(src / "sideways.jpg", exif=exif, quality=95)
-    assert load_rgb(src / "sideways.jpg").shape == astronaut.shape
+    for tag, k in ((6, 1), (8, -1)):  # 6: stored turned 90° counter-clockwise; 8: turned 90° clockwise
+        exif = Image.Exif()
+        exif[0x0112] = tag
+        Image.fromarray(np.ascontiguousarray(np.rot90(astronaut, k=k))).save(
+            tmp_path / f"o{tag}.jpg", exif=exif, quality=95
+        )
+        got = load_rgb(tmp_path / f"o{tag}.jpg").astype(float)
+        assert np.abs(got - astronaut).mean() < 8.0, tag  # upright pixel for pixel (JPEG noise aside) ...
+        assert np.abs(got - astronaut[::-1, ::-1]).mean() > 30.0, tag  # ... not upside down (90 vs 270 mixed up)
     for name in ("upright.png", "sideways.jpg"):
         out = tmp_path / name
         sub = tmp_path / f"in-{name}"
@@ -408,22 +416,41 @@ def test_bad_options_are_one_line_errors_before_any_work(models, astronaut, tmp_
     assert not (tmp_path / "out").exists()
 
 
-def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_path, monkeypatch):
-    """``--method unet`` hands the images to cartoongan_mask.predict_masks in one batch per call."""
-    import cfkit.methods.cartoongan_mask as cm
+def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_path, asset):
+    """``--method unet`` runs the checkpoint's own U-Net: a briefly trained one gives the masks its network
+    computes, and editing the checkpoint's weights (head forced to "all face" / "no face") changes them."""
+    import torch
 
-    out, res = apdrawing
-    ckpt = tmp_path / "run"
-    ckpt.mkdir()
-    calls = []
+    from cfkit.methods.cartoongan_mask import predict_masks
+    from cfkit.train import train
+    from cfkit.train.checkpoint import latest
 
-    def fake_predict(checkpoint, images, **kw):
-        calls.append((checkpoint, len(images)))
-        return [np.full(im.shape[:2], 200, np.uint8) for im in images]
+    asset("vgg16")
+    prepared, res = apdrawing
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)  # the module's dataset stays as it was
+    hp = {"method": {"init_epochs": 1, "unet_epochs": 2, "epochs": 3, "unet_width": 0.25}}
+    run = train(
+        "cartoongan-mask", data, data, out=str(tmp_path / "run"), size=32, width=0.125, batch=2, iters=3, set=hp
+    )
+    ids = list(pd.read_parquet(data / "manifest.parquet")["id"])
+    images = [load_rgb(data / "images" / f"{i}.png") for i in ids]
 
-    monkeypatch.setattr(cm, "predict_masks", fake_predict)
-    rc, _, err = run_cli("mask", out, "--method", "unet", "--checkpoint", ckpt)
-    assert rc == 0, err
-    assert calls == [(str(ckpt), res.kept)]
-    assert (np.asarray(Image.open(next((out / "masks").glob("*.png")))) == 255).all()
-    assert set(pd.read_parquet(out / "manifest.parquet")["mask"]) == {"unet"}
+    def masks_written(checkpoint) -> list[np.ndarray]:
+        rc, _, err = run_cli("mask", data, "--method", "unet", "--checkpoint", checkpoint)
+        assert rc == 0, err
+        assert set(pd.read_parquet(data / "manifest.parquet")["mask"]) == {"unet"}
+        return [np.asarray(Image.open(data / "masks" / f"{i}.png")) for i in ids]
+
+    got = masks_written(run)
+    assert len(got) == res.kept
+    assert all(np.array_equal(a, b) for a, b in zip(got, predict_masks(run, images), strict=True))
+    state = torch.load(latest(run), weights_only=True)
+    for bias, expect in ((8.0, 255), (-8.0, 0)):
+        for nets in (state["nets"], state.get("ema", {})):
+            if "U" in nets:
+                nets["U"]["head.weight"].zero_()
+                nets["U"]["head.bias"].fill_(bias)
+        edited = tmp_path / f"edited{bias:+.0f}.pt"
+        torch.save(state, edited)
+        assert all((m == expect).all() for m in masks_written(edited))

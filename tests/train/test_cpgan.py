@@ -88,6 +88,14 @@ def test_recipe_declares_the_authors_settings():
     assert specs["g"].lr == specs["d"].lr == 1e-4 and specs["g"].betas == (0.5, 0.999)
     assert m.direction == "cartoon -> photo"
 
+    from cfkit.errors import InputError
+
+    for bad in ({"local": "patches"}, {"part_rows": {"eyes": 0.6, "nose": 0.5, "mouth": 0.7}}, {"template": "x"}):
+        with pytest.raises(InputError, match="cpgan"):
+            _method(**bad)
+    with pytest.raises(InputError, match="patch_sides"):
+        _method(local="landmarks", patch_sides={"ears": 0.2})
+
 
 def _lightcnn_file(path, in_ch: int):
     """A LightCNN-9 checkpoint in the official layout (DataParallel prefixes, fc layers, extra keys)."""

@@ -235,6 +235,7 @@ def test_translate_finds_the_landmarks_itself(lm_run, lm_domains, tmp_path, run_
 
 
 def test_named_regressors_are_loaded_and_kept_frozen(lm_domains, tmp_path):
+    from cfkit.errors import InputError
     from cfkit.train import train
     from cfkit.train.checkpoint import latest, load
 
@@ -250,3 +251,8 @@ def test_named_regressors_are_loaded_and_kept_frozen(lm_domains, tmp_path):
     for r, src in (("R_A", ra), ("R_B", rb)):
         want = load(latest(src))["nets"]["regressor"]
         assert all(torch.equal(v, want[k]) for k, v in state["nets"][r].items()), r
+    # a regressor of another image size is refused (its heatmaps would not match the run's)
+    r32 = train("landmark-regressor", a, out=str(tmp_path / "r32"), **{**reg, "size": 32, "iters": 1})
+    bad = {"method": {**hp["method"], "regressor_b": str(r32)}}
+    with pytest.raises(InputError, match="regressor_b .* is for 32 px images, this run 64 px"):
+        train("landmark-cyclegan", a, b, out=str(tmp_path / "bad"), iters=2, set=bad, **SMALL)
