@@ -8,7 +8,11 @@ from pathlib import Path
 
 from cfkit.errors import InputError
 
-DEFAULT_METRICS = ("fid", "kid", "identity", "identity_retrieval", "landmark_nme", "lpips", "lpips_diversity")
+
+def _default_metrics() -> list[str]:
+    from cfkit.metrics import default_metrics
+
+    return default_metrics()
 
 
 @dataclass
@@ -21,7 +25,8 @@ class EvalConfig:
     reference: str = ""
     """Folder of real target-domain images, or a pytorch-fid ``.npz`` (mu, sigma[, features])."""
     out: str = "eval/out"
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] = field(default_factory=_default_metrics)
+    """Default: every registered metric with ``default = True``."""
     max_images: int | None = None
     """Evaluate only the first N matched ids (sorted), e.g. a protocol's sample size."""
     fid_dims: int = 2048

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import paired_result, unavailable
+from cfkit.metrics._base import paired_result
 
 
 def nme(src: np.ndarray, out: np.ndarray) -> float:
@@ -31,7 +31,5 @@ class LandmarkNME(Metric):
     needs = ("landmarks",)
 
     def compute(self, ctx):
-        if "landmarks" in ctx.data.unavailable:
-            return unavailable(ctx.data.unavailable["landmarks"])
-        lms = ctx.data.landmarks
-        return paired_result(ctx, lms.get("source", {}), lms.get(ctx.method, {}), nme, normaliser="inter-ocular")
+        src, out = ctx.feature("landmarks", "source"), ctx.feature("landmarks")
+        return paired_result(ctx, src, out, nme, normaliser="inter-ocular")
