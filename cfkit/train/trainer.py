@@ -167,7 +167,14 @@ class Trainer:
             self.ema = {n: copy.deepcopy(self.method.net(n)).eval().requires_grad_(False) for n in cls.ema_nets}
 
         self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
-        self.data_b = load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
+        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
+        self.lm = {}  # domain key -> (points, ok) when the method needs landmarks
+        if cls.needs_landmarks:
+            from cfkit.train.landmark_data import domain_landmarks
+
+            for key, dom in (("a", self.data_a), ("b", self.data_b)):
+                if dom is not None:
+                    self.lm[key] = domain_landmarks(dom.root, dom.ids, int(cfg["size"]))
         self.smooth_b = None
         if cls.needs_edge_smoothed_b:
             from cfkit.train.edges import edge_smoothed
@@ -175,7 +182,7 @@ class Trainer:
             self.smooth_b = edge_smoothed(self.data_b.images)
         seed = int(cfg["seed"])
         self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
-        self.stream_b = IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
+        self.stream_b = None if self.data_b is None else IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
         self.plan = schedule(self.method.phases(), len(self.data_a), cfg, self.world)
         self.total = sum(n for _, n in self.plan)
         self.step = 0
@@ -191,8 +198,15 @@ class Trainer:
         out = {}
         for k, v in t.items():
             v = v.to(self.device, non_blocking=True)
+            if k.endswith(("_lm", "_lm_ok")):
+                out[k] = v.float()
+                continue
             v = v.float().div_(255.0) if k.endswith("_mask") else to_float(v)
             out[k] = v.contiguous(memory_format=mf)
+        if self.lm:
+            from cfkit.train.landmark_data import with_heatmaps
+
+            with_heatmaps(out, int(self.cfg["size"]))
         return out
 
     def _gather(self, dom: Domain, idx: list[int], extra: torch.Tensor | None, key: str, flip: bool):
@@ -201,25 +215,38 @@ class Trainer:
             t[f"{key}_mask"] = dom.masks[idx]
         if extra is not None:
             t[f"{key}_smooth"] = extra[idx]
+        lm = self.lm.get(key)
         if flip:
             f = torch.rand(len(idx)) < 0.5
             for k in t:
                 t[k][f] = t[k][f].flip(-1)
+            if lm is not None:
+                from cfkit.train.landmark_data import flip_landmarks
+
+                pts, ok = lm[0][idx], lm[1][idx]
+                pts[f] = flip_landmarks(pts[f], ok[f])
+                t[f"{key}_lm"], t[f"{key}_lm_ok"] = pts, ok
+        elif lm is not None:
+            t[f"{key}_lm"], t[f"{key}_lm_ok"] = lm[0][idx], lm[1][idx]
         return t
 
     def next_batch(self) -> Batch:
         bs, flip = int(self.cfg["batch"]), bool(self.cfg["flip"])
-        ia, ib = self.stream_a.take(bs), self.stream_b.take(bs)
+        ia = self.stream_a.take(bs)
         t = self._gather(self.data_a, ia, None, "a", flip)
-        t.update(self._gather(self.data_b, ib, self.smooth_b, "b", flip))
-        ids = {"a": [self.data_a.ids[i] for i in ia], "b": [self.data_b.ids[i] for i in ib]}
+        ids = {"a": [self.data_a.ids[i] for i in ia]}
+        if self.data_b is not None:
+            ib = self.stream_b.take(bs)
+            t.update(self._gather(self.data_b, ib, self.smooth_b, "b", flip))
+            ids["b"] = [self.data_b.ids[i] for i in ib]
         return Batch(self._to_device(t), ids)
 
     def fixed_batch(self, n: int = 8) -> Batch:
         """The first ``n`` images of each domain, unaugmented: the subjects of sample grids."""
-        ia, ib = list(range(min(n, len(self.data_a)))), list(range(min(n, len(self.data_b))))
+        ia = list(range(min(n, len(self.data_a))))
         t = self._gather(self.data_a, ia, None, "a", False)
-        t.update(self._gather(self.data_b, ib, self.smooth_b, "b", False))
+        if self.data_b is not None:
+            t.update(self._gather(self.data_b, list(range(min(n, len(self.data_b)))), self.smooth_b, "b", False))
         return Batch(self._to_device(t), {"a": [self.data_a.ids[i] for i in ia]})
 
     # --- state --------------------------------------------------------------------------
@@ -240,7 +267,7 @@ class Trainer:
             "ema": {n: m.state_dict() for n, m in self.ema.items()},
             "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
             "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
-            "streams": {"a": self.stream_a.state_dict(), "b": self.stream_b.state_dict()},
+            "streams": {k: s.state_dict() for k, s in (("a", self.stream_a), ("b", self.stream_b)) if s is not None},
             "rng": rngs,
             "best": self.best,
         }
@@ -259,7 +286,8 @@ class Trainer:
         for n, sd in state["scalers"].items():
             self.scalers[n].load_state_dict(sd)
         self.stream_a.load_state_dict(state["streams"]["a"])
-        self.stream_b.load_state_dict(state["streams"]["b"])
+        if self.stream_b is not None:
+            self.stream_b.load_state_dict(state["streams"]["b"])
         rngs = state["rng"]
         if len(rngs) != self.world:
             raise InputError(f"cannot resume: checkpoint has {len(rngs)} processes, this run has {self.world}")
@@ -388,6 +416,7 @@ class Trainer:
             "data": {
                 k: {"root": str(d.root), "images": len(d), "masks": d.masks is not None}
                 for k, d in (("a", self.data_a), ("b", self.data_b))
+                if d is not None
             },
             "schedule": [{"phase": p.name, "iters": n, "steps": list(p.steps)} for p, n in self.plan],
             **extra,
