@@ -35,6 +35,7 @@ from cfkit.fsutil import atomic_write_json, atomic_write_text
 from cfkit.train import checkpoint as ckpt
 from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8
 from cfkit.train.method import METHODS, Batch, Method, Phase
+from cfkit.train.store import UInt8Store
 
 # keys whose change makes a checkpoint incompatible with the current run
 STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema")
@@ -167,8 +168,7 @@ class Trainer:
         if cfg.get("ema"):
             self.ema = {n: copy.deepcopy(self.method.net(n)).eval().requires_grad_(False) for n in cls.ema_nets}
 
-        self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
-        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
+        self._load_data(cls)
         self.lm = {}  # domain key -> (points, ok) when the method needs landmarks
         if self.method.needs_landmarks:  # an instance may decide from its recipe (cpgan)
             from cfkit.train.landmark_data import domain_landmarks
@@ -176,11 +176,6 @@ class Trainer:
             for key, dom in (("a", self.data_a), ("b", self.data_b)):
                 if dom is not None:
                     self.lm[key] = domain_landmarks(dom.root, dom.ids, int(cfg["size"]))
-        self.smooth_b = None
-        if cls.needs_edge_smoothed_b:
-            from cfkit.train.edges import edge_smoothed
-
-            self.smooth_b = edge_smoothed(self.data_b.images)
         seed = int(cfg["seed"])
         self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
         self.stream_b = None if self.data_b is None else IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
@@ -192,6 +187,21 @@ class Trainer:
         self._logsum: dict[str, torch.Tensor] = {}
         self._logn = 0
         self._monitor: list[float] = []
+
+    def _load_data(self, cls: type[Method]) -> None:
+        """Domains (and CartoonGAN's edge-smoothed B) as on-disk stores; under DDP rank 0 builds them first."""
+        cfg = self.cfg
+        if self.world > 1 and not self.main:
+            dist.barrier()
+        self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
+        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
+        self.smooth_b = None
+        if cls.needs_edge_smoothed_b:
+            from cfkit.train.edges import edge_smoothed
+
+            self.smooth_b = edge_smoothed(self.data_b.images)
+        if self.world > 1 and self.main:
+            dist.barrier()
 
     # --- batches --------------------------------------------------------------------------
     def _to_device(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -210,7 +220,7 @@ class Trainer:
             with_heatmaps(out, int(self.cfg["size"]))
         return out
 
-    def _gather(self, dom: Domain, idx: list[int], extra: torch.Tensor | None, key: str, flip: bool):
+    def _gather(self, dom: Domain, idx: list[int], extra: UInt8Store | None, key: str, flip: bool):
         t = {key: dom.images[idx]}
         if dom.masks is not None:
             t[f"{key}_mask"] = dom.masks[idx]

@@ -18,7 +18,7 @@ def direct_style_grams(folder: Path, size: int) -> dict[str, torch.Tensor]:
     feats, _ = vgg_features("vgg19")
     vgg = VGGFeatures(feats, STYLE_LAYERS)
     with torch.no_grad():
-        f = vgg(to_float(load_domain(folder, size, masks=False).images))
+        f = vgg(to_float(load_domain(folder, size, masks=False).images[:]))
     return {k: gram(f[k]).mean(0) for k in STYLE_LAYERS}
 
 

@@ -73,12 +73,19 @@ def test_index_stream_shards_and_resumes():
 def test_load_domain_manifest_split_masks_and_plain_folder(tmp_path, tiny_domains):
     import pandas as pd
 
-    from cfkit.train.data import load_domain
+    from cfkit.imageio import load_rgb
+    from cfkit.train.data import fit_square, load_domain
 
     a, b = tiny_domains
     dom = load_domain(a, 64)
-    assert dom.images.shape == (6, 3, 64, 64) and dom.images.dtype == torch.uint8
+    assert dom.images.shape == (6, 3, 64, 64) and dom.images[:].dtype == torch.uint8
     assert dom.masks is not None and dom.masks.shape == (6, 1, 64, 64)
+    # the store holds each image as decoded, fitted and laid out C x H x W; read by any index list
+    expect = fit_square(load_rgb(a / "images" / f"{dom.ids[4]}.png"), 64).transpose(2, 0, 1)
+    np.testing.assert_array_equal(dom.images[[4, 1]][0].numpy(), expect)
+    assert torch.equal(dom.images[[4, 1]][1], dom.images[1]) and torch.equal(dom.images[:][4], dom.images[4])
+    again = load_domain(a, 64)  # built once: the second load opens the same file
+    assert again.images.path == dom.images.path
     plain = load_domain(b, 32)
     assert plain.ids == [f"cat{k}" for k in range(6)] and plain.masks is None
     # a manifest restricts to its split
@@ -111,11 +118,14 @@ def test_edge_smoothing_blurs_only_edges_and_is_cached(tmp_path, monkeypatch):
     np.testing.assert_array_equal(out[~region], img[~region])  # untouched away from edges
     blurred = cv2.GaussianBlur(img, (5, 5), 0, borderType=cv2.BORDER_REFLECT)
     np.testing.assert_array_equal(out[region], blurred[region])
-    t = torch.from_numpy(np.stack([img, img[::-1]])).permute(0, 3, 1, 2).contiguous()
-    first = edges.edge_smoothed(t)
-    cached = list((tmp_path / "cache" / "edge-smooth").glob("*.npy"))
-    assert len(cached) == 1
-    assert torch.equal(edges.edge_smoothed(t), first)
+    from cfkit.train.store import build_store
+
+    pair = np.stack([img, np.ascontiguousarray(img[::-1])]).transpose(0, 3, 1, 2)
+    images = build_store("test-images", 2, pair.shape[1:], lambda i: np.ascontiguousarray(pair[i]), "test")
+    first = edges.edge_smoothed(images)
+    assert np.array_equal(first[1].permute(1, 2, 0).numpy(), edges.edge_smooth(np.ascontiguousarray(img[::-1])))
+    assert len(list((tmp_path / "cache" / "train").glob("*.u8"))) == 2  # images + their smoothed copy
+    assert edges.edge_smoothed(images).path == first.path and torch.equal(edges.edge_smoothed(images)[:], first[:])
 
 
 def test_checkpoint_keep_last_and_rng_roundtrip(tmp_path):
