@@ -17,6 +17,14 @@ def eye_alignment(kept: pd.DataFrame, tolerance: float) -> tuple[float | None, i
     return n_ok / len(err), n_ok, len(err)
 
 
+def landmark_coverage(kept: pd.DataFrame) -> dict[str, int]:
+    """Faces per ``lm_source`` (5-point landmarks), ``"none"`` for faces without them."""
+    if "lm_source" not in kept:
+        return {"none": len(kept)} if len(kept) else {}
+    src = kept["lm_source"].fillna("none").replace("", "none")
+    return {str(k): int(v) for k, v in src.value_counts().sort_index().items()}
+
+
 def _stat(s: pd.Series) -> str:
     s = s.astype(float).dropna()
     if not len(s):
@@ -36,6 +44,9 @@ def render(rows: pd.DataFrame, kept: pd.DataFrame, info: dict) -> str:
     if len(kept) and "detector" in kept:
         for det, n in kept["detector"].value_counts().sort_index().items():
             lines.append(f"| via {det} | {n} |")
+    cover = landmark_coverage(kept)
+    for src, n in cover.items():
+        lines.append(f"| landmarks {'from ' + src if src != 'none' else 'missing'} | {n} |")
     lines += ["", "## Rejections by reason", "", "| reason | count | example |", "|---|---|---|"]
     for reason, grp in sorted(rej.groupby("reason"), key=lambda kv: -len(kv[1])):
         ex = str(grp["origin"].iloc[0])
@@ -53,6 +64,12 @@ def render(rows: pd.DataFrame, kept: pd.DataFrame, info: dict) -> str:
         )
     else:
         lines.append("- eye alignment: not measured (no 68-point landmarks for this source)")
+    if len(kept):
+        n_lm = len(kept) - cover.get("none", 0)
+        parts = ", ".join(f"{k} {v}" for k, v in cover.items() if k != "none") or "none"
+        lines.append(
+            f"- 5-point landmarks (lm5): {n_lm}/{len(kept)} faces ({n_lm / len(kept) * 100:.1f}%); by source: {parts}"
+        )
     for col, label in (
         ("det_score", "detection score"),
         ("face_px", "face size (source px)"),

@@ -38,6 +38,10 @@ def prepare_cmd(
     merge: bool = typer.Option(False, "--merge", help="Join the shard results in --out into one manifest."),
     merge_from: list[Path] = typer.Option(None, "--merge-from", help="With --merge: other folders' shards too."),
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the deterministic train/val/test split."),
+    kind: str = typer.Option(None, "--profile", help="photo | cartoon (default: per source; folder: photo)."),
+    landmarks: Path = typer.Option(
+        None, "--landmarks", help="landmark-regressor run: landmarks for the cartoons animeface misses."
+    ),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     option: list[str] = typer.Option(
         None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
@@ -46,6 +50,7 @@ def prepare_cmd(
     """Curate a dataset: detect, align, filter, dedupe, split; write images/, manifest.parquet, card.md.
 
     Example: cfkit prepare folder --src ~/selfies --size 128 --mask
+    Example: cfkit prepare folder --src ~/drawings --profile cartoon --landmarks runs/lm-anime
     """
     from cfkit.curate import merge as merge_shards
     from cfkit.curate import prepare
@@ -68,6 +73,8 @@ def prepare_cmd(
         shard=shard,
         seed=seed,
         workers=workers,
+        kind=kind,
+        landmarks=landmarks,
         source_options=parse_key_values(option or []),
     )
     typer.echo(str(out))

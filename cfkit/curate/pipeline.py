@@ -118,6 +118,8 @@ def prepare(
     checkpoint: str | None = None,
     limit: int | None = None,
     shard: tuple[int, int] | str | None = None,
+    kind: str | None = None,
+    landmarks: str | os.PathLike | None = None,
     seed: int = DEFAULTS.seed,
     workers: int | None = None,
     options: PrepareOptions | None = None,
@@ -127,8 +129,10 @@ def prepare(
 
     ``source_options`` go to the source's resolver (e.g. ``variant="thumbs"`` for ffhq,
     ``style="Hayao"`` for anime, ``base_url=...`` for a mirror; see ``pipelines/datasets``).
+    ``kind`` ("photo" | "cartoon") overrides the source's profile; ``landmarks`` names a
+    ``landmark-regressor`` run that places the cartoon landmarks animeface misses.
     """
-    prof = profile(source)
+    prof = profile(source, kind)
     opts = replace(
         options or DEFAULTS,
         size=size,
@@ -154,12 +158,14 @@ def prepare(
         mask=opts.mask,
         mask_method=opts.mask_method,
         checkpoint=checkpoint,
+        landmarks=str(landmarks) if landmarks else None,
         quality=opts.quality,
     )
     worker.check(job)
     tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
     journal = Journal(out / "journal" / tag)
-    journal.check_options({"source": source, "src": str(src) if src else None, **opts.fingerprint()})
+    extra = {k: v for k, v in (("profile", kind), ("landmarks", job.landmarks)) if v}  # absent: older journals
+    journal.check_options({"source": source, "src": str(src) if src else None, **opts.fingerprint(), **extra})
 
     raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit, source_options or {})
     raws = [r for r in raws if in_shard(str(r.origin), shard)]

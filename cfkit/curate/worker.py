@@ -31,6 +31,7 @@ class Job:
     mask: bool = False
     mask_method: str = "landmarks"
     checkpoint: str | None = None
+    landmarks: str | None = None  # landmark-regressor run for cartoons animeface misses
     quality: QualityThresholds = QualityThresholds()
     threads: int = 0
     name_by: str = "sha"  # "sha": <sha16>.png (datasets); "name": raw.meta["name"] (cfkit align)
@@ -56,10 +57,15 @@ def check(job: Job) -> None:
         detector_model_path()
     if job.photo or job.mask:
         asset_path("dlib-landmarks68")
+    if job.landmarks:
+        from cfkit.nets.landmarks import load_regressor
+
+        load_regressor(job.landmarks)
 
 
 def init(job: Job) -> None:
     """Build the models of this process once (also called inline when there are no workers)."""
+    from cfkit.curate.landmarking import Landmarker
     from cfkit.faces.aligner import FaceAligner
     from cfkit.faces.masks import make_masker
 
@@ -74,6 +80,7 @@ def init(job: Job) -> None:
         threads=job.threads,
     )
     _STATE["masker"] = make_masker(job.mask_method, job.checkpoint) if job.mask else None
+    _STATE["landmarker"] = Landmarker(job.photo, job.landmarks)
 
 
 def _nan(v) -> float:
@@ -167,6 +174,7 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
     out = Path(job.out)
     save_png(out / job.images_dir / f"{fid}.png", face.image)
     row["phash"] = str(imagehash.phash(Image.fromarray(face.image)))
+    row["lm5"], row["lm_source"], row["lm_score"] = _STATE["landmarker"](face.image, face.lm68)
     if _STATE["masker"] is not None:
         save_png(out / "masks" / f"{fid}.png", _STATE["masker"]([face.image], [face.lm68])[0])
         row["mask"] = job.mask_method

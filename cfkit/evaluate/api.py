@@ -11,8 +11,9 @@ import numpy as np
 from cfkit.console import info, warn
 from cfkit.errors import CfkitError, InputError
 from cfkit.evaluate.config import EvalConfig
-from cfkit.evaluate.extract import REFERENCE, Extracted, Item, extract
-from cfkit.evaluate.inputs import SOURCE, dataset_images, describe_unmatched, index_folder, match_methods, run_info
+from cfkit.evaluate.extract import Extracted, Item, extract
+from cfkit.evaluate.features import REFERENCE, SOURCE
+from cfkit.evaluate.inputs import dataset_images, describe_unmatched, index_folder, match_methods, run_info
 
 
 def _versions() -> dict:
@@ -66,7 +67,7 @@ def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: di
     """Reference statistics from freshly extracted features (cached for the next run)."""
     from cfkit.evaluate import inception as inc
 
-    feats = res.inception.get(REFERENCE, {})
+    feats = res.feature("inception", REFERENCE)
     keys = [it.key for it in ref_items if it.key in feats]
     if not keys:
         return
@@ -96,7 +97,7 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     _reference_from_features(res, ref_items, ref_prov, cfg)
     from cfkit.evaluate.inception import statistics
 
-    feats = res.inception["images"]
+    feats = res.feature("inception", "images")
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
         raise InputError("FID needs >= 2 decodable images on each side")
     mu, sigma = statistics(np.stack([feats[k] for k in files if k in feats]))
@@ -160,7 +161,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         for metric in metrics:
             ctx = MetricContext(method=m.name, ids=m_ids, data=res, config=cfg, source_ids=ids)
             try:
-                results[m.name][metric.name] = metric.compute(ctx)
+                results[m.name][metric.name] = metric.run(ctx)
             except CfkitError as e:
                 results[m.name][metric.name] = {"value": None, "ci": None, "n": 0, "unavailable": str(e)}
     elapsed = time.perf_counter() - t0

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from cfkit.errors import InputError
 
-DEFAULT_METRICS = ("fid", "kid", "identity", "identity_retrieval", "landmark_nme", "lpips", "lpips_diversity")
+
+def _default_metrics() -> list[str]:
+    from cfkit.metrics import default_metrics
+
+    return default_metrics()
 
 
 @dataclass
@@ -21,7 +25,8 @@ class EvalConfig:
     reference: str = ""
     """Folder of real target-domain images, or a pytorch-fid ``.npz`` (mu, sigma[, features])."""
     out: str = "eval/out"
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] = field(default_factory=_default_metrics)
+    """Default: every registered metric with ``default = True``."""
     max_images: int | None = None
     """Evaluate only the first N matched ids (sorted), e.g. a protocol's sample size."""
     fid_dims: int = 2048
@@ -30,7 +35,12 @@ class EvalConfig:
     kid_subset_size: int = 1000
     identity_backend: str = "auto"
     lpips_net: str = "alex"
+    landmarks_source: str = "dlib"
+    landmarks_output: str = "dlib"
+    """Landmark source chains of the method inputs and outputs (``landmark_nme``): ``dlib`` (photos),
+    ``animeface`` (cartoons), a ``landmark-regressor`` run folder, or several joined by ``+`` (tried in order)."""
     landmarks_assume_aligned: bool = False
+    """dlib: measure aligned crops whose face the detector misses inside the central face box."""
     bootstrap: int = 1000
     fid_bootstrap: int = 100
     """FID resamples (each an n x n_ref SVD, not a 2048-d sqrtm)."""

@@ -6,10 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cfkit.errors import InputError
+from cfkit.evaluate.features import REFERENCE, SOURCE
 from cfkit.imageio import list_images
-
-SOURCE = "source"
-"""Role name of the source images (not a valid method name)."""
 
 
 @dataclass
@@ -59,8 +57,8 @@ def resolve_method(spec: str, results_root: str | Path = "results") -> tuple[str
     """``name`` -> ``results/<name>/`` (or its ``images/``); ``name=DIR`` -> DIR."""
     name, sep, folder = spec.partition("=")
     name = name.strip()
-    if not name or name == SOURCE or "/" in name:
-        raise InputError(f"bad method name in '{spec}' (use NAME or NAME=DIR; '{SOURCE}' is reserved)")
+    if not name or name in (SOURCE, REFERENCE) or "/" in name:
+        raise InputError(f"bad method name in '{spec}' (use NAME or NAME=DIR; '{SOURCE}', '{REFERENCE}' are reserved)")
     path = Path(folder.strip()) if sep else Path(results_root) / name
     if not path.is_dir():
         hint = "" if sep else f" (give NAME=DIR, or run cfkit translate ... --out {path})"

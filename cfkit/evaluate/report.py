@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cfkit.evaluate.inputs import SOURCE
+from cfkit.evaluate.features import SOURCE
 from cfkit.fsutil import atomic_write_json, atomic_write_text
 
 

@@ -15,4 +15,11 @@ METRICS: Registry[type[Metric]] = Registry(
     "metric", modules=[f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
 )
 
-__all__ = ["METRICS", "Metric", "MetricContext", "bootstrap_ci", "unavailable"]
+
+
+def default_metrics() -> list[str]:
+    """Registered metrics computed when none are named (``Metric.default``)."""
+    return [name for name in METRICS.names() if METRICS.get(name).default]
+
+
+__all__ = ["METRICS", "default_metrics", "Metric", "MetricContext", "bootstrap_ci", "unavailable"]

@@ -20,6 +20,10 @@ class MetricContext:
     """:class:`cfkit.evaluate.config.EvalConfig`"""
     source_ids: list[str] = field(default_factory=list)
 
+    def feature(self, name: str, role: str | None = None) -> dict:
+        """id -> value of per-image feature ``name`` for ``role`` (default: this method's outputs)."""
+        return self.data.feature(name, role or self.method)
+
 
 class Metric:
     """Subclass, set the class attributes, implement :meth:`compute`, register by name."""
@@ -27,9 +31,19 @@ class Metric:
     name = ""
     label = ""
     needs: tuple[str, ...] = ()
+    """Per-image features read (names in :data:`cfkit.evaluate.features.FEATURES`)."""
+    default = True
+    """Whether ``cfkit eval`` computes it when no ``--metrics`` are given."""
     higher_is_better = False
     per_image = True
     """Whether the metric has one value per image (a ``per_image.csv`` column)."""
+
+    def run(self, ctx: MetricContext) -> dict:
+        """:meth:`compute`, or :func:`unavailable` with the reason when a needed feature could not be computed."""
+        for name in self.needs:
+            if name in ctx.data.unavailable:
+                return unavailable(ctx.data.unavailable[name])
+        return self.compute(ctx)
 
     def compute(self, ctx: MetricContext) -> dict:
         """``{"value", "ci": [lo, hi], "n", ...}`` plus ``"per_image": {id: value}``, or :func:`unavailable`."""

@@ -17,15 +17,13 @@ from cfkit.metrics._base import unavailable
 
 
 def method_features(ctx) -> tuple[list[str], np.ndarray | None]:
-    feats = ctx.data.inception.get(ctx.method, {})
+    feats = ctx.feature("inception")
     ids = [k for k in ctx.ids if k in feats]
     return ids, (np.stack([feats[k] for k in ids]).astype(np.float64) if ids else None)
 
 
 def inception_unavailable(ctx, min_images: int, metric: str) -> tuple[dict | None, list, np.ndarray | None]:
     """(reason-dict or None, ids, features) shared by FID and KID."""
-    if "inception" in ctx.data.unavailable:
-        return unavailable(ctx.data.unavailable["inception"]), [], None
     if ctx.data.reference_stats is None:
         return unavailable(ctx.data.unavailable.get("reference", "no reference images")), [], None
     ids, x = method_features(ctx)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import paired_result, unavailable
-
-
-def embeddings(ctx, role: str) -> dict:
-    return ctx.data.identity.get(role, {})
+from cfkit.metrics._base import paired_result
 
 
 @METRICS.register("identity")
@@ -20,7 +16,5 @@ class IdentitySimilarity(Metric):
     higher_is_better = True
 
     def compute(self, ctx):
-        if "identity" in ctx.data.unavailable:
-            return unavailable(ctx.data.unavailable["identity"])
         backend = ctx.data.provenance.get("identity", {}).get("backend", "")
-        return paired_result(ctx, embeddings(ctx, "source"), embeddings(ctx, ctx.method), np.dot, backend=backend)
+        return paired_result(ctx, ctx.feature("identity", "source"), ctx.feature("identity"), np.dot, backend=backend)

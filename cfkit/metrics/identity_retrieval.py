@@ -6,7 +6,6 @@ import numpy as np
 
 from cfkit.metrics import METRICS, Metric
 from cfkit.metrics._base import mean_result, unavailable
-from cfkit.metrics.identity import embeddings
 
 
 @METRICS.register("identity_retrieval")
@@ -17,9 +16,7 @@ class IdentityRetrieval(Metric):
     higher_is_better = True
 
     def compute(self, ctx):
-        if "identity" in ctx.data.unavailable:
-            return unavailable(ctx.data.unavailable["identity"])
-        src, out = embeddings(ctx, "source"), embeddings(ctx, ctx.method)
+        src, out = ctx.feature("identity", "source"), ctx.feature("identity")
         gallery_ids = [k for k in ctx.ids if src.get(k) is not None]
         if len(gallery_ids) < 2:
             return unavailable(f"needs >= 2 source faces with an embedding (got {len(gallery_ids)})")

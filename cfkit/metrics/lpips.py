@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import mean_result, unavailable
+from cfkit.metrics._base import mean_result
 
 
 @METRICS.register("lpips")
@@ -13,9 +13,7 @@ class LPIPS(Metric):
     needs = ("lpips",)
 
     def compute(self, ctx):
-        if "lpips" in ctx.data.unavailable:
-            return unavailable(ctx.data.unavailable["lpips"])
-        vals = ctx.data.lpips.get(ctx.method, {})
-        res = mean_result({k: vals[k] for k in ctx.ids if k in vals}, ctx, net=ctx.config.lpips_net)
-        res["resized_pairs"] = ctx.data.resized_pairs
-        return res
+        vals = ctx.feature("lpips")
+        resized = ctx.data.provenance.get("lpips", {}).get("resized_pairs", 0)
+        per_image = {k: vals[k] for k in ctx.ids if k in vals}
+        return mean_result(per_image, ctx, net=ctx.config.lpips_net, resized_pairs=resized)

@@ -14,9 +14,7 @@ class LPIPSDiversity(Metric):
     higher_is_better = True
 
     def compute(self, ctx):
-        if "lpips_diversity" in ctx.data.unavailable:
-            return unavailable(ctx.data.unavailable["lpips_diversity"])
-        vals = ctx.data.lpips_diversity.get(ctx.method, {})
+        vals = ctx.feature("lpips_diversity")
         if len(ctx.ids) < 2:
             return unavailable(f"needs >= 2 outputs (got {len(ctx.ids)})")
         return mean_result({k: vals[k] for k in ctx.ids if k in vals}, ctx, pairs="consecutive ids (sorted)")

@@ -16,18 +16,27 @@ from typing import Any
 
 def train(
     method: str,
-    data_a: str | Path,
-    data_b: str | Path,
+    data_a: str | Path | None,
+    data_b: str | Path | None = None,
     recipe: str | Path | None = None,
     set: dict[str, Any] | None = None,  # noqa: A002 - mirrors the CLI's --set
     **options: Any,
 ) -> Path:
-    """Train ``method`` from domain A to B; returns the run folder. ``options``: keys of DEFAULTS."""
+    """Train ``method`` from domain A to B (one-domain methods: ``data_a`` only); returns the run folder.
+
+    ``options``: keys of DEFAULTS.
+    """
+    from cfkit.errors import InputError
     from cfkit.train.config import resolve
+    from cfkit.train.method import METHODS
     from cfkit.train.trainer import Trainer
 
+    one = METHODS.get(method).one_domain
+    if data_a is None or (data_b is None) != one:
+        need = "--data DIR" if one else "--data-a DIR and --data-b DIR"
+        raise InputError(f"{method} trains on {'one domain' if one else 'two domains'}: give {need}")
     overrides = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
-    overrides.update(data_a=str(data_a), data_b=str(data_b))
+    overrides.update(data_a=str(data_a), data_b=None if data_b is None else str(data_b))
     cfg = resolve(method, recipe, overrides, set)
     return Trainer(cfg).fit()
 

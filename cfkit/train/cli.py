@@ -13,8 +13,9 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         method: str = typer.Argument(..., help="Method name: cartoongan, cartoongan-mask, cyclegan, nst, ..."),
-        data_a: Path = typer.Option(..., "--data-a", help="Domain A (photos): prepared dataset or image folder."),
-        data_b: Path = typer.Option(..., "--data-b", help="Domain B (cartoons): prepared dataset or image folder."),
+        data_a: Path | None = typer.Option(None, "--data-a", help="Domain A (photos): prepared dataset or folder."),
+        data_b: Path | None = typer.Option(None, "--data-b", help="Domain B (cartoons): prepared dataset or folder."),
+        data: Path | None = typer.Option(None, "--data", help="The one domain of a one-domain method."),
         recipe: Path | None = typer.Option(None, help="Recipe YAML (default: pipelines/train/METHOD.yaml)."),
         size: str | None = typer.Option(
             None, help="Image size in px (multiple of 16), or auto: the data's own size (default: recipe)."
@@ -34,9 +35,10 @@ def register(app: typer.Typer) -> None:
         accum: int | None = typer.Option(None, help="Gradient accumulation micro-batches (default: 1)."),
         sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
     ) -> None:
-        """Train a translation method from domain A to domain B (DDP under torchrun).
+        """Train a method from domain A to domain B, or on one domain (--data) (DDP under torchrun).
 
         Example: cfkit train cartoongan-mask --data-a data/celeba --data-b data/handpainted --size 128 --out runs/mask
+        Example: cfkit train landmark-regressor --data data/anime --size 64 --out runs/lm-anime
         """
         from cfkit.console import info
         from cfkit.errors import InputError
@@ -47,9 +49,11 @@ def register(app: typer.Typer) -> None:
             if not size.isdigit():
                 raise InputError(f"--size must be a number of pixels or auto (got {size!r})")
             size = int(size)
+        if data and (data_a or data_b):
+            raise InputError("give either --data (one-domain methods) or --data-a/--data-b, not both")
         run = train(
             method,
-            data_a,
+            data or data_a,
             data_b,
             recipe=recipe,
             set=parse_set(sets),

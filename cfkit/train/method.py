@@ -44,7 +44,8 @@ Rules the trainer relies on:
   so ``--resume`` continues bit-for-bit.
 * Batches are dicts of float tensors on the device: ``a``/``b`` images ``N x 3 x H x W`` in
   [-1, 1], ``a_mask``/``b_mask`` ``N x 1 x H x W`` in [0, 1] when the dataset has ``masks/``,
-  ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``.
+  ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``, landmarks (``a_lm``,
+  ``a_lm_ok``, ``a_heat`` and the same for ``b``) when it sets ``needs_landmarks = True``.
 * Defaults come from the recipe ``pipelines/train/<name>.yaml``; ``self.cfg`` is the resolved
   config (recipe merged with CLI/API overrides), ``self.hp`` its ``method`` section.
 """
@@ -135,6 +136,12 @@ class Method:
     name: str = ""
     #: the trainer also supplies ``b_smooth`` (CartoonGAN's edge-smoothed cartoons)
     needs_edge_smoothed_b: bool = False
+    #: the trainer also supplies landmarks: ``a_lm``/``b_lm`` (N x 5 x 2, relative (x, y) after resize,
+    #: crop and flip), ``a_lm_ok``/``b_lm_ok`` (N, 1 where the image has landmarks) and ``a_heat``/``b_heat``
+    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.faces.scheme`
+    needs_landmarks: bool = False
+    #: trained on one domain (``--data``): batches carry ``a`` (and its extras) only
+    one_domain: bool = False
     #: networks whose exponential moving average the trainer keeps when the recipe sets ``ema``
     ema_nets: tuple[str, ...] = ()
     #: logged term (``<opt>_<term>``) whose running mean picks ``best.pt`` (lower is better)

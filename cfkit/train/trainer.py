@@ -145,7 +145,7 @@ class Trainer:
         seed_everything(int(cfg["seed"]) + self.rank)
 
         cls = METHODS.get(str(cfg["name"]))
-        domains = {"--data-a": cfg["data_a"], "--data-b": cfg["data_b"]}
+        domains = {k: v for k, v in (("--data-a", cfg["data_a"]), ("--data-b", cfg["data_b"])) if v is not None}
         cfg["size"] = training_size(cfg["size"], domains, str(cfg["split"]))
         self.method: Method = cls(cfg, self.device)
         self.method.setup()
@@ -179,7 +179,14 @@ class Trainer:
 
         load = self.method.load_size()
         self.data_a = load_domain(cfg["data_a"], load, str(cfg["split"]))
-        self.data_b = load_domain(cfg["data_b"], load, str(cfg["split"]))
+        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], load, str(cfg["split"]))
+        self.lm = {}  # domain key -> (points, ok) when the method needs landmarks
+        if cls.needs_landmarks:
+            from cfkit.train.landmark_data import domain_landmarks
+
+            for key, dom in (("a", self.data_a), ("b", self.data_b)):
+                if dom is not None:
+                    self.lm[key] = domain_landmarks(dom.root, dom.ids, int(cfg["size"]))
         self.smooth_b = None
         if cls.needs_edge_smoothed_b:
             from cfkit.train.edges import edge_smoothed
@@ -187,8 +194,9 @@ class Trainer:
             self.smooth_b = edge_smoothed(self.data_b.images)
         seed = int(cfg["seed"])
         self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
-        self.stream_b = IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
-        n_a, n_b = len(self.data_a), len(self.data_b)
+        self.stream_b = None if self.data_b is None else IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
+        n_a = len(self.data_a)
+        n_b = n_a if self.data_b is None else len(self.data_b)
         n_epoch = {"a": n_a, "b": n_b, "max": max(n_a, n_b)}[cls.epoch_images]
         self.plan = schedule(self.method.phases(), n_epoch, cfg, self.world)
         self.total = sum(n for _, n in self.plan)
@@ -205,8 +213,15 @@ class Trainer:
         out = {}
         for k, v in t.items():
             v = v.to(self.device, non_blocking=True)
+            if k.endswith(("_lm", "_lm_ok")):
+                out[k] = v.float()
+                continue
             v = v.float().div_(255.0) if k.endswith("_mask") else to_float(v)
             out[k] = v.contiguous(memory_format=mf)
+        if self.lm:
+            from cfkit.train.landmark_data import with_heatmaps
+
+            with_heatmaps(out, int(self.cfg["size"]))
         return out
 
     def _gather(self, dom: Domain, idx: list[int], extra: torch.Tensor | None, key: str, augment: bool):
@@ -215,42 +230,60 @@ class Trainer:
             t[f"{key}_mask"] = dom.masks[idx]
         if extra is not None:
             t[f"{key}_smooth"] = extra[idx]
-        t = self._crop(t, random=augment)
+        lm = self.lm.get(key)
+        pts, ok = (lm[0][idx], lm[1][idx]) if lm is not None else (None, None)
+        t, crop = self._crop(t, random=augment)
+        if pts is not None and crop is not None:  # image-relative points follow the crop
+            (ys, xs), side, size = crop
+            offset = torch.tensor([xs, ys], dtype=pts.dtype).T[:, None, :]
+            pts = (pts * side - offset) / size * ok[:, None, None]
         if augment and bool(self.cfg["flip"]):
             f = torch.rand(len(idx)) < 0.5
             for k in t:
                 t[k][f] = t[k][f].flip(-1)
+            if pts is not None:
+                from cfkit.train.landmark_data import flip_landmarks
+
+                pts[f] = flip_landmarks(pts[f], ok[f])
+        if pts is not None:
+            t[f"{key}_lm"], t[f"{key}_lm_ok"] = pts, ok
         return t
 
-    def _crop(self, t: dict[str, torch.Tensor], random: bool) -> dict[str, torch.Tensor]:
+    def _crop(self, t: dict[str, torch.Tensor], random: bool):
         """``size`` crops of images held at the method's larger ``load_size``: at random offsets (one per
-        image, shared by its mask and edge-smoothed copy), or centred (``random=False``)."""
+        image, shared by its mask and edge-smoothed copy), or centred (``random=False``).
+        Returns the crops and ``((ys, xs), held side, size)``, or ``(t, None)`` when nothing is cropped."""
         size = int(self.cfg["size"])
         n, side = len(next(iter(t.values()))), next(iter(t.values())).shape[-1]
         if side == size:
-            return t
+            return t, None
         if random:
             ys, xs = torch.randint(0, side - size + 1, (2, n)).tolist()
         else:
             ys = xs = [(side - size) // 2] * n
-        return {
+        crops = {
             k: torch.stack([v[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])
             for k, v in t.items()
         }
+        return crops, ((ys, xs), side, size)
 
     def next_batch(self) -> Batch:
         bs = int(self.cfg["batch"])
-        ia, ib = self.stream_a.take(bs), self.stream_b.take(bs)
+        ia = self.stream_a.take(bs)
         t = self._gather(self.data_a, ia, None, "a", True)
-        t.update(self._gather(self.data_b, ib, self.smooth_b, "b", True))
-        ids = {"a": [self.data_a.ids[i] for i in ia], "b": [self.data_b.ids[i] for i in ib]}
+        ids = {"a": [self.data_a.ids[i] for i in ia]}
+        if self.data_b is not None:
+            ib = self.stream_b.take(bs)
+            t.update(self._gather(self.data_b, ib, self.smooth_b, "b", True))
+            ids["b"] = [self.data_b.ids[i] for i in ib]
         return Batch(self._to_device(t), ids)
 
     def fixed_batch(self, n: int = 8) -> Batch:
         """The first ``n`` images of each domain, unaugmented: the subjects of sample grids."""
-        ia, ib = list(range(min(n, len(self.data_a)))), list(range(min(n, len(self.data_b))))
+        ia = list(range(min(n, len(self.data_a))))
         t = self._gather(self.data_a, ia, None, "a", False)
-        t.update(self._gather(self.data_b, ib, self.smooth_b, "b", False))
+        if self.data_b is not None:
+            t.update(self._gather(self.data_b, list(range(min(n, len(self.data_b)))), self.smooth_b, "b", False))
         return Batch(self._to_device(t), {"a": [self.data_a.ids[i] for i in ia]})
 
     # --- state --------------------------------------------------------------------------
@@ -271,7 +304,7 @@ class Trainer:
             "ema": {n: m.state_dict() for n, m in self.ema.items()},
             "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
             "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
-            "streams": {"a": self.stream_a.state_dict(), "b": self.stream_b.state_dict()},
+            "streams": {k: s.state_dict() for k, s in (("a", self.stream_a), ("b", self.stream_b)) if s is not None},
             "rng": rngs,
             "best": self.best,
         }
@@ -297,7 +330,8 @@ class Trainer:
         for n, sd in state["scalers"].items():
             self.scalers[n].load_state_dict(sd)
         self.stream_a.load_state_dict(state["streams"]["a"])
-        self.stream_b.load_state_dict(state["streams"]["b"])
+        if self.stream_b is not None:
+            self.stream_b.load_state_dict(state["streams"]["b"])
         rngs = state["rng"]
         if len(rngs) != self.world:
             raise InputError(f"cannot resume: checkpoint has {len(rngs)} processes, this run has {self.world}")
@@ -434,6 +468,7 @@ class Trainer:
             "data": {
                 k: {"root": str(d.root), "images": len(d), "masks": d.masks is not None}
                 for k, d in (("a", self.data_a), ("b", self.data_b))
+                if d is not None
             },
             "schedule": [{"phase": p.name, "iters": n, "steps": list(p.steps)} for p, n in self.plan],
             **extra,

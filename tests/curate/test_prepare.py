@@ -277,6 +277,8 @@ def test_eye_alignment_on_real_photos(apdrawing):
         "phash",
         "landmarks5",
         "landmarks68",
+        "lm5",
+        "lm_source",
         "det_score",
         "blur",
         "yaw",
@@ -288,6 +290,7 @@ def test_eye_alignment_on_real_photos(apdrawing):
     ):
         assert col in manifest, col
     assert sorted(p.stem for p in (out / "masks").glob("*.png")) == sorted(manifest["id"])
+    assert set(manifest["lm_source"]) == {"dlib68"}  # photos: the 5-point scheme from dlib's 68 points
 
 
 def test_mask_command(apdrawing, run_cli):

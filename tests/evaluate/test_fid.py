@@ -10,7 +10,8 @@ import pytest
 
 from cfkit.evaluate.api import fid_folders
 from cfkit.evaluate.config import EvalConfig
-from cfkit.evaluate.extract import REFERENCE, Item, extract
+from cfkit.evaluate.extract import Item, extract
+from cfkit.evaluate.features import REFERENCE
 from cfkit.imageio import list_images
 
 
@@ -52,7 +53,7 @@ def test_pool3_features_equal_pytorch_fid_activations(fid_weights, package_sets)
         {"inception"},
         EvalConfig(fid_dims=2048, batch_size=4, workers=0, device="cpu"),
     )
-    ours = np.stack([res.inception[REFERENCE][p.stem] for p in files])
+    ours = np.stack([res.feature("inception", REFERENCE)[p.stem] for p in files])
     theirs = get_activations(files, InceptionV3([3]).eval(), batch_size=3, dims=2048, device="cpu", num_workers=0)
     assert ours.shape == (4, 2048) and np.isfinite(ours).all()
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)

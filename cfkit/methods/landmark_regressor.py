@@ -1,0 +1,98 @@
+"""``landmark-regressor``: a U-Net heatmap regressor of the 5-point scheme, trained on one domain.
+
+Seed 002 (Landmark-Assisted CycleGAN) pre-trains such a regressor per domain and freezes it for
+its landmark-consistency loss. Trained on the manifest's landmarks (``lm5``: dlib on photos,
+animeface on cartoons) with an MSE loss to Gaussian heatmaps; images without landmarks are
+skipped by the loss. Aligned faces put every landmark near the same place, so each batch is
+randomly rotated, scaled and shifted (images and points together): the network must find the
+features, not remember the mean face.
+
+``cfkit train landmark-regressor --data DIR``; load the result with
+:func:`cfkit.nets.landmarks.load_regressor`. ``translate`` draws the predicted heatmaps on the input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cfkit.nets.landmarks import LandmarkRegressor, heatmap_loss, heatmaps, sigma_px
+from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
+
+
+def random_affine(x: torch.Tensor, pts: torch.Tensor, rot_deg: float, scale: float, shift: float):
+    """Rotate/scale/shift images (zeros outside) and their relative points by one random similarity each."""
+    n = len(x)
+    ang = (torch.rand(n) * 2 - 1) * math.radians(rot_deg)
+    s = 1.0 + (torch.rand(n) * 2 - 1) * scale
+    t = (torch.rand(n, 2) * 2 - 1) * shift * 2  # in [-1, 1] grid units: shift is a fraction of the side
+    cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
+    # output grid coords u -> input coords A u + b (A = R(-ang) / s), i.e. content rotated by ang, scaled by s
+    theta = torch.stack(
+        [
+            torch.stack([cos, sin, -(cos * t[:, 0] + sin * t[:, 1])], 1),
+            torch.stack([-sin, cos, -(-sin * t[:, 0] + cos * t[:, 1])], 1),
+        ],
+        1,
+    ).to(x)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # forward map of points: u = A^-1 (p - b), with A^-1 = s R(ang)
+    p = pts * 2 - 1 - theta[:, None, :, 2]
+    a_inv = torch.linalg.inv(theta[:, :, :2])
+    q = torch.einsum("nij,nkj->nki", a_inv, p)
+    return out, (q + 1) / 2
+
+
+@METHODS.register("landmark-regressor")
+class LandmarkRegressorMethod(Method):
+    """One network, ``regressor``; batches carry ``a``, ``a_lm``, ``a_lm_ok``, ``a_heat``."""
+
+    name = "landmark-regressor"
+    needs_landmarks = True
+    one_domain = True
+    ema_nets = ("regressor",)
+    monitor = "reg_heatmap"
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        depth = int(self.hp.get("depth", 4))
+        return {"regressor": LandmarkRegressor(width=self.width, depth=depth, size=self.size)}
+
+    def build_optimizers(self) -> dict[str, OptimSpec]:
+        betas = tuple(self.hp.get("betas", (0.9, 0.999)))
+        return {"reg": OptimSpec(("regressor",), float(self.hp.get("lr", 1e-3)), betas)}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("regress", float(self.hp.get("epochs", 30)), ("reg",), decay_from=self.hp.get("decay_from"))]
+
+    def _augmented(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        x, pts = batch["a"], batch["a_lm"]
+        rot, scale, shift = (float(self.hp.get(k, 0.0)) for k in ("aug_rotate", "aug_scale", "aug_shift"))
+        if rot or scale or shift:
+            x, pts = random_affine(x, pts, rot, scale, shift)
+        heat = heatmaps(pts, self.size, sigma_px(self.size)) * batch["a_lm_ok"].view(-1, 1, 1, 1)
+        return x, heat
+
+    def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
+        x, heat = self._augmented(batch)
+        pred = self.nets["regressor"](x)
+        return {"heatmap": float(self.hp.get("w_heatmap", 1.0)) * heatmap_loss(pred, heat, batch["a_lm_ok"])}
+
+    @staticmethod
+    def overlay(x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] with the heatmaps' maximum painted in red."""
+        m = heat.amax(1, keepdim=True).clamp(0, 1)
+        red = torch.tensor([1.0, -1.0, -1.0], device=x.device).view(1, 3, 1, 1)
+        return x * (1 - m) + red * m
+
+    def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x = batch["a"]
+        with torch.no_grad():
+            pred = self.net("regressor")(x)
+        return {"a": x, "target": self.overlay(x, batch["a_heat"]), "predicted": self.overlay(x, pred)}
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.overlay(x, self.net("regressor")(x))
