@@ -208,3 +208,60 @@ def test_non_finite_loss_is_one_clear_error(tmp_path, tiny_domains):
             iters=2,
             set={"method": {"w_identity": float("nan")}},
         )
+
+
+def test_training_size_follows_the_data_and_refuses_upsampling(tmp_path, tiny_domains):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.imageio import list_images, load_rgb, save_png
+    from cfkit.train.config import resolve
+    from cfkit.train.trainer import Trainer
+
+    a, b = tiny_domains  # 160 px crops
+    small = tmp_path / "b100"
+    for p in list_images(b):
+        save_png(small / p.name, load_rgb(p)[:100, :120])  # shortest side 100 px
+    assert resolve("cartoongan")["size"] == "auto"  # the bundled recipes follow the data
+    over = dict(data_a=str(a), data_b=str(small), batch=2, iters=1)
+    t = Trainer(resolve("template", overrides={**over, "size": "auto", "out": str(tmp_path / "r1")}))
+    assert t.cfg["size"] == t.method.size == 96 and t.data_b.images.shape[-1] == 96  # 100 rounded down to 16
+    with pytest.raises(InputError, match=r"training size 128 px is larger than the --data-b images \(100 px\)"):
+        Trainer(resolve("template", overrides={**over, "size": 128, "out": str(tmp_path / "r2")}))
+
+
+def test_ema_warms_up_and_translate_chooses_ema_or_raw(tmp_path, tiny_domains, run_cli):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.train import train
+    from cfkit.train.inference import load_method
+    from cfkit.train.trainer import ema_decay
+
+    assert [ema_decay(0.999, n) for n in (1, 2, 10_000)] == [2 / 11, 3 / 12, 0.999]
+    a, b = tiny_domains
+    run = train("template", a, b, out=str(tmp_path / "run"), size=32, batch=2, iters=2, ema=0.999, ckpt_every=1)
+    s1, s2 = (torch.load(run / "ckpt" / f"step-0000000{k}.pt", weights_only=True) for k in (1, 2))
+    for k, raw in s2["nets"]["G"].items():
+        if raw.is_floating_point():  # step 2 moves the average 1 - 3/12 of the way to the weights, not 1/1000
+            torch.testing.assert_close(s2["ema"]["G"][k], s1["ema"]["G"][k].lerp(raw, 0.75))
+    w = "0.0.weight"
+    assert torch.equal(load_method(run, weights="ema")[0].net("G").state_dict()[w], s2["ema"]["G"][w])
+    assert torch.equal(load_method(run, weights="raw")[0].net("G").state_dict()[w], s2["nets"]["G"][w])
+    code, _, _ = run_cli("translate", run, "--input", a, "--out", tmp_path / "raw", "--weights", "raw")
+    assert code == 0 and json.loads((tmp_path / "raw" / "translate.json").read_text())["weights"] == "raw"
+    code, _, err = run_cli("translate", run, "--input", a, "--out", tmp_path / "x", "--weights", "best")
+    assert code != 0 and "--weights must be ema or raw" in err
+
+
+def test_resume_refuses_a_changed_plan_unless_overridden(tmp_path, tiny_domains):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.train import train
+
+    a, b = tiny_domains
+    opts = dict(out=str(tmp_path / "run"), size=32, batch=2, iters=4)
+    train("template", a, b, stop_at=2, **opts)
+    with pytest.raises(InputError, match=r"--iters is 6, the run was started with 4; pass --override"):
+        train("template", a, b, resume=True, **{**opts, "iters": 6})
+    with pytest.raises(InputError, match=r"--data-a is '.*'"):
+        train("template", b, b, resume=True, **opts)
+    with pytest.raises(InputError, match=r"--set split is 'all'"):
+        train("template", a, b, resume=True, set={"split": "all"}, **opts)
+    run = train("template", a, b, resume=True, override=True, **{**opts, "iters": 6})
+    assert json.loads((run / "run.json").read_text())["step"] == 6
