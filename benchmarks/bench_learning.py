@@ -10,6 +10,8 @@ through the real trainer (its recipe, at ``--size``/``--width``, ``--iters`` ite
 recipe's phases) and is scored on the held-out photos at ``--points`` evenly spaced steps (the run stops
 there with a checkpoint and resumes), against their known targets: L1 (pixels in [0, 1]) and
 LPIPS-AlexNet, beside the copy-the-input baseline. The final table is what docs/train.md shows.
+Cartoon -> photo methods (``direction`` "cartoon -> photo": cpgan) learn the reverse task, stylised photos
+(A) -> photos (B), scored on the held-out stylised photos against the photos themselves.
 ``--set nst:method.steps=100`` passes a recipe override to one method (``--set KEY=VALUE``: to all).
 """
 
@@ -43,7 +45,11 @@ def method_sets(items: list[str], method: str) -> dict:
 def run_method(method: str, task, args, out: Path) -> list[dict]:
     from cfkit.train import train
     from cfkit.train.known_answer import score
+    from cfkit.train.method import METHODS
 
+    # cartoon -> photo methods (cpgan) learn the reverse task: stylised photos -> the photos
+    reverse = METHODS.get(method).direction.startswith("cartoon")
+    data_a, data_b = (task.b, task.a) if reverse else (task.a, task.b)
     points = sorted({max(1, round(args.iters * k / args.points)) for k in range(1, args.points + 1)})
     curve = []
     run = out / method
@@ -52,8 +58,8 @@ def run_method(method: str, task, args, out: Path) -> list[dict]:
         t = time.perf_counter()
         train(
             method,
-            task.a,
-            task.b,
+            data_a,
+            data_b,
             size=args.size,
             width=args.width,
             iters=args.iters,
@@ -68,7 +74,7 @@ def run_method(method: str, task, args, out: Path) -> list[dict]:
             set=method_sets(args.set, method),
         )
         elapsed += time.perf_counter() - t
-        s = score(run, task)
+        s = score(run, task, reverse=reverse)
         curve.append({"method": method, "step": stop, "train_s": round(elapsed, 1), **s.as_dict()})
         print(
             f"  {method:16s} step {stop:5d}  L1 {s.l1:.4f} (copy {s.copy_l1:.4f})  "

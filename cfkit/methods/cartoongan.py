@@ -72,15 +72,20 @@ class CartoonGAN(Method):
         """D's logits for ``x`` (subclasses restrict what D sees through ``mask``)."""
         return self.nets["D"](x)
 
+    def real_mask(self, batch: Batch) -> torch.Tensor | None:
+        """The mask D applies to the real cartoons and their edge-smoothed copies (none here)."""
+        return None
+
     def content_loss(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return float(self.hp.get("w_content", 10.0)) * self.content(fake, a)
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             fake = self.nets["G"](batch["a"])
+            mask = self.real_mask(batch)
         return {
-            "real": bce(self.discriminate(batch["b"], batch.get("b_mask")), 1.0),
-            "smooth": bce(self.discriminate(batch["b_smooth"], batch.get("b_mask")), 0.0),
+            "real": bce(self.discriminate(batch["b"], mask), 1.0),
+            "smooth": bce(self.discriminate(batch["b_smooth"], mask), 0.0),
             "fake": bce(self.discriminate(fake), 0.0),
         }
 

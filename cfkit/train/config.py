@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "data_b": None,  # domain B, the target (cartoons; photos for cpgan)
     "split": "train",  # manifest split used for training ("all": every row)
     "out": None,  # run folder; default runs/<name>
-    "size": 128,
+    "size": 128,  # px; "auto": the data's own size (its shortest image side, rounded down to 16)
     "batch": 8,
     "iters": None,  # total iterations: scales the recipe's phase lengths to this sum
     "epochs": None,  # total epochs of domain A: scales the recipe's phase lengths to this sum
@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "ckpt_every": 500,
     "keep": 3,  # step checkpoints kept besides best.pt
     "resume": False,
+    "override": False,  # --resume with changed data_a/data_b/iters/epochs/split re-plans instead of refusing
     "stop_at": None,  # end this invocation at this iteration (checkpointed; continue with resume)
     "method": {},  # the method's hyper-parameters (recipe section)
 }
@@ -111,11 +112,12 @@ def resolve(
     cfg["recipe"] = str(path) if path.is_file() else None
     if cfg["out"] is None:
         cfg["out"] = str(Path("runs") / name)
-    for key in ("size", "batch", "accum", "log_every", "sample_every", "ckpt_every", "keep"):
+    sizes = ("size",) if cfg["size"] != "auto" else ()
+    for key in (*sizes, "batch", "accum", "log_every", "sample_every", "ckpt_every", "keep"):
         if int(cfg[key]) < 1:
             raise InputError(f"{key} must be >= 1 (got {cfg[key]})")
     if cfg["amp"] not in ("auto", "off", "bf16", "fp16"):
         raise InputError(f"amp must be auto, off, bf16 or fp16 (got {cfg['amp']!r})")
-    if int(cfg["size"]) % 16:
+    if sizes and int(cfg["size"]) % 16:
         raise InputError(f"size must be a multiple of 16 (got {cfg['size']})")
     return cfg

@@ -21,11 +21,19 @@ from cfkit.train.data import _check_ids, fit_square, list_domain, to_float, to_u
 from cfkit.train.method import METHODS, Method
 from cfkit.train.trainer import pick_device
 
+WEIGHTS = ("ema", "raw")
+
 
 def load_method(
-    run_or_ckpt: str | Path, device: str = "auto", prefer_best: bool = False
+    run_or_ckpt: str | Path, device: str = "auto", prefer_best: bool = False, weights: str = "ema"
 ) -> tuple[Method, dict[str, Any], Path]:
-    """(method in eval mode with trained weights, its config, checkpoint path). EMA weights win when kept."""
+    """(method in eval mode with trained weights, its config, checkpoint path).
+
+    ``weights="ema"``: the exponential moving averages where the run kept them (``ema`` set), else the
+    trained weights; ``"raw"``: always the trained weights.
+    """
+    if weights not in WEIGHTS:
+        raise InputError(f"--weights must be ema or raw (got {weights!r})")
     path = ckpt.find(run_or_ckpt, prefer_best)
     state = ckpt.load(path)
     if state.get("format") != "cfkit-train-1":
@@ -34,11 +42,17 @@ def load_method(
     dev = pick_device(device)
     method = METHODS.get(cfg["name"])(cfg, dev)
     method.setup()
-    for name, sd in {**state["nets"], **state.get("ema", {})}.items():
+    averaged = state.get("ema", {}) if weights == "ema" else {}
+    for name, sd in {**state["nets"], **averaged}.items():
         method.nets[name].load_state_dict(sd)
     for name, net in method.nets.items():
         method.nets[name] = net.to(dev).eval().requires_grad_(False)
     return method, cfg, path
+
+
+def state_has_ema(cfg: dict[str, Any]) -> bool:
+    """Whether a run with config ``cfg`` kept EMA weights."""
+    return bool(cfg.get("ema")) and bool(METHODS.get(cfg["name"]).ema_nets)
 
 
 def _mask_for(method: Method, x: torch.Tensor, ids: list[str], masks_dir: Path | None, size: int) -> torch.Tensor:
@@ -64,13 +78,14 @@ def translate(
     device: str = "auto",
     split: str = "all",
     prefer_best: bool = False,
+    weights: str = "ema",
 ) -> list[Path]:
     """Translate every image of ``input`` (prepared dataset or plain folder); returns written paths."""
     from cfkit.console import track
     from cfkit.fsutil import atomic_write_json, sha256_file
     from cfkit.imageio import save_png
 
-    method, cfg, path = load_method(run, device, prefer_best)
+    method, cfg, path = load_method(run, device, prefer_best, weights)
     size = int(cfg["size"])
     ids, paths, masks_dir = list_domain(input, split)
     _check_ids(Path(input), ids)
@@ -100,6 +115,7 @@ def translate(
             "size": size,
             "images": len(written),
             "mask_composite": mask_composite,
+            "weights": weights if state_has_ema(cfg) else "raw",
         },
     )
     return written

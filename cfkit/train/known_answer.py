@@ -187,13 +187,19 @@ def _translator(model) -> Callable[[torch.Tensor], torch.Tensor]:
     return model
 
 
-def score(model, task: KnownAnswerTask, batch: int = 16) -> Score:
+def score(model, task: KnownAnswerTask, batch: int = 16, reverse: bool = False) -> Score:
     """Score ``model`` (a run folder or checkpoint, a :class:`~cfkit.train.method.Method` with its weights,
-    or a function from images in [-1, 1] to images in [-1, 1]) on the task's held-out photos."""
+    or a function from images in [-1, 1] to images in [-1, 1]) on the task's held-out photos.
+
+    ``reverse``: for cartoon -> photo methods (trained with ``task.b`` as domain A and ``task.a`` as B),
+    the inputs are the held-out stylised photos and the known answers the photos themselves (the copy
+    baseline is the same distance either way)."""
     from cfkit.train.data import to_float, to_uint8
 
     translate = _translator(model)
     _, photos, targets = task.test_pairs()
+    if reverse:
+        photos, targets = targets, photos
     l1, lp, cl1, clp = [], [], [], []
     with torch.no_grad():
         for s in range(0, len(photos), batch):

@@ -52,12 +52,14 @@ Rules the trainer relies on:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from cfkit.errors import CfkitError
 from cfkit.registry import Registry
 
 
@@ -85,11 +87,13 @@ class OptimSpec:
 class Phase:
     """A stretch of the schedule.
 
-    ``epochs`` counts passes over domain A (fractions allowed); ``iters``, when set, gives the length
-    in iterations instead (papers that count ``--total_iter``, e.g. White-box cartoonization);
-    ``steps`` names the optimizers stepped each iteration, in order (e.g. ``("d", "g")``);
-    ``decay_from`` in [0, 1) starts a linear lr decay to zero at that fraction of the phase
-    (CycleGAN: 0.5), ``None`` keeps lr constant.
+    ``epochs`` counts epochs (passes over domain A, or what the method's ``epoch_images`` says;
+    fractions allowed); ``iters``, when set, gives the length in iterations instead (papers that count
+    ``--total_iter``, e.g. White-box cartoonization); ``steps`` names the optimizers stepped each
+    iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear lr decay to zero
+    at that fraction of the phase, ``None`` keeps lr constant. ``decay_per_epoch``: the lr changes once
+    per epoch as in the official CycleGAN code: epoch ``e`` (1-based) of a phase whose decay starts after
+    ``n`` of its ``E`` epochs runs at ``1 - max(0, e - n) / (E - n + 1)`` of the base lr.
     """
 
     name: str
@@ -97,6 +101,18 @@ class Phase:
     steps: tuple[str, ...]
     decay_from: float | None = None
     iters: int | None = None
+    decay_per_epoch: bool = False
+    round_up: bool = False  # whole batches: a fraction of an iteration counts as one (a pass leaves no image out)
+
+    def lr_factor(self, progress: float) -> float:
+        """The lr multiplier at ``progress`` in [0, 1) through the phase."""
+        if self.decay_from is None or progress < self.decay_from:
+            return 1.0
+        if self.decay_per_epoch:
+            n = self.decay_from * self.epochs
+            e = math.floor(progress * self.epochs) + 1
+            return max(0.0, 1.0 - max(0.0, e - n) / (self.epochs - n + 1))
+        return max(0.0, 1.0 - (progress - self.decay_from) / (1.0 - self.decay_from))
 
 
 @dataclass
@@ -135,11 +151,15 @@ class Method:
     ema_nets: tuple[str, ...] = ()
     #: logged term (``<opt>_<term>``) whose running mean picks ``best.pt`` (lower is better)
     monitor: str | None = None
+    #: images per epoch: ``"a"`` (|A|), ``"b"`` (|B|) or ``"max"`` (max(|A|, |B|), the official CycleGAN loader)
+    epoch_images: str = "a"
 
     def __init__(self, cfg: dict[str, Any], device: torch.device):
         self.cfg = cfg
         self.hp: dict[str, Any] = dict(cfg.get("method") or {})
         self.device = torch.device(device)
+        if cfg["size"] == "auto":
+            raise CfkitError("size 'auto' is resolved from the data by the trainer; give a method a size in px")
         self.size: int = int(cfg["size"])
         self.width: float = float(cfg.get("width", 1.0))
         self.nets: dict[str, nn.Module] = {}
@@ -165,6 +185,11 @@ class Method:
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def load_size(self) -> int:
+        """Side at which training images are held; above ``self.size`` the trainer takes random
+        ``size`` crops of them (centre crops for sample grids)."""
+        return self.size
 
     # --- helpers ------------------------------------------------------------------------------
     def net(self, name: str) -> nn.Module:

@@ -5,7 +5,7 @@ The trainer owns devices, DDP (``torchrun --nproc_per_node N``: gloo on CPU, ncc
 seeding, EMA, the phase schedule, checkpoints, TensorBoard, ``samples/`` grids and the progress
 bar. A :class:`~cfkit.train.method.Method` only declares networks, optimizers, phases and losses.
 
-Schedule: each phase lasts ``epochs`` passes over domain A, i.e.
+Schedule: each phase lasts ``epochs`` passes over domain A (or what the method's ``epoch_images`` says), i.e.
 ``round(epochs * len(A) / (batch * accum * world))`` iterations (at least 1), or its own ``iters``
 when the method counts iterations. ``iters`` (or
 ``epochs``) rescales all phases proportionally so that they sum to that total; ``stop_at`` ends
@@ -33,11 +33,14 @@ from cfkit.console import info, make_progress
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_json, atomic_write_text
 from cfkit.train import checkpoint as ckpt
-from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8
+from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8, training_size
 from cfkit.train.method import METHODS, Batch, Method, Phase
+from cfkit.train.store import UInt8Store
 
 # keys whose change makes a checkpoint incompatible with the current run
 STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema")
+# keys whose change would silently re-plan a resumed run's data or schedule: refused unless ``override``
+PLANNED = {"data_a": "--data-a", "data_b": "--data-b", "iters": "--iters", "epochs": "--epochs", "split": "--set split"}
 
 
 # --- environment ------------------------------------------------------------------------------
@@ -96,13 +99,20 @@ def versions() -> dict[str, str]:
     }
 
 
+def ema_decay(decay: float, updates: int) -> float:
+    """EMA decay after ``updates`` optimizer steps, with the warm-up of TensorFlow's
+    ``ExponentialMovingAverage(num_updates=...)``: ``min(decay, (1 + n) / (10 + n))``, so a short run's
+    average follows the trained weights instead of staying near the initial ones."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
 # --- schedule ---------------------------------------------------------------------------------
-def schedule(phases: list[Phase], n_a: int, cfg: dict[str, Any], world: int) -> list[tuple[Phase, int]]:
-    """Iterations of each phase (phases of zero length are dropped)."""
+def schedule(phases: list[Phase], n_epoch: int, cfg: dict[str, Any], world: int) -> list[tuple[Phase, int]]:
+    """Iterations of each phase (phases of zero length are dropped); ``n_epoch``: images per epoch."""
     phases = [p for p in phases if (p.iters or p.epochs) > 0]
     if not phases:
         raise CfkitError("the method's schedule is empty (every phase has 0 epochs)")
-    per_epoch = n_a / (int(cfg["batch"]) * int(cfg["accum"]) * world)
+    per_epoch = n_epoch / (int(cfg["batch"]) * int(cfg["accum"]) * world)
     own = [float(p.iters) if p.iters else p.epochs * per_epoch for p in phases]  # the recipe's lengths
     if cfg.get("iters"):
         target = max(int(cfg["iters"]), len(phases))
@@ -110,7 +120,7 @@ def schedule(phases: list[Phase], n_a: int, cfg: dict[str, Any], world: int) -> 
     else:
         scale = float(cfg["epochs"]) * per_epoch / sum(own) if cfg.get("epochs") else 1.0
         raw = [r * scale for r in own]
-    iters = [max(1, round(r)) for r in raw]
+    iters = [max(1, math.ceil(r - 1e-9) if p.round_up else round(r)) for p, r in zip(phases, raw, strict=True)]
     if cfg.get("iters"):  # exact total: adjust the longest phase
         i = max(range(len(iters)), key=iters.__getitem__)
         iters[i] += target - sum(iters)
@@ -137,6 +147,8 @@ class Trainer:
         seed_everything(int(cfg["seed"]) + self.rank)
 
         cls = METHODS.get(str(cfg["name"]))
+        domains = {k: v for k, v in (("--data-a", cfg["data_a"]), ("--data-b", cfg["data_b"])) if v is not None}
+        cfg["size"] = training_size(cfg["size"], domains, str(cfg["split"]))
         self.method: Method = cls(cfg, self.device)
         self.method.setup()
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -167,8 +179,7 @@ class Trainer:
         if cfg.get("ema"):
             self.ema = {n: copy.deepcopy(self.method.net(n)).eval().requires_grad_(False) for n in cls.ema_nets}
 
-        self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
-        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
+        self._load_data(cls)
         self.lm = {}  # domain key -> (points, ok) when the method needs landmarks
         if self.method.needs_landmarks:  # an instance may decide from its recipe (cpgan)
             from cfkit.train.landmark_data import domain_landmarks
@@ -176,15 +187,13 @@ class Trainer:
             for key, dom in (("a", self.data_a), ("b", self.data_b)):
                 if dom is not None:
                     self.lm[key] = domain_landmarks(dom.root, dom.ids, int(cfg["size"]))
-        self.smooth_b = None
-        if cls.needs_edge_smoothed_b:
-            from cfkit.train.edges import edge_smoothed
-
-            self.smooth_b = edge_smoothed(self.data_b.images)
         seed = int(cfg["seed"])
         self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
         self.stream_b = None if self.data_b is None else IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
-        self.plan = schedule(self.method.phases(), len(self.data_a), cfg, self.world)
+        n_a = len(self.data_a)
+        n_b = n_a if self.data_b is None else len(self.data_b)
+        n_epoch = {"a": n_a, "b": n_b, "max": max(n_a, n_b)}[cls.epoch_images]
+        self.plan = schedule(self.method.phases(), n_epoch, cfg, self.world)
         self.total = sum(n for _, n in self.plan)
         self.step = 0
         self.best = math.inf
@@ -192,6 +201,22 @@ class Trainer:
         self._logsum: dict[str, torch.Tensor] = {}
         self._logn = 0
         self._monitor: list[float] = []
+
+    def _load_data(self, cls: type[Method]) -> None:
+        """Domains (and CartoonGAN's edge-smoothed B) as on-disk stores; under DDP rank 0 builds them first."""
+        cfg = self.cfg
+        if self.world > 1 and not self.main:
+            dist.barrier()
+        load = self.method.load_size()
+        self.data_a = load_domain(cfg["data_a"], load, str(cfg["split"]))
+        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], load, str(cfg["split"]))
+        self.smooth_b = None
+        if cls.needs_edge_smoothed_b:
+            from cfkit.train.edges import edge_smoothed
+
+            self.smooth_b = edge_smoothed(self.data_b.images)
+        if self.world > 1 and self.main:
+            dist.barrier()
 
     # --- batches --------------------------------------------------------------------------
     def _to_device(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -210,35 +235,57 @@ class Trainer:
             with_heatmaps(out, int(self.cfg["size"]))
         return out
 
-    def _gather(self, dom: Domain, idx: list[int], extra: torch.Tensor | None, key: str, flip: bool):
+    def _gather(self, dom: Domain, idx: list[int], extra: UInt8Store | None, key: str, augment: bool):
         t = {key: dom.images[idx]}
         if dom.masks is not None:
             t[f"{key}_mask"] = dom.masks[idx]
         if extra is not None:
             t[f"{key}_smooth"] = extra[idx]
         lm = self.lm.get(key)
-        if flip:
+        pts, ok = (lm[0][idx], lm[1][idx]) if lm is not None else (None, None)
+        t, crop = self._crop(t, random=augment)
+        if pts is not None and crop is not None:  # image-relative points follow the crop
+            (ys, xs), side, size = crop
+            offset = torch.tensor([xs, ys], dtype=pts.dtype).T[:, None, :]
+            pts = (pts * side - offset) / size * ok[:, None, None]
+        if augment and bool(self.cfg["flip"]):
             f = torch.rand(len(idx)) < 0.5
             for k in t:
                 t[k][f] = t[k][f].flip(-1)
-            if lm is not None:
+            if pts is not None:
                 from cfkit.train.landmark_data import flip_landmarks
 
-                pts, ok = lm[0][idx], lm[1][idx]
                 pts[f] = flip_landmarks(pts[f], ok[f])
-                t[f"{key}_lm"], t[f"{key}_lm_ok"] = pts, ok
-        elif lm is not None:
-            t[f"{key}_lm"], t[f"{key}_lm_ok"] = lm[0][idx], lm[1][idx]
+        if pts is not None:
+            t[f"{key}_lm"], t[f"{key}_lm_ok"] = pts, ok
         return t
 
+    def _crop(self, t: dict[str, torch.Tensor], random: bool):
+        """``size`` crops of images held at the method's larger ``load_size``: at random offsets (one per
+        image, shared by its mask and edge-smoothed copy), or centred (``random=False``).
+        Returns the crops and ``((ys, xs), held side, size)``, or ``(t, None)`` when nothing is cropped."""
+        size = int(self.cfg["size"])
+        n, side = len(next(iter(t.values()))), next(iter(t.values())).shape[-1]
+        if side == size:
+            return t, None
+        if random:
+            ys, xs = torch.randint(0, side - size + 1, (2, n)).tolist()
+        else:
+            ys = xs = [(side - size) // 2] * n
+        crops = {
+            k: torch.stack([v[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])
+            for k, v in t.items()
+        }
+        return crops, ((ys, xs), side, size)
+
     def next_batch(self) -> Batch:
-        bs, flip = int(self.cfg["batch"]), bool(self.cfg["flip"])
+        bs = int(self.cfg["batch"])
         ia = self.stream_a.take(bs)
-        t = self._gather(self.data_a, ia, None, "a", flip)
+        t = self._gather(self.data_a, ia, None, "a", True)
         ids = {"a": [self.data_a.ids[i] for i in ia]}
         if self.data_b is not None:
             ib = self.stream_b.take(bs)
-            t.update(self._gather(self.data_b, ib, self.smooth_b, "b", flip))
+            t.update(self._gather(self.data_b, ib, self.smooth_b, "b", True))
             ids["b"] = [self.data_b.ids[i] for i in ib]
         return Batch(self._to_device(t), ids)
 
@@ -278,6 +325,13 @@ class Trainer:
         diff = [k for k in STRUCTURAL if old.get(k) != self.cfg.get(k)]
         if diff:
             raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
+        changed = [k for k in PLANNED if old.get(k) != self.cfg.get(k)]
+        if changed and not self.cfg.get("override"):
+            k = changed[0]
+            raise InputError(
+                f"cannot resume: {PLANNED[k]} is {self.cfg.get(k)!r}, the run was started with {old.get(k)!r}; "
+                "pass --override to re-plan the run with the new value"
+            )
         for n, sd in state["nets"].items():
             self.method.net(n).load_state_dict(sd)
         for n, sd in state["ema"].items():
@@ -317,9 +371,7 @@ class Trainer:
 
     def train_step(self) -> None:
         phase, progress = self.phase_at(self.step)
-        factor = 1.0
-        if phase.decay_from is not None and progress > phase.decay_from:
-            factor = max(0.0, 1.0 - (progress - phase.decay_from) / (1.0 - phase.decay_from))
+        factor = phase.lr_factor(progress)
         micro = [self.next_batch() for _ in range(self.accum)]
         for opt_name in phase.steps:
             spec, opt, scaler = self.specs[opt_name], self.opts[opt_name], self.scalers[opt_name]
@@ -345,8 +397,8 @@ class Trainer:
         self._logn += 1
         self.step += 1
         with torch.no_grad():
+            decay = ema_decay(float(self.cfg["ema"] or 0.0), self.step)
             for n, ema in self.ema.items():
-                decay = float(self.cfg["ema"])
                 live = self.method.net(n)
                 for pe, p in zip(ema.parameters(), live.parameters(), strict=True):
                     pe.lerp_(p, 1.0 - decay)
@@ -355,11 +407,21 @@ class Trainer:
 
     # --- outputs ------------------------------------------------------------------------
     def flush_logs(self, writer) -> dict[str, float]:
-        logs = {k: float(v) / self._logn for k, v in self._logsum.items()}
+        """Mean of each logged term since the last flush (over ranks too: under DDP every rank gets the
+        same values, so a non-finite loss on one rank stops all of them with the same error)."""
+        keys = sorted(self._logsum)
+        means = torch.stack([torch.as_tensor(self._logsum[k]).float() for k in keys]).to(self.device) / self._logn
+        if self.world > 1:
+            dist.all_reduce(means)
+            means = means / self.world
+        logs = dict(zip(keys, means.tolist(), strict=True))
         self._logsum, self._logn = {}, 0
         bad = [k for k, v in logs.items() if not math.isfinite(v)]
         if bad:
-            raise CfkitError(f"loss {bad[0]} became non-finite by step {self.step}; lower the lr or check the data")
+            where = f" (on {self.world} processes)" if self.world > 1 else ""
+            raise CfkitError(
+                f"loss {bad[0]} became non-finite by step {self.step}{where}; lower the lr or check the data"
+            )
         phase, _ = self.phase_at(self.step - 1)
         self.history.append({"step": self.step, "phase": phase.name, **logs})
         mon = self.method.monitor
