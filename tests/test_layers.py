@@ -17,7 +17,9 @@ LAYERS = [
     | {"cfkit.stats", "cfkit.options"},
     {"cfkit.fetch"},  # downloads, archives
     {"cfkit.assets", "cfkit.train.checkpoint"},  # model files: pretrained assets, cfkit's own checkpoints
-    {"cfkit.faces", "cfkit.nets"},  # models built on assets
+    {"cfkit.faces.scheme", "cfkit.faces.align", "cfkit.faces.landmarks"},  # face geometry, dlib's 68 points
+    {"cfkit.nets"},  # network architectures (some place parts by the face geometry)
+    {"cfkit.faces"},  # detection, identity, landmark sources (which may run a trained regressor)
     {"cfkit.metrics", "cfkit.train", "cfkit.methods"},
     {"cfkit.curate", "cfkit.evaluate"},
     {"cfkit.study"},
