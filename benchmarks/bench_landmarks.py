@@ -39,7 +39,8 @@ def evaluate(data: Path, run: Path) -> dict:
     truth = np.stack(test["pts"].to_list())
     mean_face = np.stack(train["pts"].to_list()).mean(0)
     net = load_regressor(run)
-    x = torch.stack([to_float(torch.from_numpy(load_rgb(data / "images" / f"{i}.png")).permute(2, 0, 1)) for i in test["id"]])
+    images = [torch.from_numpy(load_rgb(data / "images" / f"{i}.png")).permute(2, 0, 1) for i in test["id"]]
+    x = to_float(torch.stack(images))
     with torch.no_grad():
         pred, peaks = net.locate(x)
     err = nme_per_point(pred.numpy(), truth)
