@@ -19,6 +19,10 @@ def eval_cmd(
     max_images: int = typer.Option(None, help="Only the first N source ids (sorted)."),
     fid_dims: int = typer.Option(None, help="pytorch-fid feature block: 64, 192, 768, 2048."),
     identity_backend: str = typer.Option(None, help="auto | arcface | dlib."),
+    landmarks_source: str = typer.Option(
+        None, help="Landmarks of the inputs: dlib | animeface | a landmark-regressor run; A+B tries A then B."
+    ),
+    landmarks_output: str = typer.Option(None, help="Landmarks of the outputs (same choices; cartoons: animeface)."),
     batch_size: int = typer.Option(None, help="Inception batch size (results do not depend on it)."),
     workers: int = typer.Option(None, help="Decode worker processes (default min(4, CPUs))."),
     device: str = typer.Option(None, help="auto | cpu | cuda[:i]."),
@@ -32,7 +36,7 @@ def eval_cmd(
     """Evaluate methods side by side: FID, KID, identity, landmarks, LPIPS with 95% CIs.
 
     Example: cfkit eval --methods cyclegan,ours=results/ours --source data/photos/images
-    --reference data/anime/images --out eval/x
+    --reference data/anime/images --landmarks-output animeface+runs/lm-anime --out eval/x
     """
     from cfkit.console import info
     from cfkit.errors import InputError
@@ -54,6 +58,8 @@ def eval_cmd(
         "max_images": max_images,
         "fid_dims": fid_dims,
         "identity_backend": identity_backend,
+        "landmarks_source": landmarks_source,
+        "landmarks_output": landmarks_output,
         "batch_size": batch_size,
         "workers": workers,
         "device": device,

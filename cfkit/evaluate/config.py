@@ -38,7 +38,12 @@ class EvalConfig:
     kid_subset_size: int = 1000
     identity_backend: str = "auto"
     lpips_net: str = "alex"
+    landmarks_source: str = "dlib"
+    landmarks_output: str = "dlib"
+    """Landmark source chains of the method inputs and outputs (``landmark_nme``): ``dlib`` (photos),
+    ``animeface`` (cartoons), a ``landmark-regressor`` run folder, or several joined by ``+`` (tried in order)."""
     landmarks_assume_aligned: bool = False
+    """dlib: measure aligned crops whose face the detector misses inside the central face box."""
     bootstrap: int = 1000
     fid_bootstrap: int = 100
     """FID resamples (each an n x n_ref SVD, not a 2048-d sqrtm)."""
