@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "width": 1.0,  # channel multiplier of the method's networks (tests use 0.25)
     "seed": 0,
     "device": "auto",  # auto | cpu | cuda | cuda:N | mps
-    "amp": "auto",  # auto (bf16, else fp16, on CUDA; off elsewhere) | off | bf16 | fp16
+    "amp": "auto",  # auto (bf16, else fp16, on CUDA; off elsewhere) | off | bf16 (also CPU) | fp16
     "channels_last": "auto",  # auto (on CUDA) | true | false
     "accum": 1,  # gradient accumulation: micro-batches per optimizer step
     "ema": None,  # EMA decay for the method's ema_nets (e.g. 0.999); None: off
