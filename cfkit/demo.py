@@ -41,7 +41,7 @@ class DemoOptions:
     seed: int = 0
 
 
-DEFAULTS = DemoOptions()
+DEMO_DEFAULTS = DemoOptions()
 
 
 def _shipped_photos(raw: Path) -> list[Path]:
@@ -72,7 +72,7 @@ def _stylised_folder(src: Path, dst: Path) -> Path:
     return dst
 
 
-def run_demo(opts: DemoOptions = DEFAULTS, cartoons: Path | None = None) -> dict[str, Path]:
+def run_demo(opts: DemoOptions = DEMO_DEFAULTS, cartoons: Path | None = None) -> dict[str, Path]:
     """Run every stage; returns the folders it wrote (also printed)."""
     from cfkit.assets import fetch
     from cfkit.console import info
@@ -181,11 +181,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        out: Path = typer.Option(DEFAULTS.out, "--out", help="Folder for everything the demo writes."),
+        out: Path = typer.Option(DEMO_DEFAULTS.out, "--out", help="Folder for everything the demo writes."),
         cartoons: Path | None = typer.Option(None, "--cartoons", help="Real cartoon faces for domain B."),
-        iters: int = typer.Option(DEFAULTS.iters, "--iters", help="Training iterations (CPU minutes scale with it)."),
-        size: int = typer.Option(DEFAULTS.size, "--size", help="Training resolution."),
-        seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of every stage."),
+        iters: int = typer.Option(
+            DEMO_DEFAULTS.iters, "--iters", help="Training iterations (CPU minutes scale with it)."
+        ),
+        size: int = typer.Option(DEMO_DEFAULTS.size, "--size", help="Training resolution."),
+        seed: int = typer.Option(DEMO_DEFAULTS.seed, "--seed", help="Seed of every stage."),
     ) -> None:
         """Run the whole loop on images shipped with installed packages, offline, in a few CPU minutes.
 
@@ -193,7 +195,7 @@ def register(app: typer.Typer) -> None:
         """
         from dataclasses import replace
 
-        paths = run_demo(replace(DEFAULTS, out=out, iters=iters, size=size, seed=seed), cartoons)
+        paths = run_demo(replace(DEMO_DEFAULTS, out=out, iters=iters, size=size, seed=seed), cartoons)
         for k, v in paths.items():
             typer.echo(f"{k:8s} {v}")
         if "known_answer" in paths:

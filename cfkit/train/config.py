@@ -50,7 +50,7 @@ def recipe_path(name: str) -> Path:
     return resource_dir("pipelines") / "train" / f"{name}.yaml"
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
+def load_train_recipe(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"recipe not found: {path}")
@@ -96,7 +96,7 @@ def resolve(
 ) -> dict[str, Any]:
     """Resolved config for method ``name``: defaults < recipe < ``overrides`` (None = unset) < ``sets``."""
     path = Path(recipe) if recipe else recipe_path(name)
-    rec = load_recipe(path) if (recipe or path.is_file()) else {}
+    rec = load_train_recipe(path) if (recipe or path.is_file()) else {}
     cfg = merge(DEFAULTS, rec)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(given) - set(DEFAULTS)

@@ -6,8 +6,8 @@ A method is a subclass of :class:`Method` registered by name in :data:`METHODS`:
     class MyMethod(Method):
         ...
 
-and listed in ``cfkit/methods/__init__.py`` (``METHOD_MODULES``) so the registry imports it on
-first lookup. ``cfkit/methods/template.py`` is a complete, commented example.
+in a module of ``cfkit/methods/`` (every module there is imported on the first registry lookup).
+``cfkit/methods/template.py`` is a complete, commented example.
 
 What a method declares (the trainer owns everything else: loop, devices, AMP, channels_last,
 gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
