@@ -95,7 +95,12 @@ class CartoonGAN(Method):
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         if phase == "init":
-            return {"content": self.content_loss(self.nets["G"](batch["a"]), batch["a"])}
+            fake = self.nets["G"](batch["a"])
+            terms = {"content": self.content_loss(fake, batch["a"])}
+            w_pixel = float(self.hp.get("w_init_pixel", 0.0))
+            if w_pixel:  # not in the paper (0 in its recipe): lets a short run's G start near the identity
+                terms["pixel"] = w_pixel * (fake - batch["a"]).abs().mean()
+            return terms
         return self.d_losses(batch) if opt == "d" else self.g_losses(batch)
 
     # --- outputs -------------------------------------------------------------------------

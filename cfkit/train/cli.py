@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         ),
         seed: int | None = typer.Option(None, help="Random seed (default: 0)."),
         device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: auto)."),
-        amp: str | None = typer.Option(None, help="auto, off, bf16, fp16 (CUDA only) (default: auto)."),
+        amp: str | None = typer.Option(None, help="auto (CUDA: bf16, else fp16), off, bf16 (also CPU), fp16."),
         accum: int | None = typer.Option(None, help="Gradient accumulation micro-batches (default: 1)."),
         sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
     ) -> None:

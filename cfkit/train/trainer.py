@@ -64,9 +64,12 @@ def pick_device(spec: str, local_rank: int = 0) -> torch.device:
 
 
 def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: on CUDA bf16 (else fp16) for ``auto``; on CPU only an explicit ``bf16``."""
+    if spec == "bf16" and device.type == "cpu":
+        return torch.bfloat16
     if spec == "off" or device.type != "cuda":
-        if spec in ("bf16", "fp16") and device.type != "cuda":
-            info(f"amp={spec} ignored on {device.type}: mixed precision is used on CUDA only")
+        if spec == "fp16" and device.type != "cuda":
+            info(f"amp=fp16 ignored on {device.type}: fp16 autocast is used on CUDA only")
         return None
     if spec == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
