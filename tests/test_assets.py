@@ -70,10 +70,11 @@ def test_failed_first_use_names_the_fetch_command_and_is_not_retried(home, serve
     assert tries >= 1 and len(server.hits("/gone.bin")) == tries  # one attempt per process
 
 
-def test_models_list_fits_80_columns(home):
+def test_models_list_fits_80_columns(home, tmp_path, monkeypatch):
     from cfkit.assets import ASSETS
     from cfkit.assets.cli import list_lines
 
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-cache"))  # no pytorch-fid/torchvision file to pick up
     lines = list_lines(80)
     assert max(map(len, lines)) <= 80
     assert [ln.split()[0] for ln in lines if not ln.startswith(" ")] == ASSETS.names()
