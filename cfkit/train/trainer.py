@@ -215,19 +215,17 @@ class Trainer:
             t[f"{key}_mask"] = dom.masks[idx]
         if extra is not None:
             t[f"{key}_smooth"] = extra[idx]
-        lm = self.lm.get(key)
+        if key in self.lm:
+            t[f"{key}_lm"], t[f"{key}_lm_ok"] = self.lm[key][0][idx], self.lm[key][1][idx]
         if flip:
+            from cfkit.train.landmark_data import flip_landmarks
+
             f = torch.rand(len(idx)) < 0.5
             for k in t:
-                t[k][f] = t[k][f].flip(-1)
-            if lm is not None:
-                from cfkit.train.landmark_data import flip_landmarks
-
-                pts, ok = lm[0][idx], lm[1][idx]
-                pts[f] = flip_landmarks(pts[f], ok[f])
-                t[f"{key}_lm"], t[f"{key}_lm_ok"] = pts, ok
-        elif lm is not None:
-            t[f"{key}_lm"], t[f"{key}_lm_ok"] = lm[0][idx], lm[1][idx]
+                if k.endswith("_lm"):  # points: x mirrored, eyes swapped
+                    t[k][f] = flip_landmarks(t[k][f], t[f"{k}_ok"][f])
+                elif not k.endswith("_lm_ok"):
+                    t[k][f] = t[k][f].flip(-1)
         return t
 
     def next_batch(self) -> Batch:
