@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -30,8 +29,8 @@ def _versions() -> dict:
 
 def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
     """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
-    from cfkit.assets import asset_info
-    from cfkit.evaluate import inception as inc
+    from cfkit.assets import asset_info, asset_path
+    from cfkit.nets import inception as inc
 
     if "inception" not in needs:
         return [], {}
@@ -47,9 +46,11 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
         return [], {"path": str(ref), "kind": "npz"}
     files = index_folder(dataset_images(ref))
     prov = {"path": str(ref), "kind": "folder", "n": len(files)}
-    rec = asset_info("fid-inception")
-    if rec is None:
+    try:
+        asset_path("fid-inception")  # fetched on first use
+    except CfkitError:
         return [], prov  # the Inception load reports the missing weights
+    rec = asset_info("fid-inception")
     key = inc.stats_key(list(files.values()), cfg.fid_dims, rec["sha256"])
     cached = inc.cached_stats_path(key)
     prov.update(cache_key=key, cache_file=str(cached))
@@ -65,7 +66,7 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
 
 def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
     """Reference statistics from freshly extracted features (cached for the next run)."""
-    from cfkit.evaluate import inception as inc
+    from cfkit.nets import inception as inc
 
     feats = res.feature("inception", REFERENCE)
     keys = [it.key for it in ref_items if it.key in feats]
@@ -85,7 +86,9 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     """
     from cfkit.metrics.fid import frechet_distance
 
-    cfg = dataclasses.replace(config or EvalConfig(), reference=str(reference), grid_rows=0, **options)
+    cfg = EvalConfig.load(
+        None, (config or EvalConfig()).to_dict(), options, {"reference": str(reference), "grid_rows": 0}
+    )
     t0 = time.perf_counter()
     files = index_folder(dataset_images(folder))
     res = Extracted()
@@ -95,14 +98,16 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     if "inception" in res.unavailable:
         raise CfkitError(res.unavailable["inception"])
     _reference_from_features(res, ref_items, ref_prov, cfg)
-    from cfkit.evaluate.inception import statistics
+    from cfkit.nets.inception import statistics
 
     feats = res.feature("inception", "images")
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
         raise InputError("FID needs >= 2 decodable images on each side")
-    mu, sigma = statistics(np.stack([feats[k] for k in files if k in feats]))
+    x = np.stack([feats[k] for k in files if k in feats])
+    mu, sigma = statistics(x)
     t1 = time.perf_counter()
-    value = frechet_distance(mu, sigma, res.reference_stats["mu"], res.reference_stats["sigma"])
+    ref = res.reference_stats
+    value = frechet_distance(mu, sigma, ref["mu"], ref["sigma"], x, ref.get("features"), cfg.fid_exact)
     return {
         "fid": value,
         "n": len(feats),
@@ -123,7 +128,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     from cfkit.evaluate.report import write_report
     from cfkit.metrics import METRICS, MetricContext
 
-    cfg = dataclasses.replace(config or EvalConfig(), **options)
+    cfg = EvalConfig.load(None, (config or EvalConfig()).to_dict(), options)
     t0 = time.perf_counter()
     if not cfg.source:
         raise InputError("no source folder given (--source DIR)")

@@ -12,14 +12,14 @@ class InceptionFeatures(Feature):
     kinds = (OUTPUT, REFERENCE)
 
     def open(self, cfg, device):
-        from cfkit.evaluate.inception import load_inception
+        from cfkit.nets.inception import load_inception
 
-        self.model, provenance = load_inception(cfg.fid_dims, device)
+        self.model, provenance = load_inception(cfg.fid_dims, device, cfg.fid_exact)
         self.device, self.batch_size, self.pending = device, cfg.batch_size, []
         return provenance
 
     def per_image(self, rgb, cfg):
-        from cfkit.evaluate.inception import to_inception_input
+        from cfkit.nets.inception import to_inception_input
 
         return to_inception_input(rgb)
 
@@ -31,7 +31,7 @@ class InceptionFeatures(Feature):
     def flush(self, store):
         import torch
 
-        from cfkit.evaluate.inception import forward_features
+        from cfkit.nets.inception import forward_features
 
         if not self.pending:
             return

@@ -3,6 +3,9 @@
 Preprocessing is pytorch-fid's, split in two: :func:`to_inception_input` (``ToTensor`` then bilinear
 resize to 299, per image, so it runs in decode workers) and the model's own ``2x - 1`` normalisation.
 Features, their mean and covariance are computed exactly as ``pytorch_fid.fid_score`` does (float64).
+
+The fast network (the default) is pytorch-fid's with each BatchNorm folded into its convolution and
+channels_last memory (oneDNN's fastest CPU convolutions): features within ~1e-6 of the original.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ def to_inception_input(rgb: np.ndarray):
     return F.interpolate(x[None], size=(SIZE, SIZE), mode="bilinear", align_corners=False)[0]
 
 
-def load_inception(dims: int = 2048, device: str = "cpu"):
+def load_inception(dims: int = 2048, device: str = "cpu", exact: bool = False):
     """pytorch-fid's ``InceptionV3`` for ``dims`` with the ``fid-inception`` asset, and its provenance.
+
+    ``exact`` keeps the network as pytorch-fid builds it; otherwise it is :func:`fast_inception`.
 
     pytorch-fid fetches its weights with ``load_state_dict_from_url``; that single call is pointed at
     the installed asset file so the network is built by pytorch-fid's own code.
@@ -45,8 +50,9 @@ def load_inception(dims: int = 2048, device: str = "cpu"):
         raise ValueError(f"fid_dims must be one of {sorted(pfi.InceptionV3.BLOCK_INDEX_BY_DIM)}")
     path = asset_path("fid-inception")
     rec = asset_info("fid-inception") or {}
-    model = _build(dims, str(path), rec.get("sha256", "")).to(device)
+    model = _build(dims, str(path), rec.get("sha256", ""), exact).to(device)
     provenance = {
+        "network": "pytorch-fid" if exact else "pytorch-fid, BatchNorm folded, channels_last",
         "asset": "fid-inception",
         "file": str(path),
         "sha256": rec.get("sha256", ""),
@@ -55,8 +61,38 @@ def load_inception(dims: int = 2048, device: str = "cpu"):
     return model, provenance
 
 
-@functools.lru_cache(maxsize=2)
-def _build(dims: int, path: str, sha256: str):
+class _ChannelsLast:
+    """Calls a channels_last network with its input in channels_last memory."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def to(self, device):
+        self.net.to(device)
+        return self
+
+    def __call__(self, x):
+        import torch
+
+        return self.net(x.contiguous(memory_format=torch.channels_last))
+
+
+def fast_inception(model):
+    """A copy of pytorch-fid's network with BatchNorm folded into the convolutions, in channels_last."""
+    import copy
+
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = copy.deepcopy(model).eval()
+    for m in model.modules():  # torchvision's BasicConv2d: conv (no bias) -> bn -> relu
+        if isinstance(getattr(m, "bn", None), torch.nn.BatchNorm2d):
+            m.conv, m.bn = fuse_conv_bn_eval(m.conv, m.bn), torch.nn.Identity()
+    return _ChannelsLast(model.to(memory_format=torch.channels_last))
+
+
+@functools.lru_cache(maxsize=4)
+def _build(dims: int, path: str, sha256: str, exact: bool):
     """The network for one weights file (keyed by its hash), built once per process."""
     import torch
     from pytorch_fid import inception as pfi
@@ -66,7 +102,7 @@ def _build(dims: int, path: str, sha256: str):
 
     with mock.patch.object(pfi, "load_state_dict_from_url", _load):
         model = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[dims]], resize_input=False)
-    return model.eval()
+    return model.eval() if exact else fast_inception(model)
 
 
 def forward_features(model, batch) -> np.ndarray:
