@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train_step import BENCH_METHODS, DATA, _subset, bench_method, measure_peak  # noqa: E402
+from bench_train_step import BENCH_METHODS, DATA, MODES, _subset, bench_method, measure_peak  # noqa: E402
 
 DDP_DRIVER = textwrap.dedent(
     """
@@ -89,11 +89,11 @@ def main() -> None:
         )
         rows = []
         for name in args.methods.split(","):
-            for amp in (False, True):
-                r = bench_method(name, args.batch, args, data, tmp / f"{name}-{amp}", amp)
-                peak = measure_peak(device, half if amp else torch.float32)["peak"]
-                rows.append((name, "amp+cl" if amp else "fp32", r, r["achieved"] / peak))
-                print(f"  {name} {rows[-1][1]}: {r['steps_per_s']:.2f} steps/s", flush=True)
+            for tag, opts in MODES[True].items():
+                r = bench_method(name, args.batch, args, data, tmp / f"{name}-{tag}", opts)
+                peak = measure_peak(device, half if opts["amp"] != "off" else torch.float32)["peak"]
+                rows.append((name, tag, r, r["achieved"] / peak))
+                print(f"  {name} {tag}: {r['steps_per_s']:.2f} steps/s", flush=True)
         print(f"{'method':18} {'mode':6} {'steps/s':>8} {'img/s':>8} {'GFLOP/s':>9} {'util':>6} losses")
         for name, mode, r, util in rows:
             ok = "finite" if all(math.isfinite(v) for v in r["losses"].values()) else "NON-FINITE"

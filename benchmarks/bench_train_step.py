@@ -13,11 +13,13 @@ FLOPs per iteration (forward + backward of every network, frozen VGG included) a
 ``torch.utils.flop_counter.FlopCounterMode`` on the (untimed) warm-up iteration. The peak is measured in the same run:
 the best of a large fp32 matmul and a large 3x3 conv2d (forward) with torch, measured before and after
 every configuration (the best measurement stands: other processes on a shared CPU only lower it).
-Utilisation = achieved / peak.
+Utilisation = achieved / peak; ``util/CPU-s`` divides FLOPs per process CPU second by the peak's FLOPs per
+CPU second, which holds on a CPU shared with other processes (wall-clock rates fall with their load).
+Modes (``MODES``): on CPU the trainer's defaults and bf16 autocast + channels_last; on CUDA fp32 and
+AMP (bf16, else fp16) + channels_last; each against the peak of its precision.
 White-box cartoonization computes superpixels in worker processes beside each step: its rows also say how
 long the superpixels of one batch take (in-process, the CPU they cost) and how long the step waited for
 them (the part that is not hidden), both as shares of the step.
-On CUDA each method also runs with AMP (bf16, else fp16) + channels_last, against the matching peak.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 BENCH_METHODS = ("cartoongan", "cartoongan-mask", "cyclegan", "cpgan", "landmark-cyclegan", "whitebox")
 """Methods benchmarked by default (here and in bench_gpu_check.py): a new method is one more entry."""
+MODES = {
+    False: {"default": {}, "bf16+cl": {"amp": "bf16", "channels_last": True}},
+    True: {"fp32": {"amp": "off", "channels_last": False}, "amp+cl": {"amp": "auto", "channels_last": True}},
+}
+"""Trainer options compared per method, on CPU (False) and CUDA (True); ``default`` is what users get."""
 
 
 def _sync(device: torch.device) -> None:
@@ -41,31 +48,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _best_rate(fn, flops: float, device: torch.device, repeats: int = 5) -> float:
+def _best_rate(fn, flops: float, device: torch.device, repeats: int = 5) -> tuple[float, float]:
+    """(FLOP per wall second, FLOP per process CPU second), each from its best repeat."""
     fn()  # warm-up (kernel selection, allocation)
     _sync(device)
-    best = float("inf")
+    wall = cpu = float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         _sync(device)
-        best = min(best, time.perf_counter() - t)
-    return flops / best
+        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    return flops / wall, flops / max(cpu, 1e-9)
 
 
 def measure_peak(device: torch.device, dtype: torch.dtype = torch.float32) -> dict[str, float]:
-    """FLOP/s of a large matmul and of a large 3x3 conv2d (the models' dominant op) on ``device``."""
+    """FLOP/s of a large matmul and of a large 3x3 conv2d (the models' dominant op; best of NCHW and
+    channels_last) on ``device``; ``*_cpu``: the same per process CPU second."""
     n = 4096 if device.type == "cuda" else 1536
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    mm = _best_rate(lambda: a @ b, 2 * n**3, device)
+    mm, mm_cpu = _best_rate(lambda: a @ b, 2 * n**3, device)
     batch, ch, hw = (32, 256, 64) if device.type == "cuda" else (4, 128, 64)
-    x = torch.randn(batch, ch, hw, hw, device=device, dtype=dtype)
-    conv = torch.nn.Conv2d(ch, ch, 3, padding=1, bias=False).to(device, dtype)
-    if device.type == "cuda":
-        x, conv = x.to(memory_format=torch.channels_last), conv.to(memory_format=torch.channels_last)
-    with torch.no_grad():
-        cv = _best_rate(lambda: conv(x), 2 * batch * ch * ch * 9 * hw * hw, device)
-    return {"matmul": mm, "conv": cv, "peak": max(mm, cv)}
+    cv = cv_cpu = 0.0
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(batch, ch, hw, hw, device=device, dtype=dtype).contiguous(memory_format=fmt)
+        conv = torch.nn.Conv2d(ch, ch, 3, padding=1, bias=False).to(device, dtype, memory_format=fmt)
+        with torch.no_grad():
+            w, c = _best_rate(lambda conv=conv, x=x: conv(x), 2 * batch * ch * ch * 9 * hw * hw, device)
+        cv, cv_cpu = max(cv, w), max(cv_cpu, c)
+    return {"matmul": mm, "conv": cv, "peak": max(mm, cv), "peak_cpu": max(mm_cpu, cv_cpu)}
 
 
 def _subset(src: Path, dst: Path, n: int) -> Path:
@@ -110,7 +120,8 @@ def _superpixel_share(t, steps: int, step_s: float) -> dict[str, float]:
     return {"sp_cost": cost / step_s, "sp_wait": timed.waited / steps / step_s}
 
 
-def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path, amp: bool) -> dict[str, float]:
+def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path, mode: dict) -> dict[str, float]:
+    """One method at one batch size; ``mode``: trainer options (``amp``, ``channels_last``), {} = defaults."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from cfkit.train.config import resolve
@@ -124,9 +135,8 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
         "batch": batch,
         "width": args.width,
         "device": args.device,
-        "amp": "auto" if amp else "off",
-        "channels_last": amp,
         "iters": 10_000,
+        **mode,
     }
     t = Trainer(resolve(name, overrides=over))
     t.step = sum(n for _, n in t.plan[:-1])  # the last (adversarial) phase
@@ -137,11 +147,12 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
     if name == "whitebox":
         t.method._pool = _TimedPool(t.method.pool)  # workers already started by the warm-up
     _sync(t.device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         t.train_step()
     _sync(t.device)
     rate = args.steps / (time.perf_counter() - start)
+    cpu = (time.process_time() - cpu) / args.steps
     losses = {k: float(v) / t._logn for k, v in t._logsum.items()}  # mean of every logged term
     out = {
         "phase": phase,
@@ -149,6 +160,9 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
         "images_per_s": rate * batch,
         "flops": flops,
         "achieved": flops * rate,
+        "achieved_cpu": flops / max(cpu, 1e-9),
+        "amp": {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(t.dtype, "fp32"),
+        "channels_last": t.channels_last,
         "losses": losses,
     }
     if name == "whitebox":
@@ -179,9 +193,15 @@ def main() -> None:
         raise SystemExit(f"needs the real images in {DATA}")
     methods = [m for m in args.methods.split(",") if m in METHODS]
     skipped = sorted(set(args.methods.split(",")) - set(methods))
-    modes = [False, True] if device.type == "cuda" else [False]
-    half = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
-    peaks = {amp: measure_peak(device, half if amp else torch.float32) for amp in modes}
+    modes = MODES[device.type == "cuda"]
+    half = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    dtypes = {
+        tag: half
+        if opts.get("amp", "auto") != "off" and (device.type == "cuda" or opts.get("amp") == "bf16")
+        else torch.float32
+        for tag, opts in modes.items()
+    }
+    peaks = {dt: measure_peak(device, dt) for dt in set(dtypes.values())}
     print(
         f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
         f"load average {os.getloadavg()[0]:.1f} (other processes share the CPU: compare utilisations, not rates)"
@@ -197,33 +217,35 @@ def main() -> None:
         )
         for name in methods:
             pair = data[::-1] if METHODS.get(name).direction.startswith("cartoon") else data
-            for amp in modes:
+            for tag, opts in modes.items():
                 for batch in map(int, args.batches.split(",")):
-                    r = bench_method(name, batch, args, pair, tmp / f"{name}-{amp}-{batch}", amp)
-                    rows.append((name, amp, batch, r))
-                    mode = "amp" if amp else "fp32"
-                    print(f"  {name} {mode} batch {batch}: {r['steps_per_s']:.3f} steps/s", flush=True)
+                    r = bench_method(name, batch, args, pair, tmp / f"{name}-{tag}-{batch}", opts)
+                    rows.append((name, tag, batch, r))
+                    print(f"  {name} {tag} batch {batch}: {r['steps_per_s']:.3f} steps/s", flush=True)
                     # the peak again after each run: other processes depress single measurements, the best stands
-                    for a, p in measure_peak(device, half if amp else torch.float32).items():
-                        peaks[amp][a] = max(peaks[amp][a], p)
-    for amp, p in peaks.items():
-        tag = "amp" if amp else "fp32"
-        print(f"best peak {tag}: matmul {p['matmul'] / 1e9:.1f} GFLOP/s, conv3x3 {p['conv'] / 1e9:.1f} GFLOP/s")
-    print(
-        f"{'method':16} {'mode':6} {'batch':>5} {'phase':12} {'steps/s':>8} {'img/s':>7} "
-        f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'util':>6}"
-    )
-    for name, amp, batch, r in rows:
-        util = r["achieved"] / peaks[amp]["peak"]
+                    for k, v in measure_peak(device, dtypes[tag]).items():
+                        peaks[dtypes[tag]][k] = max(peaks[dtypes[tag]][k], v)
+    for dt, p in peaks.items():
         print(
-            f"{name:16} {'amp+cl' if amp else 'fp32':6} {batch:5d} {r['phase']:12} "
-            f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.2f} {r['flops'] / 1e9:10.1f} "
-            f"{r['achieved'] / 1e9:8.1f} {util:6.1%}"
+            f"best peak {str(dt).replace('torch.', '')}: matmul {p['matmul'] / 1e9:.1f} GFLOP/s, conv3x3 "
+            f"{p['conv'] / 1e9:.1f} GFLOP/s; per CPU second {p['peak_cpu'] / 1e9:.1f} GFLOP"
         )
-    for name, amp, batch, r in rows:
+    print(
+        f"{'method':16} {'mode':8} {'precision':9} {'batch':>5} {'phase':12} {'steps/s':>8} {'img/s':>7} "
+        f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'util':>6} {'util/CPU-s':>10}"
+    )
+    for name, tag, batch, r in rows:
+        p = peaks[dtypes[tag]]
+        prec = r["amp"] + ("+cl" if r["channels_last"] else "")
+        print(
+            f"{name:16} {tag:8} {prec:9} {batch:5d} {r['phase']:12} "
+            f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.2f} {r['flops'] / 1e9:10.1f} "
+            f"{r['achieved'] / 1e9:8.1f} {r['achieved'] / p['peak']:6.1%} {r['achieved_cpu'] / p['peak_cpu']:10.1%}"
+        )
+    for name, tag, batch, r in rows:
         if "sp_cost" in r:
             print(
-                f"{name} {'amp+cl' if amp else 'fp32'} batch {batch}: superpixels of one batch cost "
+                f"{name} {tag} batch {batch}: superpixels of one batch cost "
                 f"{r['sp_cost']:.1%} of a step in-process; the step waited {r['sp_wait']:.1%} for the worker pool"
             )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")

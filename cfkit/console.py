@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -11,11 +12,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 T = TypeVar("T")
@@ -78,3 +81,19 @@ def track(items: Iterable[T], description: str, total: int | None = None, unit: 
             t = progress.tasks[task]
             if t.speed:
                 progress.update(task, rate=f"{t.speed:.1f} {unit}/s")
+
+
+@contextlib.contextmanager
+def byte_progress(description: str | None) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A download bar: yields ``update(done_bytes, total_bytes or None)``; None when ``description`` is None."""
+    if description is None:
+        yield None
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, transient=True, disable=VERBOSITY.quiet) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update

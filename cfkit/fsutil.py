@@ -56,10 +56,6 @@ def refuse_overlap(src: str | os.PathLike, out: str | os.PathLike, what: str = "
         raise InputError(f"{what} {src} and the output folder {out} overlap; choose an output outside the input")
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from cfkit.console import info
 from cfkit.curate import worker
-from cfkit.curate.defaults import DEFAULTS
+from cfkit.curate.defaults import PREPARE_DEFAULTS
 from cfkit.curate.journal import Journal
 from cfkit.curate.pipeline import run_jobs
 from cfkit.errors import InputError
@@ -62,9 +62,9 @@ def align_folder(
     src: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    size: int = DEFAULTS.size,
+    size: int = PREPARE_DEFAULTS.size,
     template: str = "ffhq",
-    policy: str = DEFAULTS.policy,
+    policy: str = PREPARE_DEFAULTS.policy,
     workers: int | None = None,
 ) -> Path:
     """Align the faces of every image under ``src`` into ``out``; returns the summary CSV path."""

@@ -28,12 +28,14 @@ from cfkit.console import info, track
 from cfkit.curate import worker
 from cfkit.curate.card import eye_alignment, render
 from cfkit.curate.dedupe import exact_duplicates, near_duplicates
-from cfkit.curate.defaults import CHUNK, DEFAULTS, PrepareOptions
+from cfkit.curate.defaults import CHUNK, PREPARE_DEFAULTS, PrepareOptions
 from cfkit.curate.journal import Journal
 from cfkit.curate.profiles import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap
+from cfkit.options import given as given_options
+from cfkit.options import load_options
 
 
 @dataclass
@@ -110,22 +112,24 @@ def prepare(
     src: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     *,
-    size: int = DEFAULTS.size,
-    template: str | None = DEFAULTS.template,
-    policy: str = DEFAULTS.policy,
-    mask: bool = DEFAULTS.mask,
-    mask_method: str = DEFAULTS.mask_method,
+    size: int | None = None,
+    template: str | None = None,
+    policy: str | None = None,
+    mask: bool | None = None,
+    mask_method: str | None = None,
     checkpoint: str | None = None,
     limit: int | None = None,
     shard: tuple[int, int] | str | None = None,
     kind: str | None = None,
     landmarks: str | os.PathLike | None = None,
-    seed: int = DEFAULTS.seed,
+    seed: int | None = None,
     workers: int | None = None,
     options: PrepareOptions | None = None,
     source_options: dict | None = None,
 ) -> PrepareResult:
     """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``).
+
+    Options: :class:`PrepareOptions` defaults < ``options`` < the keyword arguments given (not None).
 
     ``source_options`` go to the source's resolver (e.g. ``variant="thumbs"`` for ffhq,
     ``style="Hayao"`` for anime, ``base_url=...`` for a mirror; see ``pipelines/datasets``).
@@ -133,19 +137,13 @@ def prepare(
     ``landmark-regressor`` run that places the cartoon landmarks animeface misses.
     """
     prof = profile(source, kind)
-    opts = replace(
-        options or DEFAULTS,
-        size=size,
-        template=template or prof.template,
-        policy=policy,
-        mask=mask,
-        mask_method=mask_method,
-        seed=seed,
-    )
-    if mask:
-        from cfkit.faces.masks import make_masker
+    given = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
+    opts = load_options(PrepareOptions, asdict(options or PREPARE_DEFAULTS), given_options(given, seed=seed))
+    opts = replace(opts, template=opts.template or prof.template)
+    if opts.mask:
+        from cfkit.curate.maskers import make_masker
 
-        make_masker(mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
+        make_masker(opts.mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
     out = Path(out or Path("data") / source).expanduser()
     if src is not None and not str(src).startswith(("http://", "https://")):
@@ -321,13 +319,13 @@ def merge(
     rows = pd.concat([df for _, df in tables], ignore_index=True)
     rows = rows.drop_duplicates(subset=["origin", "face_index"], keep="first") if "face_index" in rows else rows
     opts = options or replace(
-        DEFAULTS,
-        size=saved.get("size", DEFAULTS.size),
+        PREPARE_DEFAULTS,
+        size=saved.get("size", PREPARE_DEFAULTS.size),
         template=saved.get("template"),
-        policy=saved.get("policy", DEFAULTS.policy),
+        policy=saved.get("policy", PREPARE_DEFAULTS.policy),
         mask=saved.get("mask", False),
-        mask_method=saved.get("mask_method", DEFAULTS.mask_method),
-        seed=saved.get("seed", DEFAULTS.seed if seed is None else seed),
+        mask_method=saved.get("mask_method", PREPARE_DEFAULTS.mask_method),
+        seed=saved.get("seed", PREPARE_DEFAULTS.seed if seed is None else seed),
     )
     source = str(rows["source"].dropna().iloc[0]) if rows["source"].notna().any() else "merged"
     return finalize(rows, out, opts, {"source": source, "licence": None, "shard": f"merged {len(tables)} shards"})

@@ -25,9 +25,9 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from cfkit.console import info, warn
-from cfkit.curate.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, Reject
 from cfkit.curate.sources.inputs import parse_url_list
 from cfkit.errors import CfkitError, InputError
+from cfkit.fetch.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, Reject
 from cfkit.fsutil import atomic_open
 from cfkit.imageio import is_image_path
 

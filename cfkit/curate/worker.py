@@ -67,8 +67,8 @@ def check(job: Job) -> None:
 def init(job: Job) -> None:
     """Build the models of this process once (also called inline when there are no workers)."""
     from cfkit.curate.landmarking import Landmarker
+    from cfkit.curate.maskers import make_masker
     from cfkit.faces.aligner import FaceAligner
-    from cfkit.faces.masks import make_masker
 
     _STATE["job"] = job
     _STATE["aligner"] = FaceAligner(

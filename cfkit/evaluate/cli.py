@@ -19,6 +19,10 @@ def eval_cmd(
     max_images: int = typer.Option(None, help="Only the first N source ids (sorted)."),
     fid_dims: int = typer.Option(None, help="pytorch-fid feature block: 64, 192, 768, 2048."),
     identity_backend: str = typer.Option(None, help="auto | arcface | dlib."),
+    landmarks_source: str = typer.Option(
+        None, help="Landmarks of the inputs: dlib | animeface | a landmark-regressor run; A+B tries A then B."
+    ),
+    landmarks_output: str = typer.Option(None, help="Landmarks of the outputs (same choices; cartoons: animeface)."),
     batch_size: int = typer.Option(None, help="Inception batch size (results do not depend on it)."),
     workers: int = typer.Option(None, help="Decode worker processes (default min(4, CPUs))."),
     device: str = typer.Option(None, help="auto | cpu | cuda[:i]."),
@@ -27,16 +31,20 @@ def eval_cmd(
         False, "--exact", help="FID bit for bit as pytorch-fid (its network as is, scipy sqrtm); slower."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute reference statistics."),
+    sets: list[str] = typer.Option(
+        None, "--set", help="Any option as KEY=VALUE, repeatable (e.g. kid_subsets=50, landmarks_assume_aligned=true)."
+    ),
     list_metrics: bool = typer.Option(False, "--list-metrics", help="List the registered metrics and exit."),
 ) -> None:
     """Evaluate methods side by side: FID, KID, identity, landmarks, LPIPS with 95% CIs.
 
     Example: cfkit eval --methods cyclegan,ours=results/ours --source data/photos/images
-    --reference data/anime/images --out eval/x
+    --reference data/anime/images --landmarks-output animeface+runs/lm-anime --out eval/x
     """
     from cfkit.console import info
     from cfkit.errors import InputError
     from cfkit.evaluate.config import EvalConfig
+    from cfkit.options import given, parse_assignments
 
     if list_metrics:
         from cfkit.metrics import METRICS
@@ -54,6 +62,8 @@ def eval_cmd(
         "max_images": max_images,
         "fid_dims": fid_dims,
         "identity_backend": identity_backend,
+        "landmarks_source": landmarks_source,
+        "landmarks_output": landmarks_output,
         "batch_size": batch_size,
         "workers": workers,
         "device": device,
@@ -61,10 +71,7 @@ def eval_cmd(
         "cache": False if no_cache else None,
         "fid_exact": True if exact else None,
     }
-    if protocol:
-        cfg = EvalConfig.from_protocol(protocol, **overrides)
-    else:
-        cfg = EvalConfig(**{k: v for k, v in overrides.items() if v is not None})
+    cfg = EvalConfig.load(protocol, given(overrides), parse_assignments(sets))
     if not cfg.methods:
         raise InputError("no methods given (--methods a,b or name=DIR, or a --protocol)")
     from cfkit.evaluate.api import run_eval

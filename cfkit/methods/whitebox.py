@@ -57,8 +57,8 @@ class WhiteBox(Method):
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content term in the train phase (an identity proxy)
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self._vgg = None
         self._pool: SuperpixelPool | None = None
         self._regressor: nn.Module | None = None
@@ -87,14 +87,20 @@ class WhiteBox(Method):
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
         lr, betas = self._w("lr", 2e-4), tuple(float(b) for b in self.hp.get("betas", (0.5, 0.99)))
-        opts = {"g": OptimSpec(("G",), lr, betas), "d": OptimSpec(("D_surface", "D_texture"), lr, betas)}  # type: ignore[arg-type]
+        # pretrain has its own Adam: the official train.py restores only G's weights, so its Adam moments start
+        # fresh; moments tuned to the pixel L1 would turn the first adversarial steps into ~10x lr jumps
+        opts = {
+            "g_pre": OptimSpec(("G",), lr, betas),  # type: ignore[arg-type]
+            "g": OptimSpec(("G",), lr, betas),  # type: ignore[arg-type]
+            "d": OptimSpec(("D_surface", "D_texture"), lr, betas),  # type: ignore[arg-type]
+        }
         if self.trains_regressor:
             opts["r"] = OptimSpec(("R",), self._w("regressor_lr", 1e-3))  # Adam (0.9, 0.999) as landmark-regressor
         return opts
 
     def phases(self) -> list[Phase]:
         phases = [
-            Phase("pretrain", 0, ("g",), iters=int(self.hp.get("pretrain_iters", 50000))),
+            Phase("pretrain", 0, ("g_pre",), iters=int(self.hp.get("pretrain_iters", 50000))),
             Phase("train", 0, ("g", "d"), iters=int(self.hp.get("train_iters", 30000))),
         ]
         if self.trains_regressor:

@@ -63,14 +63,17 @@ class SuperpixelPool:
 
     ``submit(images)`` returns at once; ``result()`` of what it returns blocks until the whole
     batch is done. ``workers=0`` computes in the calling process (same numbers: the function is
-    deterministic). Workers are spawned (not forked: the parent holds torch's threads).
+    deterministic); ``"auto"`` leaves one core per training process. Workers are spawned (not
+    forked: the parent holds torch's threads) on first use.
     """
 
     def __init__(self, workers: int | str = "auto", method: str = "slic", n_segments: int = 200):
         if method not in METHODS:
             raise ValueError(f"unknown superpixel method {method!r}; choose one of {', '.join(METHODS)}")
         self.method, self.n_segments = method, int(n_segments)
-        self.workers = max(1, (os.cpu_count() or 2) - 1) if workers == "auto" else int(workers)
+        if workers == "auto":  # the cores this process has (torchrun: shared by LOCAL_WORLD_SIZE processes) but one
+            workers = max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", 1)) - 1)
+        self.workers = int(workers)
         self._pool: ProcessPoolExecutor | None = None
 
     def _executor(self) -> ProcessPoolExecutor:

@@ -16,7 +16,7 @@ from cfkit.fsutil import atomic_write_text
 from cfkit.imageio import load_rgb, save_png
 from cfkit.study.config import StudyConfig
 from cfkit.study.db import Database, open_db
-from cfkit.study.schema import Image, Item, Method, Study
+from cfkit.study.schema import Image, Item, Study, StudyMethod
 from cfkit.study.sources import StudyInputs, gather
 
 
@@ -105,7 +105,7 @@ def create_study(
         study = Study(name=cfg.name, config=cfg.to_dict())
         s.add(study)
         s.flush()
-        mrows = {m: Method(study_id=study.id, name=m, folder=str(inputs.outputs_dir(m))) for m in inputs.methods}
+        mrows = {m: StudyMethod(study_id=study.id, name=m, folder=str(inputs.outputs_dir(m))) for m in inputs.methods}
         s.add_all(mrows.values())
         s.flush()
         images: dict[tuple[str, str | None], Image] = {}
@@ -156,7 +156,7 @@ def study_definition(database: Database, name: str) -> dict:
         study = s.scalar(select(Study).where(Study.name == name))
         if study is None:
             raise InputError(f"no study named '{name}' in {database.shown_url}")
-        methods = {m.id: m for m in s.scalars(select(Method).where(Method.study_id == study.id))}
+        methods = {m.id: m for m in s.scalars(select(StudyMethod).where(StudyMethod.study_id == study.id))}
         imgs = {im.id: im for im in s.scalars(select(Image).where(Image.study_id == study.id))}
         items = s.scalars(select(Item).where(Item.study_id == study.id).order_by(Item.id)).all()
         return {

@@ -29,10 +29,10 @@ class Study(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     config: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    methods: Mapped[list[Method]] = relationship(back_populates="study", order_by="Method.id")
+    methods: Mapped[list[StudyMethod]] = relationship(back_populates="study", order_by="StudyMethod.id")
 
 
-class Method(Base):
+class StudyMethod(Base):
     __tablename__ = "methods"
     __table_args__ = (UniqueConstraint("study_id", "name"),)
     id: Mapped[int] = mapped_column(primary_key=True)

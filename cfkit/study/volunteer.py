@@ -310,14 +310,14 @@ def report_broken(db: Database, token: str, detail: str) -> None:
 
 def stimulus_problems(db: Database, study_name: str) -> list[dict]:
     """Images that could not be shown (admin only): method, path, detail, when."""
-    from cfkit.study.schema import Method
+    from cfkit.study.schema import StudyMethod
 
     with db.read() as s:
         study, _ = load_study(s, study_name)
         rows = s.execute(
-            select(Method.name, Image.path, StimulusProblem.detail, StimulusProblem.created_at)
+            select(StudyMethod.name, Image.path, StimulusProblem.detail, StimulusProblem.created_at)
             .join(Image, Image.id == StimulusProblem.image_id)
-            .outerjoin(Method, Method.id == Image.method_id)
+            .outerjoin(StudyMethod, StudyMethod.id == Image.method_id)
             .where(StimulusProblem.study_id == study.id)
             .order_by(StimulusProblem.id)
         ).all()

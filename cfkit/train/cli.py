@@ -21,16 +21,21 @@ def register(app: typer.Typer) -> None:
         ),
         data: Path | None = typer.Option(None, "--data", help="The one domain of a one-domain method."),
         recipe: Path | None = typer.Option(None, help="Recipe YAML (default: pipelines/train/METHOD.yaml)."),
-        size: int | None = typer.Option(None, help="Image size in px (multiple of 16) (default: recipe)."),
+        size: str | None = typer.Option(
+            None, help="Image size in px (multiple of 16), or auto: the data's own size (default: recipe)."
+        ),
         iters: int | None = typer.Option(None, help="Total iterations; phases keep their proportions."),
         epochs: float | None = typer.Option(None, help="Total epochs of domain A; phases keep their proportions."),
         batch: int | None = typer.Option(None, help="Batch size per process (default: recipe)."),
         width: float | None = typer.Option(None, help="Channel multiplier of the networks (default: 1.0)."),
         out: Path | None = typer.Option(None, help="Run folder (default: runs/METHOD)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+        override: bool = typer.Option(
+            False, "--override", help="With --resume: accept changed --data-a, --data-b, --iters, --epochs, split."
+        ),
         seed: int | None = typer.Option(None, help="Random seed (default: 0)."),
         device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: auto)."),
-        amp: str | None = typer.Option(None, help="auto, off, bf16, fp16 (CUDA only) (default: auto)."),
+        amp: str | None = typer.Option(None, help="auto (CUDA: bf16, else fp16), off, bf16 (also CPU), fp16."),
         accum: int | None = typer.Option(None, help="Gradient accumulation micro-batches (default: 1)."),
         sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
     ) -> None:
@@ -41,9 +46,13 @@ def register(app: typer.Typer) -> None:
         """
         from cfkit.console import info
         from cfkit.errors import InputError
+        from cfkit.options import parse_assignments
         from cfkit.train import train
-        from cfkit.train.config import parse_set
 
+        if size not in (None, "auto"):
+            if not size.isdigit():
+                raise InputError(f"--size must be a number of pixels or auto (got {size!r})")
+            size = int(size)
         if data and (data_a or data_b):
             raise InputError("give either --data (one-domain methods) or --data-a/--data-b, not both")
         run = train(
@@ -51,7 +60,7 @@ def register(app: typer.Typer) -> None:
             data or data_a,
             data_b,
             recipe=recipe,
-            set=parse_set(sets),
+            set=parse_assignments(sets),
             size=size,
             iters=iters,
             epochs=epochs,
@@ -59,6 +68,7 @@ def register(app: typer.Typer) -> None:
             width=width,
             out=str(out) if out else None,
             resume=resume or None,
+            override=override or None,
             seed=seed,
             device=device,
             amp=amp,
@@ -77,6 +87,7 @@ def register(app: typer.Typer) -> None:
         batch: int = typer.Option(16, help="Images per forward pass."),
         best: bool = typer.Option(False, "--best", help="Use the run's best.pt instead of the latest checkpoint."),
         device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
+        weights: str = typer.Option("ema", help="ema (the moving average, where the run kept one) or raw."),
     ) -> None:
         """Translate a folder of images (domain A of the run: cartoons for cpgan, else photos) into domain B.
 
@@ -88,6 +99,13 @@ def register(app: typer.Typer) -> None:
         from cfkit.train import translate
 
         written = translate(
-            run, input, out, batch=batch, mask_composite=mask_composite, device=device, prefer_best=best
+            run,
+            input,
+            out,
+            batch=batch,
+            mask_composite=mask_composite,
+            device=device,
+            prefer_best=best,
+            weights=weights,
         )
         info(f"{len(written)} images written to {out}")

@@ -1,8 +1,10 @@
-"""Training data: a domain held in memory as uint8 tensors, and deterministic index streams.
+"""Training data: a domain's decoded images in an on-disk uint8 store, and deterministic index streams.
 
 A domain folder is either a prepared dataset (``images/<id>.png``, optional ``masks/<id>.png``,
 ``manifest.parquet`` with ``id`` and ``split``) or a plain folder of images (ids = file stems).
 Images that are not ``size x size`` are resized (shorter side, area filter) and centre-cropped.
+Each domain is decoded once into a :class:`~cfkit.train.store.UInt8Store` (reused by later runs
+while the files are unchanged) and read a batch at a time, so memory does not grow with its size.
 
 Index streams walk ``DistributedSampler`` permutations epoch after epoch, so each DDP rank gets
 its own shard and the position (epoch, offset) is all a checkpoint needs to resume exactly.
@@ -10,7 +12,6 @@ its own shard and the position (epoch, offset) is all a checkpoint needs to resu
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +20,23 @@ import torch
 
 from cfkit.errors import InputError
 from cfkit.imageio import list_images, load_rgb
+from cfkit.train.store import UInt8Store, build_store, source_key
+
+STORE_VERSION = 1
+"""Bump when decoding or :func:`fit_square` changes: stores built before are not reused."""
 
 
 @dataclass
 class Domain:
-    """Images ``N x 3 x S x S`` uint8, optional masks ``N x 1 x S x S`` uint8 (255 = face)."""
+    """Images ``N x 3 x S x S`` uint8, optional masks ``N x 1 x S x S`` uint8 (255 = face).
+
+    ``images[indices]`` / ``masks[indices]`` read those items into a new tensor.
+    """
 
     root: Path
     ids: list[str]
-    images: torch.Tensor
-    masks: torch.Tensor | None = None
+    images: UInt8Store
+    masks: UInt8Store | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -79,6 +87,38 @@ def list_domain(root: str | Path, split: str = "train") -> tuple[list[str], list
     return ids, paths, None
 
 
+def native_side(root: str | Path, split: str = "train") -> int:
+    """The shortest image side in a domain (read from the file headers): the largest training size
+    that needs no upsampling."""
+    from PIL import Image
+
+    sides = []
+    for p in list_domain(root, split)[1]:
+        with Image.open(p) as im:
+            sides.append(min(im.size))
+    if not sides:
+        raise InputError(f"no images found in {root}")
+    return min(sides)
+
+
+def training_size(size: int | str, data: dict[str, str | Path], split: str = "train") -> int:
+    """The size to train at: ``"auto"`` follows the data (its shortest image side over all domains,
+    rounded down to a multiple of 16); a number larger than that is refused, since upsampling blurs the
+    crisp edges that cartoon styles are made of."""
+    sides = {name: native_side(root, split) for name, root in data.items()}
+    name, side = min(sides.items(), key=lambda kv: kv[1])
+    if size == "auto":
+        if side < 16:
+            raise InputError(f"{name} images are {side} px: too small to train on")
+        return side // 16 * 16
+    if int(size) > side:
+        raise InputError(
+            f"training size {size} px is larger than the {name} images ({side} px): they would be upsampled; "
+            f"pass --size {max(16, side // 16 * 16)} (or --size auto), or prepare the data at {size} px"
+        )
+    return int(size)
+
+
 def _check_ids(root: Path, ids: list[str]) -> None:
     if not ids:
         raise InputError(f"no images found in {root}")
@@ -87,33 +127,32 @@ def _check_ids(root: Path, ids: list[str]) -> None:
         raise InputError(f"{root}: two images share the id '{dup}' (ids are file stems)")
 
 
-def _load_mask(path: Path, size: int) -> np.ndarray:
-    m = load_rgb(path)[..., 0]
-    return fit_square(m, size)[None]
+def _decoded_store(paths: list[Path], size: int, channels: int, label: str) -> UInt8Store:
+    """``paths`` decoded, fitted to ``size`` and laid out ``C x S x S`` in a store (built once)."""
+
+    def produce(i: int) -> np.ndarray:
+        rgb = fit_square(load_rgb(paths[i]), size)
+        return np.ascontiguousarray(rgb.transpose(2, 0, 1)[:channels])
+
+    key = source_key(paths, size=size, channels=channels, version=STORE_VERSION)
+    return build_store(key, len(paths), (channels, size, size), produce, label)
 
 
 def load_domain(root: str | Path, size: int, split: str = "train", masks: bool = True) -> Domain:
-    """Decode every image (and mask when ``masks`` and ``masks/`` has all of them) into memory."""
-    from cfkit.console import track
-
+    """The domain's images (and masks when ``masks`` and ``masks/`` has all of them), decoded into stores."""
     root = Path(root)
     ids, paths, masks_dir = list_domain(root, split)
     _check_ids(root, ids)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        imgs = list(
-            track(pool.map(lambda p: fit_square(load_rgb(p), size), paths), f"loading {root.name}", len(paths), "img")
-        )
-    images = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-    mask_t = None
+    images = _decoded_store(paths, size, 3, f"decoding {root.name}")
+    mask_store = None
     if masks and masks_dir is not None:
         mpaths = [masks_dir / f"{i}.png" for i in ids]
         have = [p.is_file() for p in mpaths]
         if all(have):
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                mask_t = torch.from_numpy(np.stack(list(pool.map(lambda p: _load_mask(p, size), mpaths))))
+            mask_store = _decoded_store(mpaths, size, 1, f"decoding {root.name} masks")
         elif any(have):
             raise InputError(f"{masks_dir}: masks for {sum(have)} of {len(ids)} images; mask all or none")
-    return Domain(root, ids, images, mask_t)
+    return Domain(root, ids, images, mask_store)
 
 
 class IndexStream:

@@ -5,18 +5,16 @@ dilated region only. These images are extra *negatives* for the discriminator, t
 blurry edges are not cartoon style. Parameters follow the common PyTorch reproduction
 (znxlwm/pytorch-CartoonGAN ``edge_promoting``: Canny 100/200, 5x5 dilation, 5x5 Gaussian).
 
-Results are cached on disk, keyed by a hash of the decoded pixels and the parameters.
+Results are a :class:`~cfkit.train.store.UInt8Store` built once, keyed by the images' store and the parameters.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 
 import numpy as np
-import torch
 
-from cfkit.fsutil import atomic_write_bytes
+from cfkit.train.store import UInt8Store, build_store
 
 PARAMS = {"canny_low": 100, "canny_high": 200, "dilate": 5, "blur": 5}
 
@@ -32,23 +30,12 @@ def edge_smooth(rgb: np.ndarray, p: dict = PARAMS) -> np.ndarray:
     return np.where(region[..., None], blurred, rgb)
 
 
-def edge_smoothed(images: torch.Tensor) -> torch.Tensor:
-    """``N x 3 x H x W`` uint8 -> edge-smoothed copy, from the on-disk cache when possible."""
-    from cfkit.console import track
-    from cfkit.resources import cache_dir
+def edge_smoothed(images: UInt8Store) -> UInt8Store:
+    """A store of the edge-smoothed ``images`` (``N x 3 x H x W`` uint8), built once beside it."""
 
-    arr = images.permute(0, 2, 3, 1).contiguous().numpy()
-    key = hashlib.sha256(repr(sorted(PARAMS.items())).encode() + repr(arr.shape).encode() + arr.tobytes())
-    path = cache_dir("edge-smooth") / f"{key.hexdigest()[:32]}.npy"
-    if path.is_file():
-        try:
-            out = np.load(path)
-            if out.shape == arr.shape:
-                return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
-        except (OSError, ValueError):
-            pass  # a damaged cache entry is recomputed
-    out = np.stack([edge_smooth(im) for im in track(arr, "edge-smoothing cartoons", len(arr), "img")])
-    buf = io.BytesIO()
-    np.save(buf, out)
-    atomic_write_bytes(path, buf.getvalue())
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+    def produce(i: int) -> np.ndarray:
+        rgb = images[i].permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(edge_smooth(rgb).transpose(2, 0, 1))
+
+    key = hashlib.sha256(f"{images.path.stem}:{sorted(PARAMS.items())}".encode()).hexdigest()[:32]
+    return build_store(key, len(images), images.item_shape, produce, "edge-smoothing cartoons")

@@ -75,15 +75,21 @@ class KnownAnswerTask:
 
 
 def build_task(
-    photos: str | Path | list[Path], out: str | Path, size: int = 64, n_test: int = 16, seed: int = 0
+    photos: str | Path | list[Path],
+    out: str | Path,
+    size: int = 64,
+    n_test: int = 16,
+    seed: int = 0,
+    masks: str | Path | None = None,
 ) -> KnownAnswerTask:
     """Write the known-answer task for the face photos in ``photos`` (a folder, searched recursively, or
     a list of files) into ``out``: ``n_test`` photos chosen with ``seed`` are held out.
 
     Images are centre-cropped to a square and stored at ``size``; the filter runs on the photo at its own
-    resolution, then the result is resized like the photo. The mask of every image is the ellipse of an
-    aligned face (:func:`cfkit.faces.masks.ellipse_mask`): the photos are expected aligned.
-    Re-running with the same arguments reuses what is there.
+    resolution, then the result is resized like the photo. A photo and its stylised copy share one mask:
+    ``masks/<id>.png`` when ``masks`` names such a folder (a prepared dataset's), else the ellipse of an
+    aligned face (:func:`cfkit.faces.masks.ellipse_mask`). Re-running with the same arguments reuses
+    what is there.
     """
     import json
 
@@ -105,15 +111,21 @@ def build_task(
     if len(files) < n_test + 4:
         raise InputError(f"{photos}: {len(files)} photos; the known-answer task needs at least {n_test + 4}")
     meta = {"size": size, "n_test": n_test, "seed": seed, "photos": [str(p) for p in files]}
+    if masks is not None:
+        meta["masks"] = str(masks)
     if (out / "task.json").is_file():
         if json.loads((out / "task.json").read_text()) != meta:
             raise InputError(f"{out} holds a known-answer task built from other photos or options; choose another")
         return KnownAnswerTask.at(out)
     test = set(np.random.default_rng(seed).permutation(len(files))[:n_test].tolist())
     split = ["test" if k in test else "train" for k in range(len(files))]
-    mask = ellipse_mask((size, size))
+    ellipse = ellipse_mask((size, size))
     for i, p, s in zip(ids, files, split, strict=True):
         rgb = load_rgb(p)
+        mask = ellipse
+        if masks is not None:
+            curated = fit_square(load_rgb(Path(masks) / f"{i}.png")[..., 0], size)
+            mask = np.where(curated > 127, 255, 0).astype(np.uint8)
         photo, target = fit_square(rgb, size), fit_square(stylise(rgb), size)
         save_png(out / "A" / "images" / f"{i}.png", photo)
         save_png(out / "A" / "masks" / f"{i}.png", mask)

@@ -407,6 +407,8 @@ def test_wild_photos_face_counts(models, shared_data, tmp_path):
         (("--policy", "nope"), "unknown face policy 'nope'"),
         (("--shard", "3/2"), "need 0 <= i < n"),
         (("--mask", "--mask-method", "unet"), "--checkpoint"),
+        (("--set", "quality.min_blurr=3"), "--set.quality: unknown option(s) min_blurr"),
+        (("--set", "size=big"), "size must be an integer (got 'big')"),
     ],
 )
 def test_bad_options_are_one_line_errors_before_any_work(models, astronaut, tmp_path, save, run_cli, args, message):
@@ -454,3 +456,20 @@ def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_p
         edited = tmp_path / f"edited{bias:+.0f}.pt"
         torch.save(state, edited)
         assert all((m == expect).all() for m in masks_written(edited))
+
+
+def test_options_file_and_set_reach_the_run(models, astronaut, tmp_path, save, run_cli):
+    """Defaults < --options FILE < flags < --set: the file's size and policy, a flag's template, --set's blur."""
+    import json
+
+    save(tmp_path / "src" / "a.png", astronaut)
+    opts = tmp_path / "opts.yaml"
+    opts.write_text("size: 64\npolicy: all\ntemplate: ffhq\nquality: {min_blur: 99999}\n")
+    out = tmp_path / "out"
+    args = ("--options", opts, "--template", "arcface", "--set", "quality.min_blur=0", "--workers", "1")
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "src", "--out", out, *args)
+    assert rc == 0, err
+    recorded = json.loads((out / "journal" / "all" / "options.json").read_text())
+    assert (recorded["size"], recorded["policy"], recorded["template"]) == (64, "all", "arcface")
+    assert recorded["quality"]["min_blur"] == 0  # the file's 99999 would have rejected the face as blurry
+    assert len(list((out / "images").glob("*.png"))) == 1

@@ -7,7 +7,8 @@ import pytest
 
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted
-from cfkit.metrics import METRICS, MetricContext, bootstrap_ci
+from cfkit.metrics import METRICS, MetricContext
+from cfkit.stats import bootstrap_ci
 
 
 def _ctx(data: Extracted, ids: list[str], method: str = "m") -> MetricContext:
@@ -59,19 +60,19 @@ def test_identity_cosine_and_retrieval_by_hand():
 
 
 def test_landmark_nme_by_hand():
-    src = np.zeros((68, 2), np.float32)
-    src[36:42] = [10, 50]  # eye centres 40 px apart
-    src[42:48] = [50, 50]
+    src = np.array([[10, 50], [50, 50], [30, 70], [30, 90], [30, 110]], np.float32)  # eye centres 40 apart
     d = Extracted()
     moved = src + np.array([3, 4], np.float32)
-    d.features["landmarks"] = {"source": {"a": src, "b": src}, "m": {"a": moved, "b": None}}
+    d.features["landmarks_source"] = {"source": {"a": (src, "dlib68"), "b": (src, "dlib68")}}
+    d.features["landmarks_output"] = {"m": {"a": (moved, "animeface"), "b": None}}
     r = METRICS.get("landmark_nme")().compute(_ctx(d, ["a", "b"]))
     assert r["value"] == pytest.approx(5 / 40)
     assert r["n"] == 1 and r["failure_rate"] == 0.5 and np.isnan(r["per_image"]["b"])
+    assert r["sources"] == {"animeface": 1}
 
 
 def test_unavailable_feature_reported():
     d = Extracted()
-    d.unavailable["landmarks"] = "model asset 'dlib-landmarks68' is not available; run: cfkit models fetch x"
+    d.unavailable["landmarks_source"] = "model asset 'dlib-landmarks68' is not available; run: cfkit models fetch x"
     r = METRICS.get("landmark_nme")().run(_ctx(d, ["a"]))
     assert r["value"] is None and "cfkit models fetch" in r["unavailable"]

@@ -203,13 +203,13 @@ def test_broken_method_output_is_skipped_with_a_neutral_message(study_env, folde
     """A corrupted method output: neutral note, screen skipped, the admin told which file; nothing leaks."""
     from sqlalchemy import select
 
-    from cfkit.study.schema import Image, Method, Trial
+    from cfkit.study.schema import Image, StudyMethod, Trial
 
     with study_env.read() as s:
         path, token = s.execute(
             select(Image.path, Image.token)
-            .join(Method, Method.id == Image.method_id)
-            .where(Method.name == "poster")
+            .join(StudyMethod, StudyMethod.id == Image.method_id)
+            .where(StudyMethod.name == "poster")
             .order_by(Image.id)
         ).first()
     data = open(path, "rb").read()

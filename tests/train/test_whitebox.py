@@ -235,7 +235,7 @@ def test_whitebox_cli_train_then_translate(tmp_path, lm_domains, run_cli, asset)
     assert info["assets"]["landmark_regressor"].startswith(str(reg))
     hist = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     terms = {"g_surface", "g_texture", "g_tv", "g_content", "g_structure", "g_landmark", "d_surface", "d_texture"}
-    assert "g_recon" in hist[0] and terms <= set(hist[-1])
+    assert "g_pre_recon" in hist[0] and terms <= set(hist[-1])
     assert all(np.isfinite(v) for h in hist for k, v in h.items() if k not in ("step", "phase"))
     assert all(h[k] > 0 for h in hist[-2:] for k in terms)
 

@@ -10,7 +10,7 @@ from cfkit.resources import resource_dir
 
 
 @functools.cache
-def load_recipe(name: str) -> dict[str, Any]:
+def load_dataset_recipe(name: str) -> dict[str, Any]:
     """The parsed recipe of source ``name`` (``{}`` where none is shipped)."""
     import yaml
 

@@ -1,4 +1,4 @@
-"""cfkit.curate.http against a local server: resume, checksums, content checks, limits, politeness."""
+"""cfkit.fetch.http against a local server: resume, checksums, content checks, limits, politeness."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from mini_http import assert_paced, image_bytes
 from PIL import Image
 
-from cfkit.curate.http import MANIFEST, Downloader, DownloadItem, DownloadOptions, Reject, download_one, safe_relpath
 from cfkit.errors import CfkitError
+from cfkit.fetch.http import MANIFEST, Downloader, DownloadItem, DownloadOptions, Reject, download_one, safe_relpath
 
 FAST = dict(backoff=0.01, workers=2, progress=False)
 

@@ -31,6 +31,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
@@ -41,7 +42,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from rich.markup import escape
 
 from cfkit import __version__
-from cfkit.console import make_progress
+from cfkit.console import byte_progress, make_progress
 from cfkit.errors import CfkitError
 from cfkit.imageio import MAX_PIXELS, ImageDecodeError, decode_rgb
 
@@ -97,7 +98,7 @@ class DownloadResult:
     sha256: str | None = None
     bytes: int = 0
     content_type: str = ""
-    reason: str | None = None  # one of cfkit.curate.sources.REJECT_REASONS
+    reason: str | None = None  # one of cfkit.fetch.REJECT_REASONS
     detail: str = ""
     width: int | None = None
     height: int | None = None
@@ -287,6 +288,8 @@ class Downloader:
         self.done: dict[str, DownloadResult] = {}
         self._by_sha: dict[str, str] = {}
         self._names: set[str] = set()  # files already written (never overwritten by other content)
+        self.on_bytes: Callable[[int, int | None], None] | None = None
+        """Called with (bytes so far, total or None) while a file streams (a download progress bar)."""
         self._load_manifest()
 
     # ------------------------------------------------------------ manifest
@@ -411,6 +414,8 @@ class Downloader:
                     if written > self.opt.max_bytes:
                         raise Reject("too_large", f"over the limit of {self.opt.max_bytes} bytes")
                     fh.write(chunk)
+                    if self.on_bytes:
+                        self.on_bytes(written, total)
             if total is not None and written < total:
                 raise Reject("network", f"connection closed at {written}/{total} bytes", retry=True)
             return ctype
@@ -545,16 +550,25 @@ class Downloader:
         self.close()
 
 
-def download_one(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None, **opts: Any) -> str:
+def download_one(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    label: str | None = None,
+    **opts: Any,
+) -> str:
     """Fetch one file (any type) to ``dest``: resumable (``.parts/``), retried, checksum-verified.
 
     Returns the sha256; raises a one-line CfkitError on failure. No manifest is written, so this is
-    the building block for single files such as model assets.
+    the building block for single files such as model assets. ``label`` shows a byte progress bar.
     """
     defaults = {"images": False, "workers": 1, "dedupe": False, "progress": False, "manifest": False}
     opts = {**defaults, "max_bytes": 64 << 30, **opts}
     dest = Path(dest)
-    with Downloader(dest.parent, DownloadOptions(**opts)) as dl:
+    with Downloader(dest.parent, DownloadOptions(**opts)) as dl, byte_progress(label) as on_bytes:
+        dl.on_bytes = on_bytes
         res = dl.fetch(DownloadItem(url, name=dest.name, sha256=sha256, md5=md5))
     with contextlib.suppress(OSError):
         (dest.parent / ".parts").rmdir()  # only when empty
