@@ -30,7 +30,7 @@ PHOTOS = REPO.parent / "shared" / "data" / "photos" / "ffhq_thumbs128"
 
 def method_sets(items: list[str], method: str) -> dict:
     """``--set`` items for ``method`` (``KEY=V`` for every method, ``METHOD:KEY=V`` for one)."""
-    from cfkit.train.config import parse_set
+    from cfkit.options import parse_assignments as parse_set
 
     mine = []
     for item in items:

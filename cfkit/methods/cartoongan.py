@@ -32,8 +32,8 @@ class CartoonGAN(Method):
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content loss in the adversarial phase (identity proxy)
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self._content = None
 
     # --- declarations --------------------------------------------------------------------

@@ -113,10 +113,10 @@ def predict_masks(checkpoint: str | Path, images, batch: int = 16, device: str =
     from cfkit.train.data import to_float
     from cfkit.train.inference import load_method
 
-    method, cfg, _ = load_method(checkpoint, device)
+    method, options, _ = load_method(checkpoint, device)
     if not hasattr(method, "mask_probs"):
-        raise InputError(f"{checkpoint}: a '{cfg['name']}' run has no mask model (train cartoongan-mask)")
-    size = int(cfg["size"])
+        raise InputError(f"{checkpoint}: a '{options.name}' run has no mask model (train cartoongan-mask)")
+    size = options.size
     images = list(images)
     out: list[np.ndarray] = []
     with torch.no_grad():

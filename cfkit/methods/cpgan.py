@@ -81,10 +81,10 @@ class CPGAN(Method):
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content loss (a proxy for keeping the cartoon's face)
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self._content: nn.Module | None = None
-        self._fakes: deque[torch.Tensor] = deque(maxlen=int(cfg.get("accum", 1)))
+        self._fakes: deque[torch.Tensor] = deque(maxlen=self.options.accum)
         self.local = str(self.hp.get("local", "strips"))
         if self.local not in LOCAL_KINDS:
             raise InputError(f"cpgan: method.local must be one of {', '.join(LOCAL_KINDS)}, not {self.local!r}")

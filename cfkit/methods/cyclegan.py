@@ -33,10 +33,10 @@ class CycleGAN(Method):
     name = "cyclegan"
     epoch_images = "max"  # the official unaligned data loader: an epoch is max(|A|, |B|) images
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         # fakes of the G step for the D step, one entry per micro-batch (gradient accumulation)
-        self._fakes: deque[dict[str, torch.Tensor]] = deque(maxlen=int(cfg.get("accum", 1)))
+        self._fakes: deque[dict[str, torch.Tensor]] = deque(maxlen=self.options.accum)
 
     def _hp(self, key: str, default: float) -> float:
         return float(self.hp.get(key, default))

@@ -110,8 +110,8 @@ class NeuralStyleTransfer(Method):
     name = "nst"
     epoch_images = "b"  # the style pass is counted in passes over B
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self.style_layers = tuple(self.hp.get("style_layers", STYLE_LAYERS))
         self.content_layer = str(self.hp.get("content_layer", CONTENT_LAYER))
         self._vgg: VGGFeatures | None = None

@@ -57,8 +57,8 @@ class WhiteBox(Method):
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content term in the train phase (an identity proxy)
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self._vgg = None
         self._pool: SuperpixelPool | None = None
         self._regressor: nn.Module | None = None

@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         """
         from cfkit.console import info
         from cfkit.errors import InputError
+        from cfkit.options import parse_assignments
         from cfkit.train import train
-        from cfkit.train.config import parse_set
 
         if size not in (None, "auto"):
             if not size.isdigit():
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
             data or data_a,
             data_b,
             recipe=recipe,
-            set=parse_set(sets),
+            set=parse_assignments(sets),
             size=size,
             iters=iters,
             epochs=epochs,

@@ -17,6 +17,7 @@ import torch
 from cfkit.errors import InputError
 from cfkit.imageio import load_rgb
 from cfkit.train import checkpoint as ckpt
+from cfkit.train.config import TrainOptions
 from cfkit.train.data import _check_ids, fit_square, list_domain, to_float, to_uint8
 from cfkit.train.method import METHODS, Method
 from cfkit.train.trainer import pick_device
@@ -27,7 +28,7 @@ WEIGHTS = ("ema", "raw")
 def load_method(
     run_or_ckpt: str | Path, device: str = "auto", prefer_best: bool = False, weights: str = "ema"
 ) -> tuple[Method, dict[str, Any], Path]:
-    """(method in eval mode with trained weights, its config, checkpoint path).
+    """(method in eval mode with trained weights, its run's options, checkpoint path).
 
     ``weights="ema"``: the exponential moving averages where the run kept them (``ema`` set), else the
     trained weights; ``"raw"``: always the trained weights.
@@ -38,21 +39,21 @@ def load_method(
     state = ckpt.load(path)
     if state.get("format") != "cfkit-train-1":
         raise InputError(f"{path}: not a cfkit training checkpoint")
-    cfg = state["config"]
+    options = TrainOptions.from_saved(state["config"])
     dev = pick_device(device)
-    method = METHODS.get(cfg["name"])(cfg, dev)
+    method = METHODS.get(options.name)(options, dev)
     method.setup()
     averaged = state.get("ema", {}) if weights == "ema" else {}
     for name, sd in {**state["nets"], **averaged}.items():
         method.nets[name].load_state_dict(sd)
     for name, net in method.nets.items():
         method.nets[name] = net.to(dev).eval().requires_grad_(False)
-    return method, cfg, path
+    return method, options, path
 
 
-def state_has_ema(cfg: dict[str, Any]) -> bool:
-    """Whether a run with config ``cfg`` kept EMA weights."""
-    return bool(cfg.get("ema")) and bool(METHODS.get(cfg["name"]).ema_nets)
+def state_has_ema(options: TrainOptions) -> bool:
+    """Whether a run with these options kept EMA weights."""
+    return bool(options.ema) and bool(METHODS.get(options.name).ema_nets)
 
 
 def _mask_for(method: Method, x: torch.Tensor, ids: list[str], masks_dir: Path | None, size: int) -> torch.Tensor:
@@ -85,8 +86,8 @@ def translate(
     from cfkit.fsutil import atomic_write_json, sha256_file
     from cfkit.imageio import save_png
 
-    method, cfg, path = load_method(run, device, prefer_best, weights)
-    size = int(cfg["size"])
+    method, options, path = load_method(run, device, prefer_best, weights)
+    size = options.size
     ids, paths, masks_dir = list_domain(input, split)
     _check_ids(Path(input), ids)
     out = Path(out)
@@ -107,7 +108,7 @@ def translate(
     atomic_write_json(
         out / "translate.json",
         {
-            "method": cfg["name"],
+            "method": options.name,
             "direction": method.direction,
             "checkpoint": str(path),
             "checkpoint_sha256": sha256_file(path),
@@ -115,7 +116,7 @@ def translate(
             "size": size,
             "images": len(written),
             "mask_composite": mask_composite,
-            "weights": weights if state_has_ema(cfg) else "raw",
+            "weights": weights if state_has_ema(options) else "raw",
         },
     )
     return written

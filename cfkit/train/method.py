@@ -46,21 +46,25 @@ Rules the trainer relies on:
   [-1, 1], ``a_mask``/``b_mask`` ``N x 1 x H x W`` in [0, 1] when the dataset has ``masks/``,
   ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``, landmarks (``a_lm``,
   ``a_lm_ok``, ``a_heat`` and the same for ``b``) when it sets ``needs_landmarks = True``.
-* Defaults come from the recipe ``pipelines/train/<name>.yaml``; ``self.cfg`` is the resolved
-  config (recipe merged with CLI/API overrides), ``self.hp`` its ``method`` section.
+* Defaults come from the recipe ``pipelines/train/<name>.yaml``; a method reads ``self.hp`` (the
+  recipe's ``method:`` section merged with ``--set method.KEY=...``), ``self.size``, ``self.width`` and
+  ``self.device``; ``self.options`` (:class:`cfkit.train.config.TrainOptions`) is the trainer's.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from cfkit.errors import CfkitError
 from cfkit.registry import Registry
+
+if TYPE_CHECKING:
+    from cfkit.train.config import TrainOptions
 
 
 @dataclass(frozen=True)
@@ -154,14 +158,18 @@ class Method:
     #: images per epoch: ``"a"`` (|A|), ``"b"`` (|B|) or ``"max"`` (max(|A|, |B|), the official CycleGAN loader)
     epoch_images: str = "a"
 
-    def __init__(self, cfg: dict[str, Any], device: torch.device):
-        self.cfg = cfg
-        self.hp: dict[str, Any] = dict(cfg.get("method") or {})
+    def __init__(self, options: TrainOptions | dict[str, Any], device: torch.device | str):
+        from cfkit.train.config import TrainOptions
+
+        if not isinstance(options, TrainOptions):  # a saved run's config (checkpoint, config.yaml)
+            options = TrainOptions.from_saved(options)
+        self.options = options
+        self.hp: dict[str, Any] = dict(options.method)
         self.device = torch.device(device)
-        if cfg["size"] == "auto":
+        if options.size == "auto":
             raise CfkitError("size 'auto' is resolved from the data by the trainer; give a method a size in px")
-        self.size: int = int(cfg["size"])
-        self.width: float = float(cfg.get("width", 1.0))
+        self.size: int = options.size
+        self.width: float = options.width
         self.nets: dict[str, nn.Module] = {}
         #: facts worth saving in run.json (e.g. which VGG layer the content loss used)
         self.provenance: dict[str, Any] = {}

@@ -33,6 +33,7 @@ from cfkit.console import info, make_progress
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_json, atomic_write_text
 from cfkit.train import checkpoint as ckpt
+from cfkit.train.config import TrainOptions
 from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8, training_size
 from cfkit.train.method import METHODS, Batch, Method, Phase
 from cfkit.train.store import UInt8Store
@@ -110,21 +111,21 @@ def ema_decay(decay: float, updates: int) -> float:
 
 
 # --- schedule ---------------------------------------------------------------------------------
-def schedule(phases: list[Phase], n_epoch: int, cfg: dict[str, Any], world: int) -> list[tuple[Phase, int]]:
+def schedule(phases: list[Phase], n_epoch: int, options: TrainOptions, world: int) -> list[tuple[Phase, int]]:
     """Iterations of each phase (phases of zero length are dropped); ``n_epoch``: images per epoch."""
     phases = [p for p in phases if (p.iters or p.epochs) > 0]
     if not phases:
         raise CfkitError("the method's schedule is empty (every phase has 0 epochs)")
-    per_epoch = n_epoch / (int(cfg["batch"]) * int(cfg["accum"]) * world)
+    per_epoch = n_epoch / (options.batch * options.accum * world)
     own = [float(p.iters) if p.iters else p.epochs * per_epoch for p in phases]  # the recipe's lengths
-    if cfg.get("iters"):
-        target = max(int(cfg["iters"]), len(phases))
+    if options.iters:
+        target = max(options.iters, len(phases))
         raw = [r / sum(own) * target for r in own]
     else:
-        scale = float(cfg["epochs"]) * per_epoch / sum(own) if cfg.get("epochs") else 1.0
+        scale = options.epochs * per_epoch / sum(own) if options.epochs else 1.0
         raw = [r * scale for r in own]
     iters = [max(1, math.ceil(r - 1e-9) if p.round_up else round(r)) for p, r in zip(phases, raw, strict=True)]
-    if cfg.get("iters"):  # exact total: adjust the longest phase
+    if options.iters:  # exact total: adjust the longest phase
         i = max(range(len(iters)), key=iters.__getitem__)
         iters[i] += target - sum(iters)
     return list(zip(phases, iters, strict=True))
@@ -132,27 +133,26 @@ def schedule(phases: list[Phase], n_epoch: int, cfg: dict[str, Any], world: int)
 
 # --- the trainer ------------------------------------------------------------------------------
 class Trainer:
-    def __init__(self, cfg: dict[str, Any]):
-        self.cfg = cfg
+    def __init__(self, options: TrainOptions):
+        self.options = o = options
         self.rank, self.world, self.local_rank = world_info()
-        self.device = pick_device(str(cfg["device"]), self.local_rank)
+        self.device = pick_device(o.device, self.local_rank)
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True
         self.main = self.rank == 0
-        self.run_dir = Path(cfg["out"])
-        self.dtype = amp_dtype(str(cfg["amp"]), self.device)
-        cl = cfg["channels_last"]
-        self.channels_last = self.device.type == "cuda" if cl == "auto" else bool(cl)
-        self.accum = int(cfg["accum"])
-        seed_everything(int(cfg["seed"]) + self.rank)
+        self.run_dir = Path(o.out)
+        self.dtype = amp_dtype(o.amp, self.device)
+        self.channels_last = self.device.type == "cuda" if o.channels_last == "auto" else o.channels_last
+        self.accum = o.accum
+        seed_everything(o.seed + self.rank)
 
-        cls = METHODS.get(str(cfg["name"]))
-        domains = {k: v for k, v in (("--data-a", cfg["data_a"]), ("--data-b", cfg["data_b"])) if v is not None}
-        cfg["size"] = training_size(cfg["size"], domains, str(cfg["split"]))
-        self.method: Method = cls(cfg, self.device)
+        cls = METHODS.get(o.name)
+        domains = {k: v for k, v in (("--data-a", o.data_a), ("--data-b", o.data_b)) if v is not None}
+        o.size = training_size(o.size, domains, o.split)
+        self.method: Method = cls(o, self.device)
         self.method.setup()
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         for name, net in self.method.nets.items():
@@ -179,7 +179,7 @@ class Trainer:
                 if any(p.requires_grad for p in net.parameters()):
                     self.method.nets[name] = ddp(net, device_ids=ids, **kw)
         self.ema: dict[str, nn.Module] = {}  # copied after DDP's broadcast: the same start on every rank
-        if cfg.get("ema"):
+        if o.ema:
             self.ema = {n: copy.deepcopy(self.method.net(n)).eval().requires_grad_(False) for n in cls.ema_nets}
 
         self._load_data(cls)
@@ -189,14 +189,14 @@ class Trainer:
 
             for key, dom in (("a", self.data_a), ("b", self.data_b)):
                 if dom is not None:
-                    self.lm[key] = domain_landmarks(dom.root, dom.ids, int(cfg["size"]))
-        seed = int(cfg["seed"])
+                    self.lm[key] = domain_landmarks(dom.root, dom.ids, o.size)
+        seed = o.seed
         self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
         self.stream_b = None if self.data_b is None else IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
         n_a = len(self.data_a)
         n_b = n_a if self.data_b is None else len(self.data_b)
         n_epoch = {"a": n_a, "b": n_b, "max": max(n_a, n_b)}[cls.epoch_images]
-        self.plan = schedule(self.method.phases(), n_epoch, cfg, self.world)
+        self.plan = schedule(self.method.phases(), n_epoch, o, self.world)
         self.total = sum(n for _, n in self.plan)
         self.step = 0
         self.best = math.inf
@@ -207,12 +207,12 @@ class Trainer:
 
     def _load_data(self, cls: type[Method]) -> None:
         """Domains (and CartoonGAN's edge-smoothed B) as on-disk stores; under DDP rank 0 builds them first."""
-        cfg = self.cfg
+        o = self.options
         if self.world > 1 and not self.main:
             dist.barrier()
         load = self.method.load_size()
-        self.data_a = load_domain(cfg["data_a"], load, str(cfg["split"]))
-        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], load, str(cfg["split"]))
+        self.data_a = load_domain(o.data_a, load, o.split)
+        self.data_b = None if cls.one_domain else load_domain(o.data_b, load, o.split)
         self.smooth_b = None
         if cls.needs_edge_smoothed_b:
             from cfkit.train.edges import edge_smoothed
@@ -235,7 +235,7 @@ class Trainer:
         if self.lm:
             from cfkit.train.landmark_data import with_heatmaps
 
-            with_heatmaps(out, int(self.cfg["size"]))
+            with_heatmaps(out, self.options.size)
         return out
 
     def _gather(self, dom: Domain, idx: list[int], extra: UInt8Store | None, key: str, augment: bool):
@@ -251,7 +251,7 @@ class Trainer:
             (ys, xs), side, size = crop
             offset = torch.tensor([xs, ys], dtype=pts.dtype).T[:, None, :]
             pts = (pts * side - offset) / size * ok[:, None, None]
-        if augment and bool(self.cfg["flip"]):
+        if augment and self.options.flip:
             f = torch.rand(len(idx)) < 0.5
             for k in t:
                 t[k][f] = t[k][f].flip(-1)
@@ -267,7 +267,7 @@ class Trainer:
         """``size`` crops of images held at the method's larger ``load_size``: at random offsets (one per
         image, shared by its mask and edge-smoothed copy), or centred (``random=False``).
         Returns the crops and ``((ys, xs), held side, size)``, or ``(t, None)`` when nothing is cropped."""
-        size = int(self.cfg["size"])
+        size = self.options.size
         n, side = len(next(iter(t.values()))), next(iter(t.values())).shape[-1]
         if side == size:
             return t, None
@@ -282,7 +282,7 @@ class Trainer:
         return crops, ((ys, xs), side, size)
 
     def next_batch(self) -> Batch:
-        bs = int(self.cfg["batch"])
+        bs = self.options.batch
         ia = self.stream_a.take(bs)
         t = self._gather(self.data_a, ia, None, "a", True)
         ids = {"a": [self.data_a.ids[i] for i in ia]}
@@ -313,7 +313,7 @@ class Trainer:
             "format": "cfkit-train-1",
             "step": self.step,
             "phase": self.phase_at(max(self.step - 1, 0))[0].name,
-            "config": self.cfg,
+            "config": self.options.to_dict(),
             "nets": {n: self.method.net(n).state_dict() for n in self.method.nets},
             "ema": {n: m.state_dict() for n, m in self.ema.items()},
             "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
@@ -324,15 +324,15 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        old = state["config"]
-        diff = [k for k in STRUCTURAL if old.get(k) != self.cfg.get(k)]
+        old, now = state["config"], self.options.to_dict()
+        diff = [k for k in STRUCTURAL if old.get(k) != now[k]]
         if diff:
             raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
-        changed = [k for k in PLANNED if old.get(k) != self.cfg.get(k)]
-        if changed and not self.cfg.get("override"):
+        changed = [k for k in PLANNED if old.get(k) != now[k]]
+        if changed and not self.options.override:
             k = changed[0]
             raise InputError(
-                f"cannot resume: {PLANNED[k]} is {self.cfg.get(k)!r}, the run was started with {old.get(k)!r}; "
+                f"cannot resume: {PLANNED[k]} is {now[k]!r}, the run was started with {old.get(k)!r}; "
                 "pass --override to re-plan the run with the new value"
             )
         for n, sd in state["nets"].items():
@@ -400,7 +400,7 @@ class Trainer:
         self._logn += 1
         self.step += 1
         with torch.no_grad():
-            decay = ema_decay(float(self.cfg["ema"] or 0.0), self.step)
+            decay = ema_decay(self.options.ema or 0.0, self.step)
             for n, ema in self.ema.items():
                 live = self.method.net(n)
                 for pe, p in zip(ema.parameters(), live.parameters(), strict=True):
@@ -470,9 +470,9 @@ class Trainer:
     def write_run_info(self, extra: dict[str, Any]) -> None:
         import yaml
 
-        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.cfg, sort_keys=False))
+        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.options.to_dict(), sort_keys=False))
         info_ = {
-            "method": self.cfg["name"],
+            "method": self.options.name,
             "versions": versions(),
             "device": str(self.device),
             "world_size": self.world,
@@ -491,8 +491,8 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------
     def fit(self) -> Path:
-        cfg = self.cfg
-        if cfg["resume"]:
+        o = self.options
+        if o.resume:
             last = ckpt.latest(self.run_dir)
             if last is None:
                 info(f"--resume: no checkpoint in {self.run_dir}; starting from scratch")
@@ -501,37 +501,37 @@ class Trainer:
                 info(f"resumed {self.run_dir} at step {self.step}")
         elif ckpt.latest(self.run_dir) is not None:
             raise InputError(f"{self.run_dir} holds a run already; pass --resume or choose another --out")
-        stop = min(self.total, int(cfg["stop_at"])) if cfg.get("stop_at") else self.total
+        stop = min(self.total, o.stop_at) if o.stop_at else self.total
         writer = None
         if self.main:
             from torch.utils.tensorboard import SummaryWriter
 
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.write_run_info({"status": "running", "step": self.step, "total": self.total})
-            if cfg["resume"]:  # logs written after the checkpoint would repeat: cut both back to it
+            if o.resume:  # logs written after the checkpoint would repeat: cut both back to it
                 ckpt.trim_metrics(self.run_dir, self.step)
-            writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if cfg["resume"] else None)
+            writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if o.resume else None)
         fixed = self.fixed_batch()
         t0, s0 = time.perf_counter(), self.step
         try:
             progress = make_progress()
             progress.disable = progress.disable or not self.main  # one bar, from rank 0
             with progress:
-                task = progress.add_task(str(cfg["name"]), total=self.total, completed=self.step, rate="")
+                task = progress.add_task(o.name, total=self.total, completed=self.step, rate="")
                 while self.step < stop:
                     self.train_step()
                     done = self.step >= stop
-                    if self.step % int(cfg["log_every"]) == 0 or done:
+                    if self.step % o.log_every == 0 or done:
                         logs = self.flush_logs(writer)
                         rate = (self.step - s0) / (time.perf_counter() - t0)
                         summary = " ".join(f"{k}={v:.3g}" for k, v in logs.items())
                         progress.update(task, rate=f"{rate:.2f} it/s {summary}")
-                    if self.main and (self.step % int(cfg["sample_every"]) == 0 or done):
+                    if self.main and (self.step % o.sample_every == 0 or done):
                         self.save_samples(writer, fixed)
-                    if self.step % int(cfg["ckpt_every"]) == 0 or done:
+                    if self.step % o.ckpt_every == 0 or done:
                         self.checkpoint()
                     phase, _ = self.phase_at(self.step - 1)
-                    progress.update(task, completed=self.step, description=f"{cfg['name']} [{phase.name}]")
+                    progress.update(task, completed=self.step, description=f"{o.name} [{phase.name}]")
         finally:
             if writer is not None:
                 writer.close()
@@ -552,4 +552,4 @@ class Trainer:
                 self.best, is_best = value, True
                 state["best"] = value
         if self.main:
-            ckpt.save(self.run_dir, state, self.step, int(self.cfg["keep"]), best=is_best)
+            ckpt.save(self.run_dir, state, self.step, self.options.keep, best=is_best)

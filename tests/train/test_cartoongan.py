@@ -105,7 +105,7 @@ def test_init_pixel_term_is_off_in_the_paper_recipe(asset):
     for w, terms in ((None, {"content"}), (7.0, {"content", "pixel"})):
         cfg = resolve("cartoongan", overrides={"size": 32, "width": 0.125})
         if w is not None:
-            cfg["method"]["w_init_pixel"] = w
+            cfg.method["w_init_pixel"] = w
         torch.manual_seed(0)
         m = METHODS.get("cartoongan")(cfg, "cpu")
         m.setup()

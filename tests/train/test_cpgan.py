@@ -79,7 +79,7 @@ def test_strips_reproduce_the_authors_rows_and_follow_the_template():
 
 def test_recipe_declares_the_authors_settings():
     m = _method()
-    assert (m.cfg["size"], m.cfg["batch"], m.cfg["flip"]) == (128, 1, False)
+    assert (m.options.size, m.options.batch, m.options.flip) == (128, 1, False)
     assert (m.hp["w_gan"], m.hp["w_local"], m.hp["w_content"], m.hp["local"]) == (1.0, 0.1, 0.01, "strips")
     (phase,) = m.phases()
     assert (phase.epochs, phase.steps, phase.decay_from) == (10, ("g", "d"), None)

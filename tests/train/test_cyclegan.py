@@ -91,8 +91,8 @@ def test_recipe_declares_the_paper_schedule():
     from cfkit.train.method import METHODS
 
     cfg = resolve("cyclegan", overrides={"size": 128})
-    hp = cfg["method"]
-    assert (cfg["batch"], hp["lambda_a"], hp["lambda_identity"], hp["pool_size"]) == (1, 10.0, 0.5, 50)
+    hp = cfg.method
+    assert (cfg.batch, hp["lambda_a"], hp["lambda_identity"], hp["pool_size"]) == (1, 10.0, 0.5, 50)
     m = METHODS.get("cyclegan")(cfg, torch.device("cpu"))
     (phase,) = m.phases()
     assert (phase.epochs, phase.decay_from, phase.steps) == (200, 0.5, ("g", "d"))

@@ -68,6 +68,8 @@ def lm_domains(shared_data, tmp_path_factory, asset) -> tuple[Path, Path]:
 
 
 def test_architecture_at_paper_width():
+    from dataclasses import replace
+
     from cfkit.nets.cyclegan import NLayerDiscriminator, ResnetGenerator
     from cfkit.nets.landmark_cyclegan import local_layers
     from cfkit.train.config import resolve
@@ -93,7 +95,7 @@ def test_architecture_at_paper_width():
     assert nets["R_A"].head.out_channels == 5 and nets["pool_D_A"].images.shape == (50, 8, 128, 128)
     with torch.no_grad():
         x, h = torch.zeros(1, 3, 64, 64), torch.zeros(1, 5, 64, 64)
-        small = METHODS.get("landmark-cyclegan")({**cfg, "size": 64, "width": 0.125}, torch.device("cpu"))
+        small = METHODS.get("landmark-cyclegan")(replace(cfg, size=64, width=0.125), torch.device("cpu"))
         n = small.build_networks()
         assert n["G_A"](x, h).shape == x.shape and n["D_A_gc"](x, h).shape == (1, 1, 6, 6)
         assert n["D_A_eyes"](torch.zeros(2, 3, 16, 16)).shape == (2, 1, 2, 2)
@@ -129,6 +131,8 @@ def test_part_patches_are_centred_on_the_landmarks():
 
 
 def test_phases_and_optimizers_follow_the_named_regressors():
+    from dataclasses import replace
+
     from cfkit.train.config import resolve
     from cfkit.train.method import METHODS
 
@@ -139,10 +143,10 @@ def test_phases_and_optimizers_follow_the_named_regressors():
     assert [p.steps for p in m.phases()] == [("r",), ("g", "d"), ("g", "d")]
     assert m.build_optimizers()["r"].nets == ("R_A", "R_B")
     assert m.build_optimizers()["g"].lr == 2e-4 and m.build_optimizers()["g"].betas == (0.5, 0.999)
-    assert cfg["method"]["lambda_a"] == 10.0 and cfg["batch"] == 1
-    only_b = cls({**cfg, "method": {**cfg["method"], "regressor_a": "runs/lm-a"}}, torch.device("cpu"))
+    assert cfg.method["lambda_a"] == 10.0 and cfg.batch == 1
+    only_b = cls(replace(cfg, method={**cfg.method, "regressor_a": "runs/lm-a"}), torch.device("cpu"))
     assert only_b.build_optimizers()["r"].nets == ("R_B",)
-    both = cls({**cfg, "method": {**cfg["method"], "regressor_a": "x", "regressor_b": "y"}}, torch.device("cpu"))
+    both = cls(replace(cfg, method={**cfg.method, "regressor_a": "x", "regressor_b": "y"}), torch.device("cpu"))
     assert [p.name for p in both.phases()] == ["stage1", "stage2"] and "r" not in both.build_optimizers()
 
 
