@@ -103,7 +103,9 @@ def resolve(
     path = Path(recipe) if recipe else recipe_path(name)
     rec = load_train_recipe(path) if (recipe or path.is_file()) else {}
     flags = {k: str(v) if isinstance(v, Path) else v for k, v in given(overrides).items()}
-    opts = load_options(TrainOptions, rec, flags, sets, {"name": name}, where=str(path) if rec else "options")
+    if rec:
+        load_options(TrainOptions, rec, where=str(path))  # a bad recipe is named as such
+    opts = load_options(TrainOptions, rec, flags, sets, {"name": name}, where=f"{name} options")
     opts.recipe = str(path) if path.is_file() else None
     if opts.out is None:
         opts.out = str(Path("runs") / name)
