@@ -72,7 +72,11 @@ def make_images(root: Path, n: int, size: int, store_home: Path | None = None) -
 def run_child(checkout: Path, data: Path, out: Path, size: int, home: Path) -> tuple[float, float, float]:
     env = {**os.environ, "PYTHONPATH": str(checkout), "CFKIT_HOME": str(home), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(data), str(out), str(size)], capture_output=True, text=True, env=env
+        [sys.executable, "-c", CHILD, str(data), str(out), str(size)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=checkout,
     )
     if proc.returncode != 0:
         sys.exit(proc.stderr[-2000:])

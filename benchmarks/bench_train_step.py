@@ -161,7 +161,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
         "flops": flops,
         "achieved": flops * rate,
         "achieved_cpu": flops / max(cpu, 1e-9),
-        "amp": str(t.dtype).replace("torch.", "") if t.dtype else "fp32",
+        "amp": {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(t.dtype, "fp32"),
         "channels_last": t.channels_last,
         "losses": losses,
     }

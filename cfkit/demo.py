@@ -3,10 +3,10 @@
 It uses only images that ship with installed packages: scikit-image's astronaut, insightface's
 sample photos (t1.jpg with 6 faces, Tom Hanks) and the 1927 Solvay photo (29 faces) carried by the
 ``scrfd`` sdist. No cartoon faces ship inside any package, so unless ``--cartoons DIR`` is given the
-cartoon domain is synthesised from the photos with OpenCV's edge-preserving stylisation filter and
-colour quantisation (stated in the demo's README.txt); pass real cartoons for a meaningful run.
-A few CPU minutes of GAN training shows the machinery (the U-Net mask is already good), not a
-finished model: expect checkerboard artefacts in the translations.
+cartoon domain is synthesised from the photos with the known-answer task's stylisation filter
+(:mod:`cfkit.train.known_answer`; stated in the demo's README.txt): a few photos are held out and the
+run's translations of them are scored against their stylised copies, beside copying the input.
+``--cartoons DIR`` curates real cartoons (cartoon profile: anime detector, cartoon landmarks, masks).
 """
 
 from __future__ import annotations
