@@ -76,7 +76,7 @@ class AnimeFaceDetector:
 
     def _probe(self, found: bool) -> None:
         """Count one image; animeface that finds nothing in the first few is declared broken."""
-        if not self._found:
+        if not self._found and not self.unusable:  # keep the first reason (e.g. "not importable")
             self._found = found
             self._probed += 1
             if not found and self._probed >= self.PROBE_IMAGES:
