@@ -1,11 +1,14 @@
 """Training throughput per method: steps/s and achieved FLOP/s against a measured peak of the same machine.
 
-    python benchmarks/bench_train_step.py [--methods cartoongan,cartoongan-mask,cyclegan] [--batches 1,2,4]
-                                          [--size 128] [--steps 3] [--width 1.0] [--threads N]
+    python benchmarks/bench_train_step.py
+        [--methods cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan,whitebox] [--batches 1,2,4]
+        [--size 128] [--steps 3] [--width 1.0] [--threads N]
 
 Each method runs through the real trainer (``cfkit.train.trainer.Trainer``: its optimizers, loss terms,
-DDP-free single process) on real faces from ../shared/data (CelebA photos -> bitmoji), timing iterations
-of its *last* phase (the adversarial one; CartoonGAN's content-only initialisation is skipped). Model
+DDP-free single process) on real faces from ../shared/data (CelebA photos -> bitmoji; the reverse for
+cartoon -> photo methods such as cpgan), timing iterations of its *last* phase (the adversarial one;
+CartoonGAN's content-only initialisation is skipped; landmark-cyclegan's stage II with its local
+discriminators, where the plain folders' missing landmarks come from its regressors). Model
 FLOPs per iteration (forward + backward of every network, frozen VGG included) are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` on the (untimed) warm-up iteration. The peak is measured in the same run:
 the best of a large fp32 matmul and a large 3x3 conv2d (forward) with torch, measured before and after
@@ -14,6 +17,9 @@ Utilisation = achieved / peak; ``util/CPU-s`` divides FLOPs per process CPU seco
 CPU second, which holds on a CPU shared with other processes (wall-clock rates fall with their load).
 Modes (``MODES``): on CPU the trainer's defaults and bf16 autocast + channels_last; on CUDA fp32 and
 AMP (bf16, else fp16) + channels_last; each against the peak of its precision.
+White-box cartoonization computes superpixels in worker processes beside each step: its rows also say how
+long the superpixels of one batch take (in-process, the CPU they cost) and how long the step waited for
+them (the part that is not hidden), both as shares of the step.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-BENCH_METHODS = ("cartoongan", "cartoongan-mask", "cyclegan")
+BENCH_METHODS = ("cartoongan", "cartoongan-mask", "cyclegan", "cpgan", "landmark-cyclegan", "whitebox")
 """Methods benchmarked by default (here and in bench_gpu_check.py): a new method is one more entry."""
 MODES = {
     False: {"default": {}, "bf16+cl": {"amp": "bf16", "channels_last": True}},
@@ -81,6 +87,39 @@ def _subset(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
+class _TimedPool:
+    """Wraps whitebox's superpixel pool: seconds the caller was blocked waiting for results."""
+
+    def __init__(self, pool):
+        self.pool, self.waited, self.last = pool, 0.0, None
+
+    def submit(self, images):
+        self.last = images
+        pending = self.pool.submit(images)
+        outer = self
+
+        class _Pending:
+            def result(self):
+                t = time.perf_counter()
+                out = pending.result()
+                outer.waited += time.perf_counter() - t
+                return out
+
+        return _Pending()
+
+
+def _superpixel_share(t, steps: int, step_s: float) -> dict[str, float]:
+    """Blocked wait per step and the in-process cost of one batch's superpixels, as shares of a step."""
+    from cfkit.nets.superpixel import SuperpixelPool
+
+    timed = t.method.pool
+    inline = SuperpixelPool(0, timed.pool.method, timed.pool.n_segments)
+    start = time.perf_counter()
+    inline.submit(timed.last).result()
+    cost = time.perf_counter() - start
+    return {"sp_cost": cost / step_s, "sp_wait": timed.waited / steps / step_s}
+
+
 def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path, mode: dict) -> dict[str, float]:
     """One method at one batch size; ``mode``: trainer options (``amp``, ``channels_last``), {} = defaults."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -105,6 +144,8 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
     with FlopCounterMode(display=False) as counter:  # also the warm-up iteration
         t.train_step()
     flops = counter.get_total_flops()
+    if name == "whitebox":
+        t.method._pool = _TimedPool(t.method.pool)  # workers already started by the warm-up
     _sync(t.device)
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
@@ -113,7 +154,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
     rate = args.steps / (time.perf_counter() - start)
     cpu = (time.process_time() - cpu) / args.steps
     losses = {k: float(v) / t._logn for k, v in t._logsum.items()}  # mean of every logged term
-    return {
+    out = {
         "phase": phase,
         "steps_per_s": rate,
         "images_per_s": rate * batch,
@@ -124,6 +165,9 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
         "channels_last": t.channels_last,
         "losses": losses,
     }
+    if name == "whitebox":
+        out.update(_superpixel_share(t, args.steps, 1 / rate))
+    return out
 
 
 def main() -> None:
@@ -172,9 +216,10 @@ def main() -> None:
             _subset(DATA / "cartoons" / "bitmoji_kaggle384", tmp / "b", 32),
         )
         for name in methods:
+            pair = data[::-1] if METHODS.get(name).direction.startswith("cartoon") else data
             for tag, opts in modes.items():
                 for batch in map(int, args.batches.split(",")):
-                    r = bench_method(name, batch, args, data, tmp / f"{name}-{tag}-{batch}", opts)
+                    r = bench_method(name, batch, args, pair, tmp / f"{name}-{tag}-{batch}", opts)
                     rows.append((name, tag, batch, r))
                     print(f"  {name} {tag} batch {batch}: {r['steps_per_s']:.3f} steps/s", flush=True)
                     # the peak again after each run: other processes depress single measurements, the best stands
@@ -197,6 +242,12 @@ def main() -> None:
             f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.2f} {r['flops'] / 1e9:10.1f} "
             f"{r['achieved'] / 1e9:8.1f} {r['achieved'] / p['peak']:6.1%} {r['achieved_cpu'] / p['peak_cpu']:10.1%}"
         )
+    for name, tag, batch, r in rows:
+        if "sp_cost" in r:
+            print(
+                f"{name} {tag} batch {batch}: superpixels of one batch cost "
+                f"{r['sp_cost']:.1%} of a step in-process; the step waited {r['sp_wait']:.1%} for the worker pool"
+            )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -8,6 +8,7 @@ its ``cli`` module; heavy imports (torch, onnxruntime) happen inside commands so
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 
@@ -49,9 +50,14 @@ def _version(value: bool) -> None:
 def _root(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and final results."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging; tracebacks on errors."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never download model assets (same as CFKIT_OFFLINE=1); missing ones are an error."
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     set_verbosity(quiet=quiet, verbose=verbose)
+    if offline:
+        os.environ["CFKIT_OFFLINE"] = "1"  # also seen by worker processes
 
 
 for _name in COMMAND_MODULES:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 T = TypeVar("T")
@@ -40,13 +44,14 @@ def set_verbosity(quiet: bool = False, verbose: bool = False) -> None:
 
 
 def info(msg: str) -> None:
-    """A status line for the user (hidden by --quiet)."""
+    """A status line for the user (hidden by --quiet); printed verbatim: outside strings (URLs, file
+    names, page text) may hold Rich markup such as ``[/b]``."""
     if not VERBOSITY.quiet:
-        console.print(msg)
+        console.print(msg, markup=False)
 
 
 def warn(msg: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {msg}")
+    console.print(f"[yellow]warning:[/yellow] {escape(msg)}")
 
 
 def make_progress(transient: bool = False) -> Progress:
@@ -69,10 +74,26 @@ def track(items: Iterable[T], description: str, total: int | None = None, unit: 
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     with make_progress() as progress:
-        task = progress.add_task(description, total=total, rate="")
+        task = progress.add_task(escape(description), total=total, rate="")
         for item in items:
             yield item
             progress.advance(task)
             t = progress.tasks[task]
             if t.speed:
                 progress.update(task, rate=f"{t.speed:.1f} {unit}/s")
+
+
+@contextlib.contextmanager
+def byte_progress(description: str | None) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A download bar: yields ``update(done_bytes, total_bytes or None)``; None when ``description`` is None."""
+    if description is None:
+        yield None
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, transient=True, disable=VERBOSITY.quiet) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update

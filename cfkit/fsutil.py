@@ -43,8 +43,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def refuse_overlap(src: str | os.PathLike, out: str | os.PathLike, what: str = "--src") -> None:
+    """Raise when the local input ``src`` and the output folder ``out`` are the same or nest.
+
+    Writing (and cleaning) an output inside the input, or the input inside the output, could overwrite
+    or delete the user's own files.
+    """
+    from cfkit.errors import InputError
+
+    a, b = Path(src).expanduser().resolve(), Path(out).expanduser().resolve()
+    if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+        raise InputError(f"{what} {src} and the output folder {out} overlap; choose an output outside the input")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

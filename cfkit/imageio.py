@@ -53,16 +53,24 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith("."))
 
 
+def _scaled_uint8(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``arr`` mapped from [lo, hi] to uint8, in blocks of rows: temporaries stay a few MB at any image size."""
+    out = np.empty(arr.shape, np.uint8)
+    scale = np.float32(255.0 / max(hi - lo, 1e-12))
+    for r in range(0, arr.shape[0], 256):
+        blk = np.clip(arr[r : r + 256].astype(np.float32) - np.float32(lo), 0, hi - lo)
+        out[r : r + 256] = (blk * scale + np.float32(0.5)).astype(np.uint8)
+    return out
+
+
 def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr = np.asarray(im)
+        arr = _scaled_uint8(arr, 0.0, 65535.0 if arr.max(initial=0) > 255 else 255.0)
         return np.repeat(arr[..., None], 3, axis=2)
     if im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
-        arr = ((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5).astype(np.uint8)
+        arr = np.asarray(im)
+        arr = _scaled_uint8(arr, float(arr.min(initial=0)), float(arr.max(initial=1)))
         return np.repeat(arr[..., None], 3, axis=2)
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")

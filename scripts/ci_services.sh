@@ -51,5 +51,8 @@ if [ "$(psql_local -c "SELECT 1 FROM pg_database WHERE datname='$PGDB'")" != 1 ]
 fi
 URL="postgresql://$PGUSER_NAME:$PGPASS@127.0.0.1:$PORT/$PGDB"
 PGPASSWORD=$PGPASS psql -qAt "$URL" -c "SELECT 1" >/dev/null
+if [ -z "${CFKIT_CI_NO_APT:-}" ] && ! /usr/bin/chromium --version >/dev/null 2>&1; then
+  log "chromium does not run (/usr/bin/chromium --version failed)"; exit 1
+fi
 log "PostgreSQL ready at 127.0.0.1:$PORT ($PGDB); chromium: $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
 echo "export CFKIT_TEST_POSTGRES_URL=$URL"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,13 @@ def run_cli(capsys):
         return int(exc.value.code or 0), out.out, out.err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest installs its script as ``sys.modules["__main__"]`` and leaves it there; a later
+    test's spawned worker processes would re-run that script. Put the real ``__main__`` back after each test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

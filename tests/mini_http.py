@@ -21,6 +21,7 @@ class Route:
     drop_after: int | None = None  # send this many bytes, then cut the connection ...
     drops: int = 1  # ... this many times
     length: bool = True  # send Content-Length
+    headers: dict[str, str] | None = None  # extra response headers (e.g. Location for a redirect)
 
 
 @dataclass
@@ -58,6 +59,8 @@ class MiniServer:
                     status = 206
                 self.send_response(status)
                 self.send_header("Content-Type", route.ctype)
+                for k, val in (route.headers or {}).items():
+                    self.send_header(k, val)
                 if route.length:
                     self.send_header("Content-Length", str(len(body) - start))
                 if start:

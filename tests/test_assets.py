@@ -28,8 +28,6 @@ def _asset(url: str, sha: str, unpack=None, name="toy-weights") -> Asset:
 def test_url_fetch_verifies_and_records(home, server):
     sha = hashlib.sha256(PAYLOAD).hexdigest()
     a = _asset(server.add("/w.bin", PAYLOAD), sha)
-    with pytest.raises(AssetMissingError, match="cfkit models fetch toy-weights"):
-        asset_path(a)
     path = fetch(a)
     assert path.read_bytes() == PAYLOAD
     rec = json.loads((home / "assets" / "toy-weights" / "asset.json").read_text())
@@ -38,6 +36,48 @@ def test_url_fetch_verifies_and_records(home, server):
     path.write_bytes(PAYLOAD[:-1] + b"\x00")  # corruption after install is detected
     ok, msg = verify(a)
     assert not ok and "corrupt" in msg
+
+
+def test_first_use_fetches_once_with_licence_line(home, server, capsys, monkeypatch):
+    monkeypatch.delenv("CFKIT_OFFLINE", raising=False)
+    a = _asset(server.add("/w.bin", PAYLOAD), hashlib.sha256(PAYLOAD).hexdigest())
+    path = asset_path(a)  # not installed: fetched now
+    assert path.read_bytes() == PAYLOAD and verify(a)[0]
+    err = capsys.readouterr().err
+    assert "toy-weights is not installed: fetching it once" in err and "toy-weights: licence: CC0" in err
+    assert asset_path(a) == path and len(server.hits("/w.bin")) == 1  # the second use downloads nothing
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_offline_names_the_fetch_command_and_downloads_nothing(home, server, monkeypatch, run_cli, how):
+    a = _asset(server.add("/w.bin", PAYLOAD), hashlib.sha256(PAYLOAD).hexdigest())
+    monkeypatch.setenv("CFKIT_OFFLINE", "1" if how == "env" else "0")  # restored after the test
+    if how == "flag":
+        run_cli("--offline", "models", "verify", "scrfd")  # the root flag sets CFKIT_OFFLINE for the process
+    with pytest.raises(AssetMissingError, match="offline.*; run: cfkit models fetch toy-weights"):
+        asset_path(a)
+    assert server.hits("/w.bin") == [] and asset_info(a) is None
+
+
+def test_failed_first_use_names_the_fetch_command_and_is_not_retried(home, server, monkeypatch):
+    monkeypatch.delenv("CFKIT_OFFLINE", raising=False)
+    a = _asset(server.url + "/gone.bin", "", name="gone-weights")
+    with pytest.raises(AssetMissingError, match=r"not_found.*; run: cfkit models fetch gone-weights"):
+        asset_path(a)
+    tries = len(server.hits("/gone.bin"))
+    with pytest.raises(AssetMissingError, match="cfkit models fetch gone-weights"):
+        asset_path(a)
+    assert tries >= 1 and len(server.hits("/gone.bin")) == tries  # one attempt per process
+
+
+def test_models_list_fits_80_columns(home):
+    from cfkit.assets import ASSETS
+    from cfkit.assets.cli import list_lines
+
+    lines = list_lines(80)
+    assert max(map(len, lines)) <= 80
+    assert [ln.split()[0] for ln in lines if not ln.startswith(" ")] == ASSETS.names()
+    assert sum("not installed" in ln for ln in lines) == len(ASSETS.names())  # empty home
 
 
 def test_interrupted_download_resumes_with_range(home, server):

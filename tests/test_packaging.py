@@ -50,5 +50,7 @@ def test_installed_wheel_resolves_resources(wheel, tmp_path):
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
         check=True,
     )
-    for line in out.stdout.split():
-        assert line.startswith(str(target / "cfkit" / "_bundled")), line
+    lines = out.stdout.splitlines()
+    bundled = target / "cfkit" / "_bundled"
+    assert lines == [str(bundled / n) for n in ("pipelines", "eval", "dashboard")], out.stdout + out.stderr
+    assert all(Path(line).is_dir() and any(Path(line).iterdir()) for line in lines)

@@ -186,3 +186,19 @@ _add(
         ),
     )
 )
+
+_add(
+    Asset(
+        name="lightcnn9",
+        purpose="LightCNN-9 face features: CP-GAN's content network (paper choice; VGG16 substitutes offline)",
+        licence="research use (LightCNN, Wu et al.; file as shipped in the Apache-2.0 CP-GAN repository)",
+        sources=(
+            UrlSource(
+                "https://github.com/JunhongH/CP-GAN/raw/master/pretrained_model/LightCNN_9Layers_checkpoint.pth.tar",
+                "",
+                "LightCNN_9Layers_checkpoint.pth.tar",
+            ),
+        ),
+        note="not obtainable offline; cpgan then uses VGG16 conv4_3 and records it in run.json",
+    )
+)

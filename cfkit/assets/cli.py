@@ -6,29 +6,38 @@ import typer
 
 models_app = typer.Typer(
     help="Pretrained assets: list what cfkit knows, fetch (official URL, else registry package), verify hashes.\n\n"
+    "Commands fetch what they need on first use; fetch ahead for offline machines (cfkit --offline).\n\n"
     "Example: cfkit models fetch scrfd",
     no_args_is_help=True,
 )
 
 
-@models_app.command("list")
-def list_cmd() -> None:
-    """List every asset, whether it is installed, its purpose, licence and sources.
-
-    Example: cfkit models list
-    """
-    from rich.table import Table
+def list_lines(width: int = 80) -> list[str]:
+    """Every asset as a short block: name and state, then purpose, licence and sources wrapped to ``width``."""
+    import textwrap
 
     from cfkit.assets import ASSETS, asset_info
-    from cfkit.console import console
 
-    table = Table("name", "installed", "purpose", "licence", "sources")
+    lines = []
     for name in ASSETS.names():
         a = ASSETS.get(name)
         rec = asset_info(a)
-        state = "no" if rec is None else ("yes" if rec.get("official_hash", True) else "yes (unofficial file)")
-        table.add_row(name, state, a.purpose, a.licence, "\n".join(a.describe_sources()))
-    console.print(table)
+        state = "not installed" if rec is None else "installed" if rec.get("official_hash", True) else "unofficial file"
+        lines.append(f"{name:<20} {state}")
+        for text in (a.purpose, f"licence: {a.licence}", "from: " + ", ".join(a.short_sources())):
+            lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+    return lines
+
+
+@models_app.command("list")
+def list_cmd() -> None:
+    """List every asset: whether it is installed, its purpose, licence and sources.
+
+    Example: cfkit models list
+    """
+    from cfkit.console import console
+
+    typer.echo("\n".join(list_lines(min(console.width, 100))))
 
 
 @models_app.command("fetch")

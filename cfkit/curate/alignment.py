@@ -3,34 +3,68 @@
     align_folder("photos/", "aligned/", size=128, template="ffhq")
 
 Writes ``OUT/<relative path with / as __>.png`` (``_1``, ``_2``... for further faces under
-``policy="all"``) and ``OUT/alignment.csv`` (one row per input: status, reason, score, eye error).
+``policy="all"``; :func:`output_names` keeps names unique) and ``OUT/alignment.csv`` (one row per
+input: status, reason, score, eye error). Nothing it did not write is ever overwritten.
 Resumable: finished chunks are recorded in ``OUT/.journal/``.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
+from collections import Counter
 from pathlib import Path
+
+import pandas as pd
 
 from cfkit.console import info
 from cfkit.curate import worker
-from cfkit.curate.defaults import DEFAULTS
+from cfkit.curate.defaults import PREPARE_DEFAULTS
 from cfkit.curate.journal import Journal
 from cfkit.curate.pipeline import run_jobs
 from cfkit.errors import InputError
-from cfkit.fsutil import atomic_write_text
+from cfkit.fsutil import atomic_write_text, refuse_overlap
 from cfkit.imageio import list_images
 
 CSV_COLUMNS = ["origin", "id", "status", "reason", "detail", "det_score", "n_faces", "eye_error"]
+
+
+def output_names(rels: list[Path]) -> dict[Path, str]:
+    """Relative input path -> unique output name: ``a/b.jpg`` -> ``a__b``.
+
+    Inputs that would share a name (``x.jpg`` and ``x.png``; ``a/b.png`` and ``a__b.png``), and names
+    that a further face of another input could take (``x_1`` beside ``x``), get ``-<8 hex digits of
+    the relative path>`` appended, so no output ever overwrites another.
+    """
+    plain = {r: str(r.with_suffix("")).replace(os.sep, "__") for r in rels}
+    count = Counter(plain.values())
+
+    def ambiguous(name: str) -> bool:
+        stem, _, k = name.rpartition("_")
+        return count[name] > 1 or (k.isdigit() and stem in count)
+
+    return {
+        r: f"{n}-{hashlib.sha1(r.as_posix().encode()).hexdigest()[:8]}" if ambiguous(n) else n for r, n in plain.items()
+    }
+
+
+def _refuse_foreign_files(out: Path, names: list[str], ours: set[str]) -> None:
+    """Refuse to run where an output name (or a further face's ``NAME_k``) is a file this job did not write."""
+    for name in names:
+        further = [p for p in out.glob(f"{glob.escape(name)}_*.png") if p.stem[len(name) + 1 :].isdigit()]
+        for p in (out / f"{name}.png", *further):
+            if p.exists() and p.stem not in ours:
+                raise InputError(f"{p} exists and was not written by this alignment; choose an empty --out")
 
 
 def align_folder(
     src: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    size: int = DEFAULTS.size,
+    size: int = PREPARE_DEFAULTS.size,
     template: str = "ffhq",
-    policy: str = DEFAULTS.policy,
+    policy: str = PREPARE_DEFAULTS.policy,
     workers: int | None = None,
 ) -> Path:
     """Align the faces of every image under ``src`` into ``out``; returns the summary CSV path."""
@@ -41,15 +75,10 @@ def align_folder(
     if not files:
         raise InputError(f"no images found in {src}")
     base = src.parent if src.is_file() else src
-    raws = [
-        RawImage(
-            path=p,
-            origin=str(p),
-            source="folder",
-            meta={"name": str(p.relative_to(base).with_suffix("")).replace(os.sep, "__")},
-        )
-        for p in files
-    ]
+    if src.is_dir():
+        refuse_overlap(src, out)
+    names = output_names([p.relative_to(base) for p in files])
+    raws = [RawImage(path=p, origin=str(p), source="folder", meta={"name": names[p.relative_to(base)]}) for p in files]
     job = worker.Job(
         out=str(out),
         size=size,
@@ -62,10 +91,12 @@ def align_folder(
         filter_quality=False,
     )
     worker.check(job)
-    journal = Journal(out / ".journal")
-    journal.check_options({"size": size, "template": template, "policy": policy})
-    done = journal.done()
+    journal = Journal(out / ".journal", out)
+    journal.record_options({"size": size, "template": template, "policy": policy})
+    rows = journal.read()
+    done = set(rows["origin"].astype(str))
     pending = [r for r in raws if r.origin not in done]
+    _refuse_foreign_files(out, [r.meta["name"] for r in pending], set(rows.get("id", pd.Series(dtype=str)).dropna()))
     run_jobs(pending, job, journal, workers or os.cpu_count() or 1, "align")
     rows = journal.read()
     for col in CSV_COLUMNS:

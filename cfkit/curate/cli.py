@@ -6,10 +6,16 @@ from pathlib import Path
 
 import typer
 
-from cfkit.curate.defaults import DEFAULTS
+from cfkit.curate.defaults import PREPARE_DEFAULTS
 from cfkit.errors import InputError
 
-SOURCES = "ffhq, celeba, idphoto, anime, handpainted, bitmoji, folder"
+
+def sources_help() -> str:
+    """One line per registered dataset source: name, profile, what it is (for ``cfkit prepare --help``)."""
+    from cfkit.curate.sources import SOURCES
+
+    rows = [(n, SOURCES.get(n)) for n in SOURCES.names()]
+    return "\n".join(f"{n:<12} {s.profile.name:<8} {s.help}" for n, s in rows)
 
 
 def parse_key_values(items: list[str]) -> dict[str, str]:
@@ -24,20 +30,24 @@ def parse_key_values(items: list[str]) -> dict[str, str]:
 
 
 def prepare_cmd(
-    source: str = typer.Argument(..., help=f"Dataset source: {SOURCES}."),
+    source: str = typer.Argument(..., help="Dataset source (see the list above)."),
     src: str = typer.Option(None, "--src", help="Local folder, archive, URL-list file or URL (default: official)."),
-    size: int = typer.Option(DEFAULTS.size, "--size", help="Output face size in pixels."),
+    size: int = typer.Option(None, "--size", help=f"Output face size in pixels (default {PREPARE_DEFAULTS.size})."),
     out: Path = typer.Option(None, "--out", help="Output folder (default data/SOURCE)."),
-    mask: bool = typer.Option(DEFAULTS.mask, "--mask", help="Also write masks/<id>.png."),
-    mask_method: str = typer.Option(DEFAULTS.mask_method, "--mask-method", help="Mask method: landmarks | unet."),
+    mask: bool = typer.Option(None, "--mask/--no-mask", help="Also write masks/<id>.png (default: no)."),
+    mask_method: str = typer.Option(None, "--mask-method", help="Mask method: landmarks (default) | unet."),
     checkpoint: str = typer.Option(None, "--checkpoint", help="U-Net checkpoint for --mask-method unet."),
     limit: int = typer.Option(None, "--limit", help="Use at most N input images."),
     template: str = typer.Option(None, "--template", help="Alignment: ffhq | arcface (default: per source)."),
-    policy: str = typer.Option(DEFAULTS.policy, "--policy", help="Several/no faces: largest | all | skip."),
+    policy: str = typer.Option(None, "--policy", help="Several/no faces: largest (default) | all | skip."),
     shard: str = typer.Option(None, "--shard", help="Process only shard i of n (i/n); join with --merge."),
     merge: bool = typer.Option(False, "--merge", help="Join the shard results in --out into one manifest."),
     merge_from: list[Path] = typer.Option(None, "--merge-from", help="With --merge: other folders' shards too."),
-    seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the deterministic train/val/test split."),
+    seed: int = typer.Option(
+        None,
+        "--seed",
+        help=f"Seed of the deterministic train/val/test split (default {PREPARE_DEFAULTS.seed}; --merge: the shards').",
+    ),
     kind: str = typer.Option(None, "--profile", help="photo | cartoon (default: per source; folder: photo)."),
     landmarks: Path = typer.Option(
         None, "--landmarks", help="landmark-regressor run: landmarks for the cartoons animeface misses."
@@ -46,32 +56,35 @@ def prepare_cmd(
     option: list[str] = typer.Option(
         None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
     ),
+    options_file: Path = typer.Option(
+        None, "--options", help="YAML of prepare options (size, policy, quality: {min_blur: ...}, splits, ...)."
+    ),
+    sets: list[str] = typer.Option(None, "--set", help="Prepare option KEY=VALUE, repeatable (quality.min_blur=10)."),
 ) -> None:
     """Curate a dataset: detect, align, filter, dedupe, split; write images/, manifest.parquet, card.md.
 
     Example: cfkit prepare folder --src ~/selfies --size 128 --mask
     Example: cfkit prepare folder --src ~/drawings --profile cartoon --landmarks runs/lm-anime
     """
+    from cfkit.curate import PrepareOptions, prepare
     from cfkit.curate import merge as merge_shards
-    from cfkit.curate import prepare
+    from cfkit.options import given, load_options, parse_assignments, read_mapping
 
     out = out or Path("data") / source
     if merge:
         merge_shards(out, merge_from or [], seed=seed)
         return
+    flags = given(size=size, template=template, policy=policy, mask=mask, mask_method=mask_method, seed=seed)
+    file = read_mapping(options_file) if options_file else None
+    options = load_options(PrepareOptions, file, flags, parse_assignments(sets), where=str(options_file or "--set"))
     prepare(
         source,
         src,
         out,
-        size=size,
-        template=template,
-        policy=policy,
-        mask=mask,
-        mask_method=mask_method,
+        options=options,
         checkpoint=checkpoint,
         limit=limit,
         shard=shard,
-        seed=seed,
         workers=workers,
         kind=kind,
         landmarks=landmarks,
@@ -83,9 +96,9 @@ def prepare_cmd(
 def align_cmd(
     src: Path = typer.Argument(..., help="Image file or folder."),
     out: Path = typer.Option(..., "--out", help="Output folder for aligned PNGs."),
-    size: int = typer.Option(DEFAULTS.size, "--size", help="Output face size in pixels."),
+    size: int = typer.Option(PREPARE_DEFAULTS.size, "--size", help="Output face size in pixels."),
     template: str = typer.Option("ffhq", "--template", help="ffhq | arcface."),
-    policy: str = typer.Option(DEFAULTS.policy, "--policy", help="Several/no faces: largest | all | skip."),
+    policy: str = typer.Option(PREPARE_DEFAULTS.policy, "--policy", help="Several/no faces: largest | all | skip."),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
 ) -> None:
     """Detect and align the faces of every image in SRC (no filtering or splits).
@@ -113,6 +126,7 @@ def mask_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add prepare/align/mask to the root app (``scrape`` registers itself from ``scrape_cli``)."""
-    app.command("prepare")(prepare_cmd)
+    doc = (prepare_cmd.__doc__ or "").strip()
+    app.command("prepare", help=f"{doc}\n\n[bold]Sources[/bold] (name, profile):\n\n{sources_help()}")(prepare_cmd)
     app.command("align")(align_cmd)
     app.command("mask")(mask_cmd)

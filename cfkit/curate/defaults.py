@@ -37,5 +37,5 @@ class PrepareOptions:
         return d
 
 
-DEFAULTS = PrepareOptions()
+PREPARE_DEFAULTS = PrepareOptions()
 CHUNK = 16  # images per work unit (one journal part)

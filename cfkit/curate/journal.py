@@ -17,24 +17,30 @@ from cfkit.fsutil import atomic_write_bytes, atomic_write_json
 
 
 class Journal:
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: Path, out: Path | None = None):
+        self.folder = Path(folder)  # created by the first write: a run that fails early leaves nothing
+        self.out = Path(out) if out is not None else self.folder.parent.parent  # named in messages
+
+    @property
+    def options_path(self) -> Path:
+        return self.folder / "options.json"
+
+    def recorded_options(self) -> dict | None:
+        return json.loads(self.options_path.read_text()) if self.options_path.is_file() else None
 
     def check_options(self, options: dict) -> None:
-        """Record the options of this output; refuse to mix runs made with different ones."""
-        path = self.folder / "options.json"
-        norm = json.loads(json.dumps(options, sort_keys=True, default=str))
-        if path.is_file():
-            old = json.loads(path.read_text())
-            if old != norm:
-                diff = ", ".join(f"{k}: {old.get(k)} -> {norm.get(k)}" for k in norm if old.get(k) != norm.get(k))
-                raise CfkitError(
-                    f"{self.folder.parent.parent} was prepared with other options ({diff}); "
-                    "use another --out or delete it"
-                )
-        else:
-            atomic_write_json(path, norm)
+        """Refuse to mix runs made with different options (compares with the recorded ones, if any)."""
+        old, norm = self.recorded_options(), _normalise(options)
+        if old is not None and old != norm:
+            keys = sorted(set(old) | set(norm))
+            diff = ", ".join(f"{k}: {old.get(k)} -> {norm.get(k)}" for k in keys if old.get(k) != norm.get(k))
+            raise CfkitError(f"{self.out} was prepared with other options ({diff}); use another --out or delete it")
+
+    def record_options(self, options: dict) -> None:
+        """Check, then record ``options``; call once work has started (a failed start records nothing)."""
+        self.check_options(options)
+        if self.recorded_options() is None:
+            atomic_write_json(self.options_path, _normalise(options))
 
     def write(self, rows: list[dict], name: str | None = None) -> None:
         if not rows:
@@ -53,3 +59,7 @@ class Journal:
 
     def done(self) -> set[str]:
         return set(self.read()["origin"].astype(str))
+
+
+def _normalise(options: dict) -> dict:
+    return json.loads(json.dumps(options, sort_keys=True, default=str))

@@ -17,7 +17,7 @@ BATCH = 64
 
 def make_masks(dataset: str | os.PathLike, method: str = "landmarks", checkpoint: str | None = None) -> int:
     """Write a mask per manifest row; uses the manifest's 68 points, else measures them. Returns the count."""
-    from cfkit.faces.masks import make_masker
+    from cfkit.curate.maskers import make_masker
     from cfkit.imageio import load_rgb, save_png
 
     dataset = Path(dataset)

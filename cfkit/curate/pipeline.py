@@ -28,12 +28,14 @@ from cfkit.console import info, track
 from cfkit.curate import worker
 from cfkit.curate.card import eye_alignment, render
 from cfkit.curate.dedupe import exact_duplicates, near_duplicates
-from cfkit.curate.defaults import CHUNK, DEFAULTS, PrepareOptions
+from cfkit.curate.defaults import CHUNK, PREPARE_DEFAULTS, PrepareOptions
 from cfkit.curate.journal import Journal
 from cfkit.curate.profiles import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
-from cfkit.fsutil import atomic_write_bytes, atomic_write_text
+from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap
+from cfkit.options import given as given_options
+from cfkit.options import load_options
 
 
 @dataclass
@@ -110,22 +112,24 @@ def prepare(
     src: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     *,
-    size: int = DEFAULTS.size,
-    template: str | None = DEFAULTS.template,
-    policy: str = DEFAULTS.policy,
-    mask: bool = DEFAULTS.mask,
-    mask_method: str = DEFAULTS.mask_method,
+    size: int | None = None,
+    template: str | None = None,
+    policy: str | None = None,
+    mask: bool | None = None,
+    mask_method: str | None = None,
     checkpoint: str | None = None,
     limit: int | None = None,
     shard: tuple[int, int] | str | None = None,
     kind: str | None = None,
     landmarks: str | os.PathLike | None = None,
-    seed: int = DEFAULTS.seed,
+    seed: int | None = None,
     workers: int | None = None,
     options: PrepareOptions | None = None,
     source_options: dict | None = None,
 ) -> PrepareResult:
     """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``).
+
+    Options: :class:`PrepareOptions` defaults < ``options`` < the keyword arguments given (not None).
 
     ``source_options`` go to the source's resolver (e.g. ``variant="thumbs"`` for ffhq,
     ``style="Hayao"`` for anime, ``base_url=...`` for a mirror; see ``pipelines/datasets``).
@@ -133,21 +137,17 @@ def prepare(
     ``landmark-regressor`` run that places the cartoon landmarks animeface misses.
     """
     prof = profile(source, kind)
-    opts = replace(
-        options or DEFAULTS,
-        size=size,
-        template=template or prof.template,
-        policy=policy,
-        mask=mask,
-        mask_method=mask_method,
-        seed=seed,
-    )
-    if mask:
-        from cfkit.faces.masks import make_masker
+    given = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
+    opts = load_options(PrepareOptions, asdict(options or PREPARE_DEFAULTS), given_options(given, seed=seed))
+    opts = replace(opts, template=opts.template or prof.template)
+    if opts.mask:
+        from cfkit.curate.maskers import make_masker
 
-        make_masker(mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
+        make_masker(opts.mask_method, checkpoint)  # fail fast (e.g. unet without --checkpoint)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
     out = Path(out or Path("data") / source).expanduser()
+    if src is not None and not str(src).startswith(("http://", "https://")):
+        refuse_overlap(src, out)
     job = worker.Job(
         out=str(out),
         size=opts.size,
@@ -165,13 +165,17 @@ def prepare(
     tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
     journal = Journal(out / "journal" / tag)
     extra = {k: v for k, v in (("profile", kind), ("landmarks", job.landmarks)) if v}  # absent: older journals
-    journal.check_options({"source": source, "src": str(src) if src else None, **opts.fingerprint(), **extra})
+    recorded = {"source": source, "src": str(src) if src else None, **opts.fingerprint(), **extra}
+    if shard:
+        recorded["seed"] = opts.seed  # every shard must split alike; --merge reads it back
+    journal.check_options(recorded)
 
     raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit, source_options or {})
     raws = [r for r in raws if in_shard(str(r.origin), shard)]
     src_rejected = [r for r in src_rejected if in_shard(str(r["origin"]), shard)]
     if not raws and not src_rejected:
         raise InputError(f"no input images found for '{source}'" + (f" in {src}" if src else ""))
+    journal.record_options(recorded)  # only now: a --src typo leaves no record that refuses the fixed re-run
     journal.write(src_rejected, name="sources")
     done = journal.done()
     pending = [r for r in raws if str(r.origin) not in done]
@@ -207,6 +211,7 @@ def finalize(rows: pd.DataFrame, out: Path, opts: PrepareOptions, meta: dict) ->
         if col not in rows:
             rows[col] = empty
     kept_mask = rows["status"] == "kept"
+    written = set(rows.loc[kept_mask, "id"].dropna())  # faces whose files a worker wrote
     dup = exact_duplicates(rows[kept_mask])
     rows.loc[dup[dup].index, ["status", "reason"]] = ["rejected", "duplicate_sha256"]
     kept_mask = rows["status"] == "kept"
@@ -220,7 +225,7 @@ def finalize(rows: pd.DataFrame, out: Path, opts: PrepareOptions, meta: dict) ->
     kept = rows[rows["status"] == "kept"].copy()
     kept["split"] = [split_of(i, opts.seed, opts.splits) for i in kept["id"]]
     kept = kept.sort_values("id").drop(columns=["status", "reason", "detail"]).reset_index(drop=True)
-    _remove_stale(out, set(kept["id"]))
+    _remove_stale(out, written - set(kept["id"]))
     manifest = out / "manifest.parquet"
     write_parquet(manifest, kept)
     share, _, _ = eye_alignment(kept, opts.quality.eye_tolerance_px)
@@ -246,13 +251,38 @@ def finalize(rows: pd.DataFrame, out: Path, opts: PrepareOptions, meta: dict) ->
     return PrepareResult(out, manifest, len(kept), reasons, share)
 
 
-def _remove_stale(out: Path, keep: set[str]) -> None:
+def _remove_stale(out: Path, ids: set[str]) -> None:
+    """Delete the image and mask files of ``ids``: faces cfkit wrote (journal rows) and then dropped."""
     for sub in ("images", "masks"):
-        folder = out / sub
-        if folder.is_dir():
-            for p in folder.glob("*.png"):
-                if p.stem not in keep:
-                    p.unlink(missing_ok=True)
+        for i in ids:
+            (out / sub / f"{i}.png").unlink(missing_ok=True)
+
+
+def _copy_faces(folder: Path, out: Path, table: pd.DataFrame) -> None:
+    """Copy the files of the faces ``table`` keeps from another prepared ``folder`` (never overwriting)."""
+    ids = table.loc[table["status"] == "kept", "id"].dropna() if "id" in table else []
+    for i in ids:
+        for sub in ("images", "masks"):
+            src, dest = folder / sub / f"{i}.png", out / sub / f"{i}.png"
+            if src.is_file() and not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest)
+
+
+def _agreed_options(recorded: dict[str, dict]) -> dict:
+    """The options every shard was prepared with; a clear error where two shards differ."""
+    if not recorded:
+        return {}
+    (first, ref), *rest = recorded.items()
+    for where, opts in rest:
+        diff = [
+            f"{k}: {ref.get(k)} vs {opts.get(k)}" for k in sorted(set(ref) | set(opts)) if ref.get(k) != opts.get(k)
+        ]
+        if diff:
+            raise InputError(
+                f"cannot merge shards prepared with different options ({', '.join(diff)}): {first}, {where}"
+            )
+    return ref
 
 
 def merge(
@@ -261,22 +291,21 @@ def merge(
     options: PrepareOptions | None = None,
     seed: int | None = None,
 ) -> PrepareResult:
-    """Join shard results (``OUT/shards/*.parquet`` and those of other prepared folders) into one dataset."""
-    import json
+    """Join shard results (``OUT/shards/*.parquet`` and those of other prepared folders) into one dataset.
 
+    The shards' recorded options (seed included) must agree; ``seed``, when given, must match them.
+    """
     out = Path(out)
-    tables = []
+    tables, recorded = [], {}
     for folder in [out, *map(Path, inputs)]:
         for part in sorted((folder / "shards").glob("shard-*-of-*.parquet")):
             df = pd.read_parquet(part)
             if folder.resolve() != out.resolve():
-                for sub in ("images", "masks"):
-                    for p in (folder / sub).glob("*.png") if (folder / sub).is_dir() else []:
-                        dest = out / sub / p.name
-                        if not dest.exists():
-                            dest.parent.mkdir(parents=True, exist_ok=True)
-                            shutil.copyfile(p, dest)
+                _copy_faces(folder, out, df)
             tables.append((part.stem, df))
+            saved = Journal(folder / "journal" / part.stem).recorded_options()
+            if saved is not None:
+                recorded[f"{folder / 'shards' / part.name}"] = {k: v for k, v in saved.items() if k != "src"}
     if not tables:
         raise InputError(f"no shard results found in {out}/shards (run prepare with --shard i/n first)")
     tags = {t for t, _ in tables}
@@ -284,19 +313,19 @@ def merge(
         missing = [f"{i}/{n}" for i in range(n) if f"shard-{i}-of-{n}" not in tags]
         if missing:
             raise InputError(f"cannot merge: shard(s) {', '.join(missing)} not prepared yet")
+    saved = _agreed_options(recorded)
+    if seed is not None and saved.get("seed", seed) != seed:
+        raise InputError(f"--seed {seed} differs from the seed the shards were prepared with ({saved['seed']})")
     rows = pd.concat([df for _, df in tables], ignore_index=True)
     rows = rows.drop_duplicates(subset=["origin", "face_index"], keep="first") if "face_index" in rows else rows
-    opts_file = next((out / "journal").glob("shard-*/options.json"), None)
-    saved = json.loads(opts_file.read_text()) if opts_file else {}
     opts = options or replace(
-        DEFAULTS,
-        size=saved.get("size", DEFAULTS.size),
+        PREPARE_DEFAULTS,
+        size=saved.get("size", PREPARE_DEFAULTS.size),
         template=saved.get("template"),
-        policy=saved.get("policy", DEFAULTS.policy),
+        policy=saved.get("policy", PREPARE_DEFAULTS.policy),
         mask=saved.get("mask", False),
-        mask_method=saved.get("mask_method", DEFAULTS.mask_method),
+        mask_method=saved.get("mask_method", PREPARE_DEFAULTS.mask_method),
+        seed=saved.get("seed", PREPARE_DEFAULTS.seed if seed is None else seed),
     )
-    if seed is not None:
-        opts = replace(opts, seed=seed)
     source = str(rows["source"].dropna().iloc[0]) if rows["source"].notna().any() else "merged"
     return finalize(rows, out, opts, {"source": source, "licence": None, "shard": f"merged {len(tables)} shards"})

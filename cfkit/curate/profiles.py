@@ -1,8 +1,9 @@
-"""Per-source processing knobs: which detectors, which template, whether dlib refines/measures.
+"""Processing profiles: which detectors, which template, whether a face gets photo-only steps.
 
-A source's own profile is used unless ``--profile photo|cartoon`` asks for the other kind (e.g.
-``prepare folder --profile cartoon`` for a folder of drawings). Photos get dlib's 68 points (and the
-5-point ``lm5`` from them); cartoons get ``lm5`` from animeface or a landmark regressor.
+Each dataset source declares its own profile (``Source.profile``). ``--profile photo|cartoon`` asks for
+the generic profile of the other kind (e.g. ``prepare folder --profile cartoon`` for a folder of
+drawings). Photos get dlib's 68 points (and the 5-point ``lm5`` from them); cartoons get ``lm5`` from
+animeface or a landmark regressor.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Profile:
+    name: str
     detectors: tuple[str, ...]  # tried in order; "centre" = whole-image centre crop
     template: str = "ffhq"
     photo: bool = True  # photos get 68-point refinement, eye measurement and quality filters
@@ -21,25 +23,23 @@ class Profile:
         return self.photo
 
 
-PHOTO = Profile(detectors=("scrfd",))
-CARTOON = Profile(detectors=("animeface", "scrfd", "centre"), photo=False)
+PHOTO = Profile("photo", detectors=("scrfd",))
+CARTOON = Profile("cartoon", detectors=("animeface", "scrfd", "centre"), photo=False)
+"""Any drawn face: the anime face detector, a photo detector, else the centre crop; no photo filters."""
+DRAWING = Profile("drawing", detectors=("scrfd", "centre"), photo=False)
+"""Painted or rendered faces close to photos (bitmoji, portraits): the photo detector, else the centre crop."""
+ANIME = Profile("anime", detectors=("animeface", "centre"), photo=False)
+"""Anime drawings: the anime face detector, else the centre crop."""
 KINDS = {"photo": PHOTO, "cartoon": CARTOON}
-PROFILES: dict[str, Profile] = {
-    "ffhq": PHOTO,
-    "celeba": PHOTO,
-    "idphoto": PHOTO,
-    "folder": PHOTO,
-    "anime": Profile(detectors=("animeface", "centre"), photo=False),
-    "handpainted": Profile(detectors=("scrfd", "centre"), photo=False),
-    "bitmoji": Profile(detectors=("scrfd", "centre"), photo=False),
-}
+"""What ``--profile`` accepts."""
 
 
 def profile(source: str, kind: str | None = None) -> Profile:
-    """The profile of ``source``, or the generic one of ``kind`` ("photo" | "cartoon") if it differs."""
+    """The profile ``source`` declares, or the generic one of ``kind`` ("photo" | "cartoon") if it differs."""
+    from cfkit.curate.sources import SOURCES
     from cfkit.errors import InputError
 
-    own = PROFILES.get(source, PHOTO)
+    own = SOURCES.get(source).profile
     if kind is None:
         return own
     if kind not in KINDS:

@@ -5,12 +5,14 @@
 Images come from URL lists (``URL [sha256] [licence]`` lines or a CSV with a url column) and from HTML
 pages (``<img src/srcset>``, ``<picture><source srcset>``, ``<a href>`` to image files; relative URLs
 resolved against the page or its ``<base href>``). Every request honours robots.txt, waits
-``min_interval`` seconds per host and names cfkit in its User-Agent. Files are stored under their
-content hash (``<sha256[:20]>.<ext>``) directly in ``out`` (so ``cfkit prepare folder --src out`` keeps
-the provenance); a re-run skips finished URLs. ``out/downloads.jsonl`` logs each URL as it finishes
-and ``out/provenance.parquet`` (URL, page, time, licence hint, sha256, status, reason) is rewritten
-atomically at the end. The licence hint is the page's ``rel=license`` link or ``<meta name=license>``
-(else the URL list's licence column, else ``--licence``, else none).
+``min_interval`` seconds per host and names cfkit in its User-Agent. Hosts that resolve to loopback,
+private or link-local addresses are refused, after redirects too, unless listed in ``allow_hosts``.
+Files are stored under their content hash (``<sha256[:20]>.<ext>``) directly in ``out`` (so
+``cfkit prepare folder --src out`` keeps the provenance); a re-run skips finished URLs.
+``out/downloads.jsonl`` logs each URL as it finishes and ``out/provenance.parquet`` (URL, page, time,
+licence hint, sha256, status, reason) is rewritten atomically at the end. The licence hint is the
+page's ``rel=license`` link or ``<meta name=license>`` (else the URL list's licence column, else
+``--licence``, else none).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from cfkit.console import info, warn
-from cfkit.curate.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, Reject
 from cfkit.curate.sources.inputs import parse_url_list
 from cfkit.errors import CfkitError, InputError
+from cfkit.fetch.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, Reject
 from cfkit.fsutil import atomic_open
 from cfkit.imageio import is_image_path
 
@@ -45,6 +47,8 @@ class ScrapeOptions:
     timeout: float = 30.0
     licence: str | None = None  # fallback licence note when neither page nor list gives one
     progress: bool = True
+    max_crawl_delay: float = 60.0  # seconds: a longer robots.txt Crawl-delay is capped to this
+    allow_hosts: tuple[str, ...] = ()  # hosts that may resolve to a loopback/private/link-local address
 
 
 @dataclass
@@ -145,6 +149,9 @@ def scrape(
         images=True,
         dedupe=True,
         progress=opt.progress,
+        max_crawl_delay=opt.max_crawl_delay,
+        public_only=True,
+        allow_hosts=tuple(h.lower() for h in opt.allow_hosts),
     )
     failed: list[tuple[str, str]] = []
     with Downloader(out, dl_opts) as dl:

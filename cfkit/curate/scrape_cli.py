@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(D.workers, "--workers", help="Parallel downloads (across hosts)."),
         max_mb: float = typer.Option(D.max_bytes / 2**20, "--max-mb", help="Per-file size limit in MiB."),
         licence: str | None = typer.Option(None, "--licence", help="Licence note where the page/list gives none."),
+        allow_host: list[str] = typer.Option(
+            None, "--allow-host", help="Host that may be loopback/private/link-local (refused otherwise; repeatable)."
+        ),
     ) -> None:
         """Download images from URL lists and HTML pages: polite (robots.txt, per-host rate limit),
         resumable, deduplicated by sha256, with provenance (URL, page, time, licence hint) per image.
@@ -33,7 +36,12 @@ def register(app: typer.Typer) -> None:
         from cfkit.curate.scrape import scrape
 
         opts = ScrapeOptions(
-            min_interval=rate, workers=workers, max_bytes=int(max_mb * 2**20), licence=licence, progress=True
+            min_interval=rate,
+            workers=workers,
+            max_bytes=int(max_mb * 2**20),
+            licence=licence,
+            progress=True,
+            allow_hosts=tuple(allow_host or ()),
         )
         rep = scrape(out, urls_file=urls, pages=tuple(page or ()), options=opts)
         rejected = ", ".join(f"{k} {v}" for k, v in rep.rejected.items()) or "none"

@@ -16,6 +16,7 @@ from cfkit.curate.defaults import QualityThresholds
 from cfkit.curate.quality import blur_score, face_size, pose_scores, quality_reason
 
 _STATE: dict = {}
+BATCH_PIXELS = 48_000_000  # decoded pixels a worker aligns at once (~150 MB as RGB); see process_chunk
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ def check(job: Job) -> None:
 def init(job: Job) -> None:
     """Build the models of this process once (also called inline when there are no workers)."""
     from cfkit.curate.landmarking import Landmarker
+    from cfkit.curate.maskers import make_masker
     from cfkit.faces.aligner import FaceAligner
-    from cfkit.faces.masks import make_masker
 
     _STATE["job"] = job
     _STATE["aligner"] = FaceAligner(
@@ -102,18 +103,32 @@ def base_row(raw, **kw) -> dict:
 
 
 def process_chunk(raws: list) -> list[dict]:
-    """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first)."""
+    """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first).
+
+    Images are decoded and aligned in batches of at most ``BATCH_PIXELS`` pixels, so a worker holds
+    at most ``BATCH_PIXELS + MAX_PIXELS`` decoded pixels whatever the sizes of its inputs.
+    """
     from cfkit.fsutil import sha256_file
     from cfkit.imageio import ImageDecodeError, load_rgb
 
-    job: Job = _STATE["job"]
-    rows, decoded = [], []
+    rows, batch, held = [], [], 0
     for raw in raws:
         try:
             rgb = load_rgb(raw.path)
-            decoded.append((raw, rgb, sha256_file(raw.path)))
         except ImageDecodeError as e:
             rows.append(base_row(raw, status="rejected", reason=e.reason, detail=e.detail))
+            continue
+        if batch and held + rgb.shape[0] * rgb.shape[1] > BATCH_PIXELS:
+            rows += _align_batch(batch)
+            batch, held = [], 0
+        batch.append((raw, rgb, sha256_file(raw.path)))
+        held += rgb.shape[0] * rgb.shape[1]
+    return rows + (_align_batch(batch) if batch else [])
+
+
+def _align_batch(decoded: list) -> list[dict]:
+    job: Job = _STATE["job"]
+    rows = []
     results = _STATE["aligner"].process([rgb for _, rgb, _ in decoded])
     for (raw, rgb, sha), (faces, reason, n_faces) in zip(decoded, results, strict=True):
         if reason:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ def _versions() -> dict:
 
 def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
     """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
-    from cfkit.assets import asset_info
+    from cfkit.assets import asset_info, asset_path
     from cfkit.nets import inception as inc
 
     if "inception" not in needs:
@@ -47,9 +46,11 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
         return [], {"path": str(ref), "kind": "npz"}
     files = index_folder(dataset_images(ref))
     prov = {"path": str(ref), "kind": "folder", "n": len(files)}
-    rec = asset_info("fid-inception")
-    if rec is None:
+    try:
+        asset_path("fid-inception")  # fetched on first use
+    except CfkitError:
         return [], prov  # the Inception load reports the missing weights
+    rec = asset_info("fid-inception")
     key = inc.stats_key(list(files.values()), cfg.fid_dims, rec["sha256"])
     cached = inc.cached_stats_path(key)
     prov.update(cache_key=key, cache_file=str(cached))
@@ -85,7 +86,9 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     """
     from cfkit.metrics.fid import frechet_distance
 
-    cfg = dataclasses.replace(config or EvalConfig(), reference=str(reference), grid_rows=0, **options)
+    cfg = EvalConfig.load(
+        None, (config or EvalConfig()).to_dict(), options, {"reference": str(reference), "grid_rows": 0}
+    )
     t0 = time.perf_counter()
     files = index_folder(dataset_images(folder))
     res = Extracted()
@@ -125,7 +128,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     from cfkit.evaluate.report import write_report
     from cfkit.metrics import METRICS, MetricContext
 
-    cfg = dataclasses.replace(config or EvalConfig(), **options)
+    cfg = EvalConfig.load(None, (config or EvalConfig()).to_dict(), options)
     t0 = time.perf_counter()
     if not cfg.source:
         raise InputError("no source folder given (--source DIR)")

@@ -31,6 +31,9 @@ def eval_cmd(
         False, "--exact", help="FID bit for bit as pytorch-fid (its network as is, scipy sqrtm); slower."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute reference statistics."),
+    sets: list[str] = typer.Option(
+        None, "--set", help="Any option as KEY=VALUE, repeatable (e.g. kid_subsets=50, landmarks_assume_aligned=true)."
+    ),
     list_metrics: bool = typer.Option(False, "--list-metrics", help="List the registered metrics and exit."),
 ) -> None:
     """Evaluate methods side by side: FID, KID, identity, landmarks, LPIPS with 95% CIs.
@@ -41,6 +44,7 @@ def eval_cmd(
     from cfkit.console import info
     from cfkit.errors import InputError
     from cfkit.evaluate.config import EvalConfig
+    from cfkit.options import given, parse_assignments
 
     if list_metrics:
         from cfkit.metrics import METRICS
@@ -67,10 +71,7 @@ def eval_cmd(
         "cache": False if no_cache else None,
         "fid_exact": True if exact else None,
     }
-    if protocol:
-        cfg = EvalConfig.from_protocol(protocol, **overrides)
-    else:
-        cfg = EvalConfig(**{k: v for k, v in overrides.items() if v is not None})
+    cfg = EvalConfig.load(protocol, given(overrides), parse_assignments(sets))
     if not cfg.methods:
         raise InputError("no methods given (--methods a,b or name=DIR, or a --protocol)")
     from cfkit.evaluate.api import run_eval

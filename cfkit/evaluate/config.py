@@ -6,8 +6,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cfkit.errors import InputError
-
 
 def _default_metrics() -> list[str]:
     from cfkit.metrics import default_metrics
@@ -57,31 +55,23 @@ class EvalConfig:
     results_root: str = "results"
 
     @classmethod
-    def from_protocol(cls, path: str | Path, **overrides) -> EvalConfig:
-        """Read a protocol YAML (keys = field names); ``overrides`` that are not None win."""
-        import yaml
+    def load(cls, protocol: str | Path | None = None, *overrides: dict | None) -> EvalConfig:
+        """Defaults < protocol YAML (keys = field names; a bundled one by name) < ``overrides`` (later wins).
 
-        path = Path(path)
-        if not path.is_file() and not path.suffix:  # a bundled protocol by name: eval/NAME.yaml
-            from cfkit.resources import resource_dir
+        Relative ``source``/``reference`` paths are relative to the working directory (``data/...``).
+        """
+        from cfkit.options import load_options, read_mapping
 
-            path = resource_dir("eval") / f"{path}.yaml"
-        if not path.is_file():
-            raise InputError(f"protocol not found: {path}")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise InputError(f"{path}: a protocol is a mapping of options")
-        known = {f.name for f in dataclasses.fields(cls)}
-        raw = {k.replace("-", "_"): v for k, v in raw.items() if k not in ("name", "description")}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise InputError(f"{path}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
-        base = path.parent
-        for key in ("source", "reference"):  # relative data paths are relative to the protocol file
-            if raw.get(key) and not Path(raw[key]).is_absolute() and (base / raw[key]).exists():
-                raw[key] = str(base / raw[key])
-        return cls(**raw)
+        raw, path = {}, protocol
+        if path is not None:
+            path = Path(path)
+            if not path.is_file() and not path.suffix:  # a bundled protocol by name: eval/NAME.yaml
+                from cfkit.resources import resource_dir
+
+                path = resource_dir("eval") / f"{path}.yaml"
+            raw = {k.replace("-", "_"): v for k, v in read_mapping(path, "protocol").items()}
+            raw = {k: v for k, v in raw.items() if k not in ("name", "description")}
+        return load_options(cls, raw, *overrides, where=str(path or "options"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -11,7 +11,7 @@ from cfkit.imageio import list_images
 
 
 @dataclass
-class Method:
+class MethodOutputs:
     name: str
     folder: Path
     files: dict[str, Path]
@@ -66,7 +66,9 @@ def resolve_method(spec: str, results_root: str | Path = "results") -> tuple[str
     return name, dataset_images(path)
 
 
-def match_methods(source: dict[str, Path], specs: list[str], results_root: str | Path = "results") -> list[Method]:
+def match_methods(
+    source: dict[str, Path], specs: list[str], results_root: str | Path = "results"
+) -> list[MethodOutputs]:
     """Resolve and index every method and note ids that do not pair up."""
     methods, seen = [], set()
     for spec in specs:
@@ -82,13 +84,13 @@ def match_methods(source: dict[str, Path], specs: list[str], results_root: str |
                 f"method '{name}': none of its {len(files)} image ids match a source id "
                 f"(e.g. '{extra[0]}' vs source '{next(iter(source))}'); outputs must keep the source file stem"
             )
-        methods.append(Method(name, folder, {k: v for k, v in files.items() if k in source}, missing, extra))
+        methods.append(MethodOutputs(name, folder, {k: v for k, v in files.items() if k in source}, missing, extra))
     if not methods:
         raise InputError("no methods given (use --methods a,b or name=DIR)")
     return methods
 
 
-def describe_unmatched(m: Method, show: int = 5) -> str:
+def describe_unmatched(m: MethodOutputs, show: int = 5) -> str:
     parts = []
     for label, ids in (("without output", m.missing), ("without source", m.extra)):
         if ids:

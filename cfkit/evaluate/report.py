@@ -23,7 +23,7 @@ def fmt(v: float | None) -> str:
     return f"{v:.4f}" if a < 1 else f"{v:.3f}" if a < 100 else f"{v:.1f}"
 
 
-def best_methods(doc: dict, metric: str) -> set[str]:
+def best_for_metric(doc: dict, metric: str) -> set[str]:
     info = doc["metric_info"][metric]
     vals = {m: r[metric]["value"] for m, r in doc["metrics"].items() if r[metric].get("value") is not None}
     if len(vals) < 2:
@@ -39,7 +39,7 @@ def table_rows(doc: dict) -> tuple[list[str], list[dict]]:
         f"{doc['metric_info'][k]['label']} {'↑' if doc['metric_info'][k]['higher_is_better'] else '↓'}"
         for k in metric_names
     ]
-    best = {k: best_methods(doc, k) for k in metric_names}
+    best = {k: best_for_metric(doc, k) for k in metric_names}
     rows = []
     for method, res in doc["metrics"].items():
         cells = []

@@ -22,8 +22,9 @@ TEMPLATES = ("ffhq", "arcface")
 
 ARCFACE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    dtype=np.float64,
+    dtype=np.float32,
 )
+"""insightface's ``arcface_dst`` (float32, as there: the fit below then matches ``estimate_norm`` exactly)."""
 
 
 @dataclass
@@ -36,26 +37,25 @@ class AlignedFace:
 
 
 def arcface_points(size: int) -> np.ndarray:
-    """The ArcFace 5-point template for ``size`` px, as insightface's ``estimate_norm`` builds it."""
-    if size % 112 == 0:
-        return ARCFACE_112 * (size / 112.0)
-    return (ARCFACE_112 + [8.0, 0.0]) * (size / 128.0)
+    """The ArcFace 5-point template for ``size`` px, computed as insightface's ``estimate_norm`` does."""
+    ratio, shift = (size / 112.0, 0.0) if size % 112 == 0 else (size / 128.0, 8.0 * size / 128.0)
+    dst = ARCFACE_112 * ratio
+    dst[:, 0] += shift
+    return dst
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (2x3) taking ``src`` points onto ``dst``."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    e = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        e[1, 1] = -1
-    r = u @ e @ vt
-    scale = np.trace(np.diag(sig) @ e) / s.var(0).sum()
-    t = mu_d - scale * r @ mu_s
-    return np.hstack([scale * r, t[:, None]])
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (2x3) taking ``src`` points onto ``dst``: scikit-image's
+    ``SimilarityTransform`` estimate, the fit insightface's ``estimate_norm`` uses (so ``arcface``
+    crops equal ``norm_crop``'s)."""
+    from skimage.transform import SimilarityTransform
+
+    if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
+        tform = SimilarityTransform.from_estimate(src, dst)
+    else:
+        tform = SimilarityTransform()
+        tform.estimate(src, dst)
+    return tform.params[:2]
 
 
 def ffhq_quad(kps: np.ndarray) -> np.ndarray:
@@ -76,7 +76,7 @@ def ffhq_quad(kps: np.ndarray) -> np.ndarray:
 def template_matrix(kps: np.ndarray, size: int, template: str = "ffhq") -> np.ndarray:
     """2x3 affine taking input pixel coordinates to output pixel coordinates."""
     if template == "arcface":
-        return umeyama(kps, arcface_points(size))
+        return similarity_fit(kps, arcface_points(size))
     if template == "ffhq":
         # PIL's QUAD transform maps output corners onto quad + 0.5 (pixel-area coordinates).
         quad = ffhq_quad(kps) + 0.5

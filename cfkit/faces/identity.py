@@ -8,13 +8,13 @@ backend.name, backend.provenance  # recorded in every result
 from __future__ import annotations
 
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from cfkit.assets import asset_dir, asset_info, asset_path, is_installed
 from cfkit.errors import CfkitError
+from cfkit.fetch.archive import extract
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -63,8 +63,7 @@ class ArcFaceIdentity:
         root = asset_dir("buffalo_l")
         pack = root / "models" / "buffalo_l"
         if not pack.is_dir():
-            with zipfile.ZipFile(asset_path("buffalo_l")) as zf:
-                _safe_extract(zf, pack)
+            extract(asset_path("buffalo_l"), pack, select=_onnx_flat)
         self._app = FaceAnalysis(
             name="buffalo_l",
             root=str(root),
@@ -85,13 +84,10 @@ class ArcFaceIdentity:
         return _normalise(face.normed_embedding)
 
 
-def _safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
-    """Extract only the .onnx files of a model pack, flattened, refusing odd names."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in zf.namelist():
-        base = Path(name).name
-        if base.endswith(".onnx") and base == Path(base).name and not base.startswith("."):
-            (dest / base).write_bytes(zf.read(name))
+def _onnx_flat(member: str) -> str | None:
+    """Keep only the .onnx files of a model pack, flattened (insightface looks for them in one folder)."""
+    base = Path(member).name
+    return base if base.endswith(".onnx") and not base.startswith(".") else None
 
 
 BACKENDS = {"arcface": ArcFaceIdentity, "dlib": DlibIdentity}

@@ -62,12 +62,11 @@ def regressor_source(run_or_ckpt: str, min_peak: float = MIN_PEAK) -> Callable[[
     import torch
 
     from cfkit.nets.landmarks import load_regressor
-    from cfkit.train.data import to_float
 
     net = load_regressor(run_or_ckpt)
 
     def run(rgb: np.ndarray) -> Located:
-        x = to_float(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None])
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1  # [-1, 1]
         with torch.no_grad():
             pts, peaks = net.locate(x)
         peak = float(peaks[0].mean())

@@ -32,8 +32,8 @@ class CartoonGAN(Method):
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content loss in the adversarial phase (identity proxy)
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self._content = None
 
     # --- declarations --------------------------------------------------------------------
@@ -62,11 +62,9 @@ class CartoonGAN(Method):
     def content(self) -> nn.Module:
         """The frozen VGG content loss, built on first use (inference never needs it)."""
         if self._content is None:
-            from cfkit.nets.losses import ContentLoss
+            from cfkit.nets.losses import frozen_content_loss
 
-            arch, _, layer = str(self.hp.get("content_layer", "vgg19/conv4_4")).partition("/")
-            with torch.random.fork_rng(devices=[]):  # building VGG must not shift the training RNG stream
-                self._content = ContentLoss(arch, layer).to(self.device)
+            self._content = frozen_content_loss(str(self.hp.get("content_layer", "vgg19/conv4_4")), self.device)
             self.provenance["content_loss"] = self._content.provenance
         return self._content
 
@@ -74,15 +72,20 @@ class CartoonGAN(Method):
         """D's logits for ``x`` (subclasses restrict what D sees through ``mask``)."""
         return self.nets["D"](x)
 
+    def real_mask(self, batch: Batch) -> torch.Tensor | None:
+        """The mask D applies to the real cartoons and their edge-smoothed copies (none here)."""
+        return None
+
     def content_loss(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return float(self.hp.get("w_content", 10.0)) * self.content(fake, a)
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             fake = self.nets["G"](batch["a"])
+            mask = self.real_mask(batch)
         return {
-            "real": bce(self.discriminate(batch["b"], batch.get("b_mask")), 1.0),
-            "smooth": bce(self.discriminate(batch["b_smooth"], batch.get("b_mask")), 0.0),
+            "real": bce(self.discriminate(batch["b"], mask), 1.0),
+            "smooth": bce(self.discriminate(batch["b_smooth"], mask), 0.0),
             "fake": bce(self.discriminate(fake), 0.0),
         }
 
@@ -92,7 +95,12 @@ class CartoonGAN(Method):
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         if phase == "init":
-            return {"content": self.content_loss(self.nets["G"](batch["a"]), batch["a"])}
+            fake = self.nets["G"](batch["a"])
+            terms = {"content": self.content_loss(fake, batch["a"])}
+            w_pixel = float(self.hp.get("w_init_pixel", 0.0))
+            if w_pixel:  # not in the paper (0 in its recipe): lets a short run's G start near the identity
+                terms["pixel"] = w_pixel * (fake - batch["a"]).abs().mean()
+            return terms
         return self.d_losses(batch) if opt == "d" else self.g_losses(batch)
 
     # --- outputs -------------------------------------------------------------------------

@@ -2,15 +2,15 @@
 
 Plain CartoonGAN treats the background as part of the style and floods faces with background
 colour. Here a U-Net (``U``) learns face masks with BCE from the curated masks of domain A
-(``--data-a DIR`` must hold ``masks/``), then every image D judges is multiplied by the U-Net's
-mask of *that* image: ``D(x * m(x))``. A generated face that loses its face colours is then seen
-as an incomplete face and judged fake (seed 001, "Intuition").
+(``--data-a DIR`` must hold ``masks/``) and of domain B where it has them, then every image D
+judges is multiplied by the U-Net's mask of *that* image: ``D(x * m(x))``. A generated face that
+loses its face colours is then seen as an incomplete face and judged fake (seed 001, "Intuition").
 
+* Real and generated images get their masks from the same model, the U-Net: curated masks (a
+  landmark hull, an ellipse for drawings) have silhouettes unlike the U-Net's, and D would tell real
+  from fake by the silhouette alone. A real cartoon's edge-smoothed copy shares its mask.
 * ``m(x)`` is binarised at 0.5 so the background D sees is exactly zero, with a straight-through
   gradient into the soft mask so G still learns from the mask's response.
-* Real cartoons and their edge-smoothed copies share one mask: ``masks/`` of domain B when the
-  dataset has them, else the U-Net's prediction on the cartoon (trained on photos, so curated
-  cartoon masks are preferred).
 
 Schedule (seed 001): G init with the perceptual loss 1 epoch; U-Net 20 epochs BCE; D + G 20
 epochs adversarial. Other values as CartoonGAN (see ``pipelines/train/cartoongan-mask.yaml``).
@@ -75,12 +75,9 @@ class CartoonGANMask(CartoonGAN):
         return self.nets["D"](self.d_input(x, mask))
 
     # --- losses --------------------------------------------------------------------------
-    def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        if "b_mask" not in batch:  # one U-Net pass per cartoon, shared by its edge-smoothed copy
-            with torch.no_grad():
-                mask = torch.sigmoid(self.mask_logits(batch["b"]))
-            batch = Batch({**batch.tensors, "b_mask": mask}, batch.ids)
-        return super().d_losses(batch)
+    def real_mask(self, batch: Batch) -> torch.Tensor:
+        """The U-Net's mask of each real cartoon (one pass, shared by its edge-smoothed copy)."""
+        return torch.sigmoid(self.mask_logits(batch["b"]))
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         self.nets["U"].train(phase == "unet")  # frozen (eval-mode BatchNorm) outside its phase
@@ -88,8 +85,10 @@ class CartoonGANMask(CartoonGAN):
             return super().losses(phase, opt, batch)
         if "a_mask" not in batch:
             raise InputError("cartoongan-mask trains its U-Net on masks/ of --data-a; run `cfkit mask DIR` first")
-        target = (batch["a_mask"] > 0.5).to(batch["a"].dtype)
-        return {"bce": F.binary_cross_entropy_with_logits(self.mask_logits(batch["a"]), target)}
+        keys = ("a", "b") if "b_mask" in batch else ("a",)  # both domains' curated masks where B has them
+        x = torch.cat([batch[k] for k in keys])
+        target = (torch.cat([batch[f"{k}_mask"] for k in keys]) > 0.5).to(x.dtype)
+        return {"bce": F.binary_cross_entropy_with_logits(self.mask_logits(x), target)}
 
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         fake = self.translate(batch["a"])
@@ -114,10 +113,10 @@ def predict_masks(checkpoint: str | Path, images, batch: int = 16, device: str =
     from cfkit.train.data import to_float
     from cfkit.train.inference import load_method
 
-    method, cfg, _ = load_method(checkpoint, device)
+    method, options, _ = load_method(checkpoint, device)
     if not hasattr(method, "mask_probs"):
-        raise InputError(f"{checkpoint}: a '{cfg['name']}' run has no mask model (train cartoongan-mask)")
-    size = int(cfg["size"])
+        raise InputError(f"{checkpoint}: a '{options.name}' run has no mask model (train cartoongan-mask)")
+    size = options.size
     images = list(images)
     out: list[np.ndarray] = []
     with torch.no_grad():

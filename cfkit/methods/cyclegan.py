@@ -5,7 +5,9 @@ Networks keep the official names: ``G_A``: A -> B, ``G_B``: B -> A, ``D_A`` judg
 (real B vs G_A(A)), ``D_B`` judges domain A. Losses (weights from ``pipelines/train/cyclegan.yaml``):
 least-squares GAN, cycle L1 x ``lambda_a``/``lambda_b``, identity L1 x ``lambda_identity`` x lambda;
 the discriminators see fakes drawn from a 50-image history pool (halved D loss, as upstream).
-One iteration steps the generators, then the discriminators (upstream order).
+One iteration steps the generators, then the discriminators (upstream order). As upstream, an
+epoch is max(|A|, |B|) images, images are loaded at 286/256 of the training size and randomly
+cropped (then flipped), and the lr decays linearly once per epoch over the last ``n_epochs_decay``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
 @METHODS.register("cyclegan")
 class CycleGAN(Method):
     name = "cyclegan"
+    epoch_images = "max"  # the official unaligned data loader: an epoch is max(|A|, |B|) images
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         # fakes of the G step for the D step, one entry per micro-batch (gradient accumulation)
-        self._fakes: deque[dict[str, torch.Tensor]] = deque(maxlen=int(cfg.get("accum", 1)))
+        self._fakes: deque[dict[str, torch.Tensor]] = deque(maxlen=self.options.accum)
 
     def _hp(self, key: str, default: float) -> float:
         return float(self.hp.get(key, default))
@@ -62,7 +65,12 @@ class CycleGAN(Method):
     def phases(self) -> list[Phase]:
         n, n_decay = self._hp("n_epochs", 100), self._hp("n_epochs_decay", 100)
         decay = n / (n + n_decay) if n_decay > 0 else None
-        return [Phase("cyclegan", n + n_decay, steps=("g", "d"), decay_from=decay)]
+        return [Phase("cyclegan", n + n_decay, steps=("g", "d"), decay_from=decay, decay_per_epoch=True)]
+
+    def load_size(self) -> int:
+        """Official ``--preprocess resize_and_crop``: load at 286, random 256 crops, scaled to ``size``."""
+        ratio = self._hp("load_size", 286) / self._hp("crop_size", 256)
+        return max(self.size, round(self.size * ratio))
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         return self._g_losses(batch) if opt == "g" else self._d_losses(batch)

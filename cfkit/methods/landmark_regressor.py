@@ -47,6 +47,25 @@ def random_affine(x: torch.Tensor, pts: torch.Tensor, rot_deg: float, scale: flo
     return out, (q + 1) / 2
 
 
+def regressor_objective(
+    net: nn.Module,
+    x: torch.Tensor,
+    pts: torch.Tensor,
+    ok: torch.Tensor,
+    size: int,
+    aug: tuple[float, float, float] | list[float] = (0.0, 0.0, 0.0),
+    weight: float = 1.0,
+) -> torch.Tensor:
+    """The regressor's training objective: ``weight`` x heatmap MSE of ``net`` over the images with
+    landmarks (``ok``), on a copy of ``x`` and ``pts`` under one random similarity each (``aug`` =
+    rotation degrees, zoom and shift fractions; all zero: none). Methods that train their own
+    regressor in a first phase use it too."""
+    if any(aug):
+        x, pts = random_affine(x, pts, *aug)
+    heat = heatmaps(pts, size, sigma_px(size)) * ok.view(-1, 1, 1, 1)
+    return weight * heatmap_loss(net(x), heat, ok)
+
+
 @METHODS.register("landmark-regressor")
 class LandmarkRegressorMethod(Method):
     """One network, ``regressor``; batches carry ``a``, ``a_lm``, ``a_lm_ok``, ``a_heat``."""
@@ -68,18 +87,11 @@ class LandmarkRegressorMethod(Method):
     def phases(self) -> list[Phase]:
         return [Phase("regress", float(self.hp.get("epochs", 30)), ("reg",), decay_from=self.hp.get("decay_from"))]
 
-    def _augmented(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        x, pts = batch["a"], batch["a_lm"]
-        rot, scale, shift = (float(self.hp.get(k, 0.0)) for k in ("aug_rotate", "aug_scale", "aug_shift"))
-        if rot or scale or shift:
-            x, pts = random_affine(x, pts, rot, scale, shift)
-        heat = heatmaps(pts, self.size, sigma_px(self.size)) * batch["a_lm_ok"].view(-1, 1, 1, 1)
-        return x, heat
-
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
-        x, heat = self._augmented(batch)
-        pred = self.nets["regressor"](x)
-        return {"heatmap": float(self.hp.get("w_heatmap", 1.0)) * heatmap_loss(pred, heat, batch["a_lm_ok"])}
+        aug = [float(self.hp.get(k, 0.0)) for k in ("aug_rotate", "aug_scale", "aug_shift")]
+        w = float(self.hp.get("w_heatmap", 1.0))
+        net = self.nets["regressor"]
+        return {"heatmap": regressor_objective(net, batch["a"], batch["a_lm"], batch["a_lm_ok"], self.size, aug, w)}
 
     @staticmethod
     def overlay(x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:

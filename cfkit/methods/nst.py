@@ -86,6 +86,13 @@ class StyleTargets(nn.Module):
         for k, c in channels.items():
             self.register_buffer(f"sum_{k}", torch.zeros(c, c, dtype=torch.float64))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.seen: set[str] = set()  # ids of the style images in the sums (checkpointed: exact resume)
+
+    def get_extra_state(self) -> dict[str, list[str]]:
+        return {"seen": sorted(self.seen)}
+
+    def set_extra_state(self, state: dict[str, list[str]]) -> None:
+        self.seen = set(state["seen"])
 
     def forward(self, batch_sums: dict[str, torch.Tensor], n: torch.Tensor) -> torch.Tensor:
         """Add a batch's Gram sums; return ``0.5 * sum ||G - mean||^2`` (an SGD step at lr 1 lands on the mean)."""
@@ -101,13 +108,13 @@ class StyleTargets(nn.Module):
 @METHODS.register("nst")
 class NeuralStyleTransfer(Method):
     name = "nst"
+    epoch_images = "b"  # the style pass is counted in passes over B
 
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self.style_layers = tuple(self.hp.get("style_layers", STYLE_LAYERS))
         self.content_layer = str(self.hp.get("content_layer", CONTENT_LAYER))
         self._vgg: VGGFeatures | None = None
-        self._seen: set[str] = set()  # B ids already in the statistics (a pass may wrap around)
 
     @property
     def vgg(self) -> VGGFeatures:
@@ -132,22 +139,36 @@ class NeuralStyleTransfer(Method):
         return {"stats": OptimSpec(("style",), lr=1.0, betas=(0.0, 0.0), kind="sgd")}
 
     def phases(self) -> list[Phase]:
+        # one pass over B ("auto"), rounded up to whole batches so that no style image is left out
         epochs = self.hp.get("style_epochs", "auto")
-        if epochs == "auto":  # one pass over B, counted (as phases are) in epochs of A
-            from cfkit.train.data import list_domain
+        return [Phase("style", 1.0 if epochs == "auto" else float(epochs), steps=("stats",), round_up=True)]
 
-            split = self.cfg.get("split", "train")
-            epochs = len(list_domain(self.cfg["data_b"], split)[0]) / len(list_domain(self.cfg["data_a"], split)[0])
-        return [Phase("style", float(epochs), steps=("stats",))]
+    def _unseen(self, ids: list[str]) -> list[int]:
+        """Positions in this rank's ``ids`` of style images not yet in the statistics. Under DDP the ids
+        of every rank are gathered so that all ranks keep one identical set (padding repeats, and a
+        pass that wraps around, count once)."""
+        seen = self.net("style").seen
+        dist = torch.distributed
+        every = [ids]
+        rank = 0
+        if dist.is_available() and dist.is_initialized():
+            every = [None] * dist.get_world_size()
+            dist.all_gather_object(every, ids)
+            rank = dist.get_rank()
+        keep = []
+        for r, rank_ids in enumerate(every):
+            for i, k in enumerate(rank_ids):
+                if k not in seen:
+                    seen.add(k)
+                    if r == rank:
+                        keep.append(i)
+        return keep
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
-        b, ids = batch["b"], batch.ids.get("b")
-        if ids:  # each style image counts once, even when the pass wraps around
-            keep = [i for i, k in enumerate(ids) if k not in self._seen]
-            self._seen.update(ids)
-            b = b[keep]
-        with torch.no_grad():
-            feats = self.vgg(b) if len(b) else {}
+        b = batch["b"][self._unseen(batch.ids["b"])]
+        # statistics in fp32 whatever the trainer's autocast: translate compares fp32 Grams with them
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+            feats = self.vgg(b.float()) if len(b) else {}
             sums = {k: gram(feats[k]).sum(0) if len(b) else self._zeros(k) for k in self.style_layers}
             n = torch.tensor(float(len(b)), device=self.device)
             if torch.distributed.is_available() and torch.distributed.is_initialized():

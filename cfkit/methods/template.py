@@ -12,7 +12,7 @@
    parameters change, checkpoint reloads, ``translate`` writes images (see test_cartoongan.py).
 
 This template is a least-squares GAN (Mao et al. ICCV 2017) with an l1 identity term, on tiny
-networks written inline: it runs, and ``tests/train/test_method_api.py`` trains it to prove the
+networks written inline: it runs, and ``tests/train/test_trainer_core.py`` trains it to prove the
 contract, but it is not a method to use.
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pkgutil
 
-from cfkit.metrics._base import Metric, MetricContext, bootstrap_ci, unavailable
+from cfkit.metrics._base import Metric, MetricContext, unavailable
 from cfkit.registry import Registry
 
 METRICS: Registry[type[Metric]] = Registry(
@@ -16,10 +16,9 @@ METRICS: Registry[type[Metric]] = Registry(
 )
 
 
-
 def default_metrics() -> list[str]:
     """Registered metrics computed when none are named (``Metric.default``)."""
     return [name for name in METRICS.names() if METRICS.get(name).default]
 
 
-__all__ = ["METRICS", "default_metrics", "Metric", "MetricContext", "bootstrap_ci", "unavailable"]
+__all__ = ["METRICS", "default_metrics", "Metric", "MetricContext", "unavailable"]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cfkit.stats import bootstrap_ci
+
 
 @dataclass
 class MetricContext:
@@ -54,25 +56,6 @@ def unavailable(reason: str, **extra) -> dict:
     return {"value": None, "ci": None, "n": 0, "unavailable": reason, **extra}
 
 
-def bootstrap_ci(
-    values, n_boot: int = 1000, seed: int = 0, stat: Callable[[np.ndarray], float] = np.mean, level: float = 0.95
-) -> list[float] | None:
-    """Percentile bootstrap CI of ``stat`` over ``values`` (NaNs dropped); None below 2 values."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size < 2 or n_boot < 1:
-        return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, v.size, size=(n_boot, v.size))
-    if stat is np.mean:
-        boots = v[idx].mean(axis=1)
-    else:
-        boots = np.array([stat(v[i]) for i in idx])
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
-    return [float(lo), float(hi)]
-
-
 def mean_result(per_image: dict[str, float], ctx: MetricContext, **extra) -> dict:
     """Mean of the finite per-image values with its bootstrap CI and n."""
     vals = np.array([v for v in per_image.values() if v is not None and np.isfinite(v)], dtype=np.float64)
@@ -81,7 +64,7 @@ def mean_result(per_image: dict[str, float], ctx: MetricContext, **extra) -> dic
     cfg = ctx.config
     return {
         "value": float(vals.mean()),
-        "ci": bootstrap_ci(vals, cfg.bootstrap, cfg.seed),
+        "ci": list(ci) if (ci := bootstrap_ci(vals, cfg.bootstrap, cfg.seed)) else None,
         "n": int(vals.size),
         "per_image": per_image,
         **extra,

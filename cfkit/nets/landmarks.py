@@ -59,9 +59,21 @@ def soft_argmax(heat: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return torch.stack([x, y], -1)
 
 
-def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, ok: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error per image, averaged over the images with landmarks (``ok`` = 1)."""
-    per = (pred.float() - target.float()).pow(2).flatten(1).mean(1)
+#: extra weight of the squared error under a Gaussian (weight = 1 + FG_WEIGHT * target)
+FG_WEIGHT = 50.0
+
+
+def heatmap_loss(
+    pred: torch.Tensor, target: torch.Tensor, ok: torch.Tensor | None = None, fg_weight: float = FG_WEIGHT
+) -> torch.Tensor:
+    """Foreground-weighted mean squared error per image, averaged over the images with landmarks (``ok`` = 1).
+
+    Five small Gaussians cover ~1% of a heatmap, so a plain MSE first settles on all-zero maps
+    (measured: still there after 180 iterations at 64 px); weighting the error by
+    ``1 + fg_weight * target`` leaves the minimiser at the target but makes the peaks count.
+    """
+    target = target.float()
+    per = ((pred.float() - target).pow(2) * (1.0 + fg_weight * target)).flatten(1).mean(1)
     if ok is None:
         return per.mean()
     ok = ok.float().view(-1)

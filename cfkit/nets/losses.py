@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 #: index after the named conv layer in torchvision ``features`` (slice end; no ReLU after it)
 LAYERS = {("vgg19", "conv4_4"): 26, ("vgg16", "conv4_3"): 22}
@@ -34,24 +35,52 @@ def vgg_trunk(arch: str, layer: str) -> tuple[nn.Sequential, dict]:
     return trunk, {**prov, "arch": arch}
 
 
-class ContentLoss(nn.Module):
-    """``mean |VGG(x) - VGG(y)|`` for images in [-1, 1]; ``y`` is treated as a constant target."""
+class FeatureDistance(nn.Module):
+    """Distance (``l1`` or ``mse``, mean) between frozen features of ``x`` and of a constant target ``y``.
 
-    def __init__(self, arch: str = "vgg19", layer: str = "conv4_4"):
+    Subclasses set ``self.trunk`` (kept in eval mode) and define ``features(x)`` for images in [-1, 1].
+    """
+
+    def __init__(self, distance: str = "l1"):
         super().__init__()
+        if distance not in DISTANCES:
+            raise ValueError(f"unknown feature distance {distance!r}; choose one of {', '.join(DISTANCES)}")
+        self.distance = distance
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.features(y)
+        return DISTANCES[self.distance](self.features(x), target)
+
+    def train(self, mode: bool = True):  # the trunk stays in eval mode
+        super().train(mode)
+        self.trunk.eval()
+        return self
+
+
+DISTANCES = {"l1": F.l1_loss, "mse": F.mse_loss}
+
+
+class ContentLoss(FeatureDistance):
+    """``mean |VGG(x) - VGG(y)|`` (or squared) for images in [-1, 1]; ``y`` is a constant target."""
+
+    def __init__(self, arch: str = "vgg19", layer: str = "conv4_4", distance: str = "l1"):
+        super().__init__(distance)
         self.trunk, self.provenance = vgg_trunk(arch, layer)
+        self.provenance["distance"] = distance
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(((x + 1) / 2 - self.mean) / self.std)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.features(y)
-        return (self.features(x) - target).abs().mean()
 
-    def train(self, mode: bool = True):  # the trunk stays in eval mode
-        super().train(mode)
-        self.trunk.eval()
-        return self
+def frozen_content_loss(spec: str, device: torch.device) -> ContentLoss:
+    """``ContentLoss`` for ``"arch/layer"`` (e.g. ``vgg19/conv4_4``) on ``device``, built without
+    drawing from torch's RNG (so adding it never shifts a training run's random stream)."""
+    arch, _, layer = spec.partition("/")
+    with torch.random.fork_rng(devices=[]):
+        return ContentLoss(arch, layer).to(device)

@@ -11,7 +11,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from cfkit.fsutil import atomic_write_json, atomic_write_text
-from cfkit.study.stats import bootstrap_ci, bradley_terry, friedman, holm, krippendorff_alpha
+from cfkit.stats import bootstrap_ci
+from cfkit.study.stats import bradley_terry, friedman, holm, krippendorff_alpha
 
 
 def _criteria(df: pd.DataFrame) -> list[str]:
@@ -55,7 +56,7 @@ def summarize(df: pd.DataFrame, fmt: str, n_boot: int = 2000, seed: int = 0) -> 
             else {}
         )
         for m, gm in g.groupby("method"):
-            lo, hi = bootstrap_ci(gm["value"].to_numpy(), n_boot, seed=seed)
+            lo, hi = bootstrap_ci(gm["value"].to_numpy(), n_boot, seed=seed) or (float("nan"), float("nan"))
             rows.append(
                 {
                     "criterion": crit,
@@ -82,7 +83,7 @@ def significance(df: pd.DataFrame, fmt: str) -> dict:
     out = {}
     for crit in _criteria(df):
         m = block_matrix(df, crit, fmt)
-        chi2, p = friedman(m.to_numpy()) if m.shape[1] >= 3 else (float("nan"), float("nan"))
+        chi2, p = friedman(m.to_numpy())
         pairs = []
         for a, b in itertools.combinations(m.columns, 2):
             d = m[a] - m[b]
@@ -111,7 +112,7 @@ def agreement(df: pd.DataFrame, fmt: str) -> dict:
     return out
 
 
-def best_methods(summary: pd.DataFrame, fmt: str) -> dict[str, list[str]]:
+def best_by_criterion(summary: pd.DataFrame, fmt: str) -> dict[str, list[str]]:
     """Best method(s) per criterion: highest mean score / lowest mean rank / highest win rate.
 
     Ties share the mark; when every method ties, no method is best.
@@ -126,7 +127,7 @@ def best_methods(summary: pd.DataFrame, fmt: str) -> dict[str, list[str]]:
 
 def table_markdown(summary: pd.DataFrame, fmt: str, criteria: list[str]) -> str:
     """Methods x criteria, ``mean [CI]``, best per criterion in bold (like the seed-002 user-study table)."""
-    best = best_methods(summary, fmt)
+    best = best_by_criterion(summary, fmt)
     unit = {
         "likert": "mean score 1-5 (higher is better)",
         "rank": "mean rank (lower is better)",
@@ -239,7 +240,7 @@ def analyze(
         "n_participants": int(df["participant"].nunique()),
         "n_ratings": int(len(df)),
         "attention": {"checks": int(len(att)), "failed": int((~att["passed"]).sum())},
-        "best": best_methods(summary, fmt),
+        "best": best_by_criterion(summary, fmt),
         "tests": significance(df, fmt),
         "agreement": agreement(df, fmt),
         "summary": summary,

@@ -58,6 +58,7 @@ def create(
 
     Example: cfkit study create --methods cyclegan=results/cyclegan,ours=results/ours --source data/x --n 48 --name s1
     """
+    from cfkit.study.db import masked
     from cfkit.study.design import create_study
 
     out = out or Path("studies") / name
@@ -80,7 +81,7 @@ def create(
     )
     typer.echo(
         f"created study '{name}': {out / 'study.yaml'}; serve it with: cfkit study serve --study {name}"
-        + (f" --db {db}" if db else "")
+        + (f" --db {masked(db)}" if db else "")
     )
 
 

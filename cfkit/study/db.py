@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cfkit.errors import InputError
@@ -17,14 +19,24 @@ from cfkit.study.schema import Base
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
+
+
+def masked(url: str | Path) -> str:
+    """``url`` with its password shown as ``***``: the form every message uses (never the password)."""
+    return _PASSWORD.sub(r"\1***@", str(url))
+
+
 def to_url(db: str | Path) -> str:
-    """``postgresql://...`` / ``sqlite:///...`` pass through; anything else is a SQLite file path."""
+    """``postgresql://`` / ``postgres://`` / ``sqlite:///`` URLs (the first two get a driver); anything else is
+    a SQLite file path."""
     s = str(db)
     if "://" in s:
-        if not s.startswith(("sqlite", "postgresql")):
-            raise InputError(f"unsupported database URL '{s.split('://')[0]}://' (use a SQLite path or postgresql://)")
-        if s.startswith(("postgresql://", "postgres://")):
-            s = "postgresql+" + _pg_driver() + "://" + s.split("://", 1)[1]
+        scheme = s.split("://", 1)[0]
+        if scheme in ("postgresql", "postgres"):
+            return "postgresql+" + _pg_driver() + "://" + s.split("://", 1)[1]
+        if not scheme.startswith(("sqlite", "postgresql+")):
+            raise InputError(f"unsupported database URL '{scheme}://' (use a SQLite path or postgresql://)")
         return s
     return f"sqlite:///{Path(s).expanduser().resolve()}"
 
@@ -47,7 +59,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA synchronous=FULL")  # WAL + FULL: a commit (an acknowledged rating) survives power loss
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -61,6 +73,7 @@ class Database:
 
     def __init__(self, db: str | Path, create: bool = True):
         self.url = to_url(db)
+        self.shown_url = masked(self.url)  # for messages
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             path = self.url.removeprefix("sqlite:///")
@@ -73,14 +86,24 @@ class Database:
             )
             _sqlite_setup(self.engine)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+            try:
+                self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+            except (ArgumentError, ValueError):
+                raise InputError(f"not a valid database URL: {self.shown_url}") from None
         self._writer = self.engine.execution_options(cfkit_write=True)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self._writer, expire_on_commit=False)
         # SQLite has one writer at a time: queue this process's writers on a lock instead of in SQLite's
         # busy handler (which sleeps in steps of up to 100 ms); other processes still wait via busy_timeout.
         self._wlock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
-        Base.metadata.create_all(self.engine)
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as e:
+            reason = masked(str(e.orig).strip().splitlines()[0]) if e.orig else "connection failed"
+            raise InputError(f"cannot open the study database {self.shown_url}: {reason}") from None
+
+    def __repr__(self) -> str:
+        return f"Database({self.shown_url!r})"
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

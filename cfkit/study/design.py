@@ -16,7 +16,7 @@ from cfkit.fsutil import atomic_write_text
 from cfkit.imageio import load_rgb, save_png
 from cfkit.study.config import StudyConfig
 from cfkit.study.db import Database, open_db
-from cfkit.study.schema import Image, Item, Method, Study
+from cfkit.study.schema import Image, Item, Study, StudyMethod
 from cfkit.study.sources import StudyInputs, gather
 
 
@@ -99,11 +99,13 @@ def create_study(
     cfg.n_sources = len(ids)
     with database.write() as s:
         if s.scalar(select(Study.id).where(Study.name == cfg.name)) is not None:
-            raise InputError(f"a study named '{cfg.name}' already exists in {database.url}; choose another --name")
+            raise InputError(
+                f"a study named '{cfg.name}' already exists in {database.shown_url}; choose another --name"
+            )
         study = Study(name=cfg.name, config=cfg.to_dict())
         s.add(study)
         s.flush()
-        mrows = {m: Method(study_id=study.id, name=m, folder=str(inputs.outputs_dir(m))) for m in inputs.methods}
+        mrows = {m: StudyMethod(study_id=study.id, name=m, folder=str(inputs.outputs_dir(m))) for m in inputs.methods}
         s.add_all(mrows.values())
         s.flush()
         images: dict[tuple[str, str | None], Image] = {}
@@ -143,7 +145,7 @@ def create_study(
     export_yaml(database, cfg.name, out / "study.yaml")
     info(
         f"study '{cfg.name}': {len(ids)} sources x {len(inputs.methods)} methods, {cfg.response_format}, "
-        f"criteria {', '.join(cfg.criteria)} -> {database.url}"
+        f"criteria {', '.join(cfg.criteria)} -> {database.shown_url}"
     )
     return study
 
@@ -153,8 +155,8 @@ def study_definition(database: Database, name: str) -> dict:
     with database.read() as s:
         study = s.scalar(select(Study).where(Study.name == name))
         if study is None:
-            raise InputError(f"no study named '{name}' in {database.url}")
-        methods = {m.id: m for m in s.scalars(select(Method).where(Method.study_id == study.id))}
+            raise InputError(f"no study named '{name}' in {database.shown_url}")
+        methods = {m.id: m for m in s.scalars(select(StudyMethod).where(StudyMethod.study_id == study.id))}
         imgs = {im.id: im for im in s.scalars(select(Image).where(Image.study_id == study.id))}
         items = s.scalars(select(Item).where(Item.study_id == study.id).order_by(Item.id)).all()
         return {

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cfkit.errors import InputError
 from cfkit.study.config import StudyConfig
 from cfkit.study.db import Database
-from cfkit.study.schema import Image, Item, Method, Participant, Response, Study, Trial
+from cfkit.study.schema import Image, Item, Participant, Response, Study, StudyMethod, Trial
 
 BROKEN = "<broken>"
 
@@ -21,7 +21,7 @@ def ratings_frame(db: Database, study_name: str) -> pd.DataFrame:
     with db.read() as s:
         study = s.scalar(select(Study).where(Study.name == study_name))
         if study is None:
-            raise InputError(f"no study named '{study_name}' in {db.url}")
+            raise InputError(f"no study named '{study_name}' in {db.shown_url}")
         q = (
             select(
                 Participant.code.label("participant"),
@@ -34,7 +34,7 @@ def ratings_frame(db: Database, study_name: str) -> pd.DataFrame:
                 Response.criterion,
                 Response.image_id,
                 Image.kind.label("image_kind"),
-                Method.name.label("method"),
+                StudyMethod.name.label("method"),
                 Response.value,
                 Trial.shown_at,
                 Trial.answered_at,
@@ -43,7 +43,7 @@ def ratings_frame(db: Database, study_name: str) -> pd.DataFrame:
             .join(Participant, Participant.id == Trial.participant_id)
             .join(Item, Item.id == Trial.item_id)
             .join(Image, Image.id == Response.image_id)
-            .outerjoin(Method, Method.id == Image.method_id)
+            .outerjoin(StudyMethod, StudyMethod.id == Image.method_id)
             .where(Participant.study_id == study.id)
             .order_by(Participant.code, Trial.seq, Response.criterion, Response.image_id)
         )
@@ -103,7 +103,7 @@ def progress(db: Database, study_name: str) -> dict[str, pd.DataFrame]:
     with db.read() as s:
         study = s.scalar(select(Study).where(Study.name == study_name))
         if study is None:
-            raise InputError(f"no study named '{study_name}' in {db.url}")
+            raise InputError(f"no study named '{study_name}' in {db.shown_url}")
         cfg = StudyConfig.from_dict(study.config)
         trials = pd.DataFrame(
             s.execute(

@@ -12,7 +12,7 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 IMAGE_KINDS = ("source", "output", "broken")
-TRIAL_KINDS = ("main", "duplicate", "broken")
+TRIAL_KINDS = ("main", "duplicate", "broken", "skipped")  # skipped: an image of it could not be shown
 
 
 def utcnow() -> datetime:
@@ -29,10 +29,10 @@ class Study(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     config: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    methods: Mapped[list[Method]] = relationship(back_populates="study", order_by="Method.id")
+    methods: Mapped[list[StudyMethod]] = relationship(back_populates="study", order_by="StudyMethod.id")
 
 
-class Method(Base):
+class StudyMethod(Base):
     __tablename__ = "methods"
     __table_args__ = (UniqueConstraint("study_id", "name"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,4 +101,15 @@ class Response(Base):
     criterion: Mapped[str] = mapped_column(String(100))
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
     value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StimulusProblem(Base):
+    """An image the volunteer page could not show; for the admin only (``detail`` names the file)."""
+
+    __tablename__ = "stimulus_problems"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), unique=True)
+    detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -47,6 +47,8 @@ def serve_command(
         "false",
         "--server.fileWatcherType",
         "none",
+        "--client.showErrorDetails",
+        "none",  # an uncaught error shows a generic message: no path or method name reaches a volunteer
         "--client.toolbarMode",
         "minimal",
         "--theme.base",

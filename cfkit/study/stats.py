@@ -1,4 +1,6 @@
-"""Statistics for rating studies, each checked against scipy or a published worked example in the tests."""
+"""Statistics for rating studies, each checked against scipy or a published worked example in the tests.
+
+Bootstrap intervals: :func:`cfkit.stats.bootstrap_ci` (shared with the metrics)."""
 
 from __future__ import annotations
 
@@ -6,33 +8,14 @@ import numpy as np
 from scipy import stats
 
 
-def bootstrap_ci(x, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (vectorised; same method as ``scipy.stats.bootstrap``)."""
-    x = np.asarray(x, dtype=float)
-    if len(x) < 2:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
-    for start in range(0, n_resamples, 256):  # bounded memory for long rating lists
-        stop = min(start + 256, n_resamples)
-        means[start:stop] = x[rng.integers(0, len(x), size=(stop - start, len(x)))].mean(axis=1)
-    a = (1 - level) / 2
-    lo, hi = np.quantile(means, [a, 1 - a])
-    return float(lo), float(hi)
-
-
 def friedman(matrix) -> tuple[float, float]:
-    """Friedman chi-square (tie-corrected) and p for a blocks x treatments matrix."""
+    """Friedman chi-square (tie-corrected, ``scipy.stats.friedmanchisquare``) and p for a blocks x treatments
+    matrix; NaNs below 2 blocks or 3 treatments."""
     m = np.asarray(matrix, dtype=float)
-    n, k = m.shape
-    if n < 2 or k < 3:
+    if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] < 3:
         return (float("nan"), float("nan"))
-    r = np.apply_along_axis(stats.rankdata, 1, m)
-    q = 12.0 / (n * k * (k + 1)) * np.sum(r.sum(axis=0) ** 2) - 3.0 * n * (k + 1)
-    ties = sum(np.sum(c**3 - c) for c in (np.unique(row, return_counts=True)[1] for row in m))
-    corr = 1.0 - ties / (n * (k**3 - k))
-    q = q / corr if corr > 0 else float("nan")
-    return float(q), float(stats.chi2.sf(q, k - 1))
+    res = stats.friedmanchisquare(*m.T)
+    return float(res.statistic), float(res.pvalue)
 
 
 def holm(pvalues) -> np.ndarray:

@@ -1,12 +1,15 @@
 """What the volunteer app calls: start/resume a participant, fetch the next trial, submit answers.
 
-Nothing here returns a method name or an image path: trials carry opaque image tokens only.
+Nothing here returns a method name or an image path: trials carry opaque image tokens only. An image
+that cannot be shown raises :class:`BrokenStimulus` (a neutral message), is recorded for the admin
+(``stimulus_problems`` and the server log) and its trials are skipped for everyone.
 Every submit is one transaction; a repeated submit of the same trial inserts nothing (unique
 constraint + ``ON CONFLICT DO NOTHING``).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,13 +24,22 @@ from cfkit.errors import CfkitError, InputError
 from cfkit.study.assignment import pick_items, plan_trials
 from cfkit.study.config import LIKERT_LEVELS, StudyConfig
 from cfkit.study.db import Database
-from cfkit.study.schema import Image, Item, Participant, Response, Study, Trial, utcnow
+from cfkit.study.schema import Image, Item, Participant, Response, StimulusProblem, Study, Trial, utcnow
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+SKIPPED_MESSAGE = "One screen could not be shown, so we skipped it. Please go on with the next one."
+log = logging.getLogger("cfkit.study")
 
 
 class StudyFull(CfkitError):
     """Every item has its quota of ratings."""
+
+
+class BrokenStimulus(CfkitError):
+    """An image of a trial cannot be shown; the message names nothing and is safe for a volunteer."""
+
+    def __init__(self) -> None:
+        super().__init__(SKIPPED_MESSAGE)
 
 
 def new_code(groups: int = 2) -> str:
@@ -64,7 +76,12 @@ def start_participant(db: Database, study_name: str) -> str:
         if study is None:
             raise InputError(f"no study named '{study_name}'")
         cfg = StudyConfig.from_dict(study.config)
-        items = {i.id: list(i.output_ids) for i in s.scalars(select(Item).where(Item.study_id == study.id))}
+        bad = _broken_images(s, study.id)
+        items = {
+            i.id: list(i.output_ids)
+            for i in s.scalars(select(Item).where(Item.study_id == study.id))
+            if not bad.intersection([i.source_image_id, *i.output_ids])
+        }
         cutoff = utcnow() - timedelta(seconds=cfg.stale_after_s)
         counted = (
             select(Trial.item_id, func.count())
@@ -119,14 +136,17 @@ def current_trial(db: Database, study_name: str, code: str) -> TrialView | None:
             raise InputError("unknown participant code")
         p.last_seen = utcnow()
         total = s.scalar(select(func.count()).select_from(Trial).where(Trial.participant_id == p.id))
-        t = s.scalar(
-            select(Trial).where(Trial.participant_id == p.id, Trial.answered_at.is_(None)).order_by(Trial.seq).limit(1)
-        )
-        if t is None:
+        bad = _broken_images(s, study.id)
+        pending = select(Trial).where(Trial.participant_id == p.id, Trial.answered_at.is_(None)).order_by(Trial.seq)
+        for t in s.scalars(pending).all():
+            item = s.get(Item, t.item_id)
+            if not bad.intersection([item.source_image_id, *t.layout]):
+                break
+            _skip(s, t, p)  # another volunteer already met its broken image
+        else:
             return None
         if t.shown_at is None:
             t.shown_at = utcnow()
-        item = s.get(Item, t.item_id)
         tokens = dict(
             s.execute(select(Image.id, Image.token).where(Image.id.in_([*t.layout, item.source_image_id]))).all()
         )
@@ -203,12 +223,41 @@ def submit(db: Database, study_name: str, code: str, trial_id: int, answers: dic
             return False
         _insert_ignore(s, rows)
         p.last_seen = now
-        left = s.scalar(
-            select(func.count()).select_from(Trial).where(Trial.participant_id == p.id, Trial.answered_at.is_(None))
-        )
-        if left == 0 and p.completed_at is None:
-            p.completed_at = now
+        _complete_if_done(s, p, now)
     return True
+
+
+def _complete_if_done(s, p: Participant, now) -> None:
+    left = s.scalar(
+        select(func.count()).select_from(Trial).where(Trial.participant_id == p.id, Trial.answered_at.is_(None))
+    )
+    if left == 0 and p.completed_at is None:
+        p.completed_at = now
+
+
+def _broken_images(s, study_id: int) -> set[int]:
+    return set(s.scalars(select(StimulusProblem.image_id).where(StimulusProblem.study_id == study_id)))
+
+
+def _skip(s, trial: Trial, p: Participant) -> None:
+    """Close ``trial`` without answers (kind ``skipped``: not counted as a rating)."""
+    now = utcnow()
+    trial.kind, trial.answered_at = "skipped", now
+    s.flush()
+    _complete_if_done(s, p, now)
+
+
+def skip_trial(db: Database, study_name: str, code: str, trial_id: int) -> None:
+    """Skip this participant's ``trial_id`` (an image of it could not be shown); no-op once answered."""
+    with db.write() as s:
+        row = s.execute(
+            select(Trial, Participant)
+            .join(Participant, Participant.id == Trial.participant_id)
+            .join(Study, Study.id == Participant.study_id)
+            .where(Trial.id == int(trial_id), Participant.code == normalize_code(code), Study.name == study_name)
+        ).first()
+        if row is not None and row[0].answered_at is None:
+            _skip(s, *row)
 
 
 def completion_code(db: Database, study_name: str, code: str) -> str | None:
@@ -241,5 +290,35 @@ def _png(path: str, max_side: int) -> bytes:
 
 
 def image_png(db: Database, token: str, max_side: int = 384) -> bytes:
-    """The image behind an opaque token as clean PNG bytes."""
-    return _png(image_path(db, token), max_side)
+    """The image behind an opaque token as clean PNG bytes; :class:`BrokenStimulus` where it cannot be read."""
+    path = image_path(db, token)
+    try:
+        return _png(path, max_side)
+    except Exception as e:  # undecodable, missing, unreadable: whatever it is, the volunteer must not see it
+        report_broken(db, token, f"{path}: {type(e).__name__}: {e}")
+        raise BrokenStimulus() from None
+
+
+def report_broken(db: Database, token: str, detail: str) -> None:
+    """Record (once) and log that the image behind ``token`` cannot be shown; the admin page lists these."""
+    log.error("study image cannot be shown, its trials are skipped: %s", detail)
+    with db.write() as s:
+        im = s.scalar(select(Image).where(Image.token == token))
+        if im is not None and s.scalar(select(StimulusProblem.id).where(StimulusProblem.image_id == im.id)) is None:
+            s.add(StimulusProblem(study_id=im.study_id, image_id=im.id, detail=detail))
+
+
+def stimulus_problems(db: Database, study_name: str) -> list[dict]:
+    """Images that could not be shown (admin only): method, path, detail, when."""
+    from cfkit.study.schema import StudyMethod
+
+    with db.read() as s:
+        study, _ = load_study(s, study_name)
+        rows = s.execute(
+            select(StudyMethod.name, Image.path, StimulusProblem.detail, StimulusProblem.created_at)
+            .join(Image, Image.id == StimulusProblem.image_id)
+            .outerjoin(StudyMethod, StudyMethod.id == Image.method_id)
+            .where(StimulusProblem.study_id == study.id)
+            .order_by(StimulusProblem.id)
+        ).all()
+    return [{"method": m or "(source)", "path": p, "detail": d, "first_seen": t} for m, p, d, t in rows]

@@ -4,7 +4,7 @@
     run = train("cartoongan-mask", data_a="data/celeba", data_b="data/handpainted", size=64, iters=200)
     translate(run, input="data/selfies", out="results/mask", mask_composite=True)
 
-Options and their defaults: :data:`cfkit.train.config.DEFAULTS` (recipe values override them,
+Options and their defaults: :class:`cfkit.train.config.TrainOptions` (recipe values override them,
 keyword arguments override the recipe). Methods: :data:`cfkit.train.method.METHODS`.
 """
 
@@ -24,7 +24,7 @@ def train(
 ) -> Path:
     """Train ``method`` from domain A to B (one-domain methods: ``data_a`` only); returns the run folder.
 
-    ``options``: keys of DEFAULTS.
+    ``options``: fields of :class:`~cfkit.train.config.TrainOptions`.
     """
     from cfkit.errors import InputError
     from cfkit.train.config import resolve

@@ -8,6 +8,7 @@ plain containers only: no pickled code).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from cfkit.errors import InputError
-from cfkit.fsutil import atomic_open
+from cfkit.fsutil import atomic_open, atomic_write_text
 
 _STEP = re.compile(r"^step-(\d{8})\.pt$")
 
@@ -96,3 +97,11 @@ def find(run_or_ckpt: str | Path, prefer_best: bool = False) -> Path:
     if last is None:
         raise InputError(f"{p}: no checkpoints in {ckpt_dir(p)} (is it a cfkit run folder?)")
     return last
+
+
+def trim_metrics(run: str | Path, step: int) -> None:
+    """Drop ``metrics.jsonl`` rows past ``step`` (logged after the checkpoint a resume restarts from)."""
+    path = Path(run) / "metrics.jsonl"
+    if path.is_file():
+        rows = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        atomic_write_text(path, "".join(ln + "\n" for ln in rows))

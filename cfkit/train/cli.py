@@ -13,17 +13,26 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         method: str = typer.Argument(..., help="Method name: cartoongan, cartoongan-mask, cyclegan, nst, ..."),
-        data_a: Path | None = typer.Option(None, "--data-a", help="Domain A (photos): prepared dataset or folder."),
-        data_b: Path | None = typer.Option(None, "--data-b", help="Domain B (cartoons): prepared dataset or folder."),
+        data_a: Path | None = typer.Option(
+            None, "--data-a", help="Domain A, the input (photos; cartoons for cpgan): dataset or folder."
+        ),
+        data_b: Path | None = typer.Option(
+            None, "--data-b", help="Domain B, the target (cartoons; photos for cpgan): dataset or folder."
+        ),
         data: Path | None = typer.Option(None, "--data", help="The one domain of a one-domain method."),
         recipe: Path | None = typer.Option(None, help="Recipe YAML (default: pipelines/train/METHOD.yaml)."),
-        size: int | None = typer.Option(None, help="Image size in px (multiple of 16) (default: recipe)."),
+        size: str | None = typer.Option(
+            None, help="Image size in px (multiple of 16), or auto: the data's own size (default: recipe)."
+        ),
         iters: int | None = typer.Option(None, help="Total iterations; phases keep their proportions."),
         epochs: float | None = typer.Option(None, help="Total epochs of domain A; phases keep their proportions."),
         batch: int | None = typer.Option(None, help="Batch size per process (default: recipe)."),
         width: float | None = typer.Option(None, help="Channel multiplier of the networks (default: 1.0)."),
         out: Path | None = typer.Option(None, help="Run folder (default: runs/METHOD)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+        override: bool = typer.Option(
+            False, "--override", help="With --resume: accept changed --data-a, --data-b, --iters, --epochs, split."
+        ),
         seed: int | None = typer.Option(None, help="Random seed (default: 0)."),
         device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: auto)."),
         amp: str | None = typer.Option(None, help="auto (CUDA: bf16, else fp16), off, bf16 (also CPU), fp16."),
@@ -37,9 +46,13 @@ def register(app: typer.Typer) -> None:
         """
         from cfkit.console import info
         from cfkit.errors import InputError
+        from cfkit.options import parse_assignments
         from cfkit.train import train
-        from cfkit.train.config import parse_set
 
+        if size not in (None, "auto"):
+            if not size.isdigit():
+                raise InputError(f"--size must be a number of pixels or auto (got {size!r})")
+            size = int(size)
         if data and (data_a or data_b):
             raise InputError("give either --data (one-domain methods) or --data-a/--data-b, not both")
         run = train(
@@ -47,7 +60,7 @@ def register(app: typer.Typer) -> None:
             data or data_a,
             data_b,
             recipe=recipe,
-            set=parse_set(sets),
+            set=parse_assignments(sets),
             size=size,
             iters=iters,
             epochs=epochs,
@@ -55,6 +68,7 @@ def register(app: typer.Typer) -> None:
             width=width,
             out=str(out) if out else None,
             resume=resume or None,
+            override=override or None,
             seed=seed,
             device=device,
             amp=amp,
@@ -73,8 +87,11 @@ def register(app: typer.Typer) -> None:
         batch: int = typer.Option(16, help="Images per forward pass."),
         best: bool = typer.Option(False, "--best", help="Use the run's best.pt instead of the latest checkpoint."),
         device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
+        weights: str = typer.Option("ema", help="ema (the moving average, where the run kept one) or raw."),
     ) -> None:
-        """Translate a folder of images with a trained run; file names keep the input ids.
+        """Translate a folder of images (domain A of the run: cartoons for cpgan, else photos) into domain B.
+
+        File names keep the input ids; OUT/translate.json records the method's direction.
 
         Example: cfkit translate runs/mask --input data/selfies --out results/mask --mask-composite
         """
@@ -82,6 +99,13 @@ def register(app: typer.Typer) -> None:
         from cfkit.train import translate
 
         written = translate(
-            run, input, out, batch=batch, mask_composite=mask_composite, device=device, prefer_best=best
+            run,
+            input,
+            out,
+            batch=batch,
+            mask_composite=mask_composite,
+            device=device,
+            prefer_best=best,
+            weights=weights,
         )
         info(f"{len(written)} images written to {out}")

@@ -1,46 +1,84 @@
-"""The one source of training defaults, and how recipes and overrides combine.
+"""Training options: one typed dataclass, the one source of defaults, loaded by :mod:`cfkit.options`.
 
-Precedence (later wins): :data:`DEFAULTS` < recipe YAML (``pipelines/train/<method>.yaml`` unless
-another is given) < explicit CLI flags / Python keyword arguments < ``--set key=value`` items.
-The resolved dict is what the trainer, the method (``cfg["method"]``) and ``config.yaml`` see.
+Precedence (later wins): :class:`TrainOptions` defaults < recipe YAML (``pipelines/train/<method>.yaml``
+unless another is given) < explicit CLI flags / Python keyword arguments < ``--set key=value`` items.
+The trainer reads the typed fields; the method gets its recipe section as ``self.hp`` (``method:``);
+``RUN/config.yaml`` and every checkpoint keep :meth:`TrainOptions.to_dict`.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, Literal
 
 from cfkit.errors import InputError
+from cfkit.options import given, load_options, read_mapping
 
-DEFAULTS: dict[str, Any] = {
-    "name": None,  # method name (registry key)
-    "data_a": None,  # domain A (photos): prepared dataset folder or plain image folder
-    "data_b": None,  # domain B (cartoons)
-    "split": "train",  # manifest split used for training ("all": every row)
-    "out": None,  # run folder; default runs/<name>
-    "size": 128,
-    "batch": 8,
-    "iters": None,  # total iterations: scales the recipe's phase lengths to this sum
-    "epochs": None,  # total epochs of domain A: scales the recipe's phase lengths to this sum
-    "width": 1.0,  # channel multiplier of the method's networks (tests use 0.25)
-    "seed": 0,
-    "device": "auto",  # auto | cpu | cuda | cuda:N | mps
-    "amp": "auto",  # auto (bf16, else fp16, on CUDA; off elsewhere) | off | bf16 (also CPU) | fp16
-    "channels_last": "auto",  # auto (on CUDA) | true | false
-    "accum": 1,  # gradient accumulation: micro-batches per optimizer step
-    "ema": None,  # EMA decay for the method's ema_nets (e.g. 0.999); None: off
-    "flip": True,  # random horizontal flips of both domains
-    "log_every": 10,
-    "sample_every": 200,
-    "ckpt_every": 500,
-    "keep": 3,  # step checkpoints kept besides best.pt
-    "resume": False,
-    "stop_at": None,  # end this invocation at this iteration (checkpointed; continue with resume)
-    "method": {},  # the method's hyper-parameters (recipe section)
-}
+RECIPE_NOTES = ("cite",)
+"""Recipe keys that document the recipe (sources of its numbers) and are not options."""
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run depends on; saved as ``RUN/config.yaml`` and in every checkpoint."""
+
+    name: str = ""
+    """Method name (registry key)."""
+    data_a: str | None = None
+    """Domain A, the input (photos; cartoons for cpgan): prepared dataset or image folder."""
+    data_b: str | None = None
+    """Domain B, the target (cartoons; photos for cpgan)."""
+    split: str = "train"
+    """Manifest split used for training ("all": every row)."""
+    out: str | None = None
+    """Run folder; default runs/<name>."""
+    size: int | Literal["auto"] = 128
+    """px; "auto": the data's own size (its shortest image side, rounded down to 16)."""
+    batch: int = 8
+    iters: int | None = None
+    """Total iterations: scales the recipe's phase lengths to this sum."""
+    epochs: float | None = None
+    """Total epochs of domain A: scales the recipe's phase lengths to this sum."""
+    width: float = 1.0
+    """Channel multiplier of the method's networks (tests use 0.25)."""
+    seed: int = 0
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:N | mps."""
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    """auto (bf16, else fp16, on CUDA; off elsewhere) | off | bf16 (also CPU) | fp16."""
+    channels_last: bool | Literal["auto"] = "auto"
+    """auto: on CUDA."""
+    accum: int = 1
+    """Gradient accumulation: micro-batches per optimizer step."""
+    ema: float | None = None
+    """EMA decay for the method's ema_nets (e.g. 0.999); None: off."""
+    flip: bool = True
+    """Random horizontal flips of both domains."""
+    log_every: int = 10
+    sample_every: int = 200
+    ckpt_every: int = 500
+    keep: int = 3
+    """Step checkpoints kept besides best.pt."""
+    resume: bool = False
+    override: bool = False
+    """--resume with changed data_a/data_b/iters/epochs/split re-plans instead of refusing."""
+    stop_at: int | None = None
+    """End this invocation at this iteration (checkpointed; continue with resume)."""
+    method: dict[str, Any] = field(default_factory=dict)
+    """The method's hyper-parameters (the recipe's ``method:`` section): ``Method.hp``."""
+    recipe: str | None = None
+    """The recipe file read (recorded)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any]) -> TrainOptions:
+        """The options of a saved run (``config.yaml``/checkpoint); keys of other cfkit versions are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return load_options(cls, {k: v for k, v in saved.items() if k in known}, where="saved run config")
 
 
 def recipe_path(name: str) -> Path:
@@ -49,42 +87,10 @@ def recipe_path(name: str) -> Path:
     return resource_dir("pipelines") / "train" / f"{name}.yaml"
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"recipe not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a recipe is a mapping of keys to values")
-    unknown = set(data) - set(DEFAULTS) - {"recipe", "cite"}
-    if unknown:
-        raise InputError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    return data
-
-
-def merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
-def parse_set(items: list[str]) -> dict[str, Any]:
-    """``["method.w_content=10", "ema=0.999"]`` -> nested dict (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set expects KEY=VALUE, got {item!r}")
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(raw)
-    return out
+def load_train_recipe(path: str | Path) -> dict[str, Any]:
+    """A training recipe's options (its documentation keys dropped)."""
+    data = read_mapping(path, "recipe")
+    return {k: v for k, v in data.items() if k not in RECIPE_NOTES}
 
 
 def resolve(
@@ -92,30 +98,21 @@ def resolve(
     recipe: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     sets: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Resolved config for method ``name``: defaults < recipe < ``overrides`` (None = unset) < ``sets``."""
+) -> TrainOptions:
+    """Options of a run of method ``name``: defaults < recipe < ``overrides`` (None = unset) < ``sets``."""
     path = Path(recipe) if recipe else recipe_path(name)
-    rec = load_recipe(path) if (recipe or path.is_file()) else {}
-    cfg = merge(DEFAULTS, rec)
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    unknown = set(given) - set(DEFAULTS)
-    if unknown:
-        raise InputError(f"unknown training options {sorted(unknown)}")
-    cfg = merge(cfg, given)
-    if sets:
-        unknown = set(sets) - set(DEFAULTS)
-        if unknown:
-            raise InputError(f"--set: unknown keys {sorted(unknown)}")
-        cfg = merge(cfg, sets)
-    cfg["name"] = name
-    cfg["recipe"] = str(path) if path.is_file() else None
-    if cfg["out"] is None:
-        cfg["out"] = str(Path("runs") / name)
-    for key in ("size", "batch", "accum", "log_every", "sample_every", "ckpt_every", "keep"):
-        if int(cfg[key]) < 1:
-            raise InputError(f"{key} must be >= 1 (got {cfg[key]})")
-    if cfg["amp"] not in ("auto", "off", "bf16", "fp16"):
-        raise InputError(f"amp must be auto, off, bf16 or fp16 (got {cfg['amp']!r})")
-    if int(cfg["size"]) % 16:
-        raise InputError(f"size must be a multiple of 16 (got {cfg['size']})")
-    return cfg
+    rec = load_train_recipe(path) if (recipe or path.is_file()) else {}
+    flags = {k: str(v) if isinstance(v, Path) else v for k, v in given(overrides).items()}
+    if rec:
+        load_options(TrainOptions, rec, where=str(path))  # a bad recipe is named as such
+    opts = load_options(TrainOptions, rec, flags, sets, {"name": name}, where=f"{name} options")
+    opts.recipe = str(path) if path.is_file() else None
+    if opts.out is None:
+        opts.out = str(Path("runs") / name)
+    sizes = ("size",) if opts.size != "auto" else ()
+    for key in (*sizes, "batch", "accum", "log_every", "sample_every", "ckpt_every", "keep"):
+        if getattr(opts, key) < 1:
+            raise InputError(f"{key} must be >= 1 (got {getattr(opts, key)})")
+    if sizes and opts.size % 16:
+        raise InputError(f"size must be a multiple of 16 (got {opts.size})")
+    return opts

@@ -87,6 +87,38 @@ def list_domain(root: str | Path, split: str = "train") -> tuple[list[str], list
     return ids, paths, None
 
 
+def native_side(root: str | Path, split: str = "train") -> int:
+    """The shortest image side in a domain (read from the file headers): the largest training size
+    that needs no upsampling."""
+    from PIL import Image
+
+    sides = []
+    for p in list_domain(root, split)[1]:
+        with Image.open(p) as im:
+            sides.append(min(im.size))
+    if not sides:
+        raise InputError(f"no images found in {root}")
+    return min(sides)
+
+
+def training_size(size: int | str, data: dict[str, str | Path], split: str = "train") -> int:
+    """The size to train at: ``"auto"`` follows the data (its shortest image side over all domains,
+    rounded down to a multiple of 16); a number larger than that is refused, since upsampling blurs the
+    crisp edges that cartoon styles are made of."""
+    sides = {name: native_side(root, split) for name, root in data.items()}
+    name, side = min(sides.items(), key=lambda kv: kv[1])
+    if size == "auto":
+        if side < 16:
+            raise InputError(f"{name} images are {side} px: too small to train on")
+        return side // 16 * 16
+    if int(size) > side:
+        raise InputError(
+            f"training size {size} px is larger than the {name} images ({side} px): they would be upsampled; "
+            f"pass --size {max(16, side // 16 * 16)} (or --size auto), or prepare the data at {size} px"
+        )
+    return int(size)
+
+
 def _check_ids(root: Path, ids: list[str]) -> None:
     if not ids:
         raise InputError(f"no images found in {root}")

@@ -17,28 +17,43 @@ import torch
 from cfkit.errors import InputError
 from cfkit.imageio import load_rgb
 from cfkit.train import checkpoint as ckpt
+from cfkit.train.config import TrainOptions
 from cfkit.train.data import _check_ids, fit_square, list_domain, to_float, to_uint8
 from cfkit.train.method import METHODS, Method
 from cfkit.train.trainer import pick_device
 
+WEIGHTS = ("ema", "raw")
+
 
 def load_method(
-    run_or_ckpt: str | Path, device: str = "auto", prefer_best: bool = False
+    run_or_ckpt: str | Path, device: str = "auto", prefer_best: bool = False, weights: str = "ema"
 ) -> tuple[Method, dict[str, Any], Path]:
-    """(method in eval mode with trained weights, its config, checkpoint path). EMA weights win when kept."""
+    """(method in eval mode with trained weights, its run's options, checkpoint path).
+
+    ``weights="ema"``: the exponential moving averages where the run kept them (``ema`` set), else the
+    trained weights; ``"raw"``: always the trained weights.
+    """
+    if weights not in WEIGHTS:
+        raise InputError(f"--weights must be ema or raw (got {weights!r})")
     path = ckpt.find(run_or_ckpt, prefer_best)
     state = ckpt.load(path)
     if state.get("format") != "cfkit-train-1":
         raise InputError(f"{path}: not a cfkit training checkpoint")
-    cfg = state["config"]
+    options = TrainOptions.from_saved(state["config"])
     dev = pick_device(device)
-    method = METHODS.get(cfg["name"])(cfg, dev)
+    method = METHODS.get(options.name)(options, dev)
     method.setup()
-    for name, sd in {**state["nets"], **state.get("ema", {})}.items():
+    averaged = state.get("ema", {}) if weights == "ema" else {}
+    for name, sd in {**state["nets"], **averaged}.items():
         method.nets[name].load_state_dict(sd)
     for name, net in method.nets.items():
         method.nets[name] = net.to(dev).eval().requires_grad_(False)
-    return method, cfg, path
+    return method, options, path
+
+
+def state_has_ema(options: TrainOptions) -> bool:
+    """Whether a run with these options kept EMA weights."""
+    return bool(options.ema) and bool(METHODS.get(options.name).ema_nets)
 
 
 def _mask_for(method: Method, x: torch.Tensor, ids: list[str], masks_dir: Path | None, size: int) -> torch.Tensor:
@@ -64,14 +79,15 @@ def translate(
     device: str = "auto",
     split: str = "all",
     prefer_best: bool = False,
+    weights: str = "ema",
 ) -> list[Path]:
     """Translate every image of ``input`` (prepared dataset or plain folder); returns written paths."""
     from cfkit.console import track
     from cfkit.fsutil import atomic_write_json, sha256_file
     from cfkit.imageio import save_png
 
-    method, cfg, path = load_method(run, device, prefer_best)
-    size = int(cfg["size"])
+    method, options, path = load_method(run, device, prefer_best, weights)
+    size = options.size
     ids, paths, masks_dir = list_domain(input, split)
     _check_ids(Path(input), ids)
     out = Path(out)
@@ -92,13 +108,15 @@ def translate(
     atomic_write_json(
         out / "translate.json",
         {
-            "method": cfg["name"],
+            "method": options.name,
+            "direction": method.direction,
             "checkpoint": str(path),
             "checkpoint_sha256": sha256_file(path),
             "input": str(input),
             "size": size,
             "images": len(written),
             "mask_composite": mask_composite,
+            "weights": weights if state_has_ema(options) else "raw",
         },
     )
     return written

@@ -6,8 +6,8 @@ A method is a subclass of :class:`Method` registered by name in :data:`METHODS`:
     class MyMethod(Method):
         ...
 
-and listed in ``cfkit/methods/__init__.py`` (``METHOD_MODULES``) so the registry imports it on
-first lookup. ``cfkit/methods/template.py`` is a complete, commented example.
+in a module of ``cfkit/methods/`` (every module there is imported on the first registry lookup).
+``cfkit/methods/template.py`` is a complete, commented example.
 
 What a method declares (the trainer owns everything else: loop, devices, AMP, channels_last,
 gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
@@ -46,19 +46,25 @@ Rules the trainer relies on:
   [-1, 1], ``a_mask``/``b_mask`` ``N x 1 x H x W`` in [0, 1] when the dataset has ``masks/``,
   ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``, landmarks (``a_lm``,
   ``a_lm_ok``, ``a_heat`` and the same for ``b``) when it sets ``needs_landmarks = True``.
-* Defaults come from the recipe ``pipelines/train/<name>.yaml``; ``self.cfg`` is the resolved
-  config (recipe merged with CLI/API overrides), ``self.hp`` its ``method`` section.
+* Defaults come from the recipe ``pipelines/train/<name>.yaml``; a method reads ``self.hp`` (the
+  recipe's ``method:`` section merged with ``--set method.KEY=...``), ``self.size``, ``self.width`` and
+  ``self.device``; ``self.options`` (:class:`cfkit.train.config.TrainOptions`) is the trainer's.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from cfkit.errors import CfkitError
 from cfkit.registry import Registry
+
+if TYPE_CHECKING:
+    from cfkit.train.config import TrainOptions
 
 
 @dataclass(frozen=True)
@@ -85,15 +91,32 @@ class OptimSpec:
 class Phase:
     """A stretch of the schedule.
 
-    ``epochs`` counts passes over domain A (fractions allowed); ``steps`` names the optimizers
-    stepped each iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear
-    lr decay to zero at that fraction of the phase (CycleGAN: 0.5), ``None`` keeps lr constant.
+    ``epochs`` counts epochs (passes over domain A, or what the method's ``epoch_images`` says;
+    fractions allowed); ``iters``, when set, gives the length in iterations instead (papers that count
+    ``--total_iter``, e.g. White-box cartoonization); ``steps`` names the optimizers stepped each
+    iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear lr decay to zero
+    at that fraction of the phase, ``None`` keeps lr constant. ``decay_per_epoch``: the lr changes once
+    per epoch as in the official CycleGAN code: epoch ``e`` (1-based) of a phase whose decay starts after
+    ``n`` of its ``E`` epochs runs at ``1 - max(0, e - n) / (E - n + 1)`` of the base lr.
     """
 
     name: str
     epochs: float
     steps: tuple[str, ...]
     decay_from: float | None = None
+    iters: int | None = None
+    decay_per_epoch: bool = False
+    round_up: bool = False  # whole batches: a fraction of an iteration counts as one (a pass leaves no image out)
+
+    def lr_factor(self, progress: float) -> float:
+        """The lr multiplier at ``progress`` in [0, 1) through the phase."""
+        if self.decay_from is None or progress < self.decay_from:
+            return 1.0
+        if self.decay_per_epoch:
+            n = self.decay_from * self.epochs
+            e = math.floor(progress * self.epochs) + 1
+            return max(0.0, 1.0 - max(0.0, e - n) / (self.epochs - n + 1))
+        return max(0.0, 1.0 - (progress - self.decay_from) / (1.0 - self.decay_from))
 
 
 @dataclass
@@ -117,11 +140,14 @@ class Method:
     """Base class of every translation method (see the module docstring for the contract)."""
 
     name: str = ""
+    #: what ``translate`` does, domain A -> domain B (recorded in ``translate.json``)
+    direction: str = "photo -> cartoon"
     #: the trainer also supplies ``b_smooth`` (CartoonGAN's edge-smoothed cartoons)
     needs_edge_smoothed_b: bool = False
     #: the trainer also supplies landmarks: ``a_lm``/``b_lm`` (N x 5 x 2, relative (x, y) after resize,
     #: crop and flip), ``a_lm_ok``/``b_lm_ok`` (N, 1 where the image has landmarks) and ``a_heat``/``b_heat``
-    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.faces.scheme`
+    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.faces.scheme`.
+    #: An instance may set it in ``__init__`` from its recipe (cpgan: ``local: landmarks``)
     needs_landmarks: bool = False
     #: trained on one domain (``--data``): batches carry ``a`` (and its extras) only
     one_domain: bool = False
@@ -129,13 +155,21 @@ class Method:
     ema_nets: tuple[str, ...] = ()
     #: logged term (``<opt>_<term>``) whose running mean picks ``best.pt`` (lower is better)
     monitor: str | None = None
+    #: images per epoch: ``"a"`` (|A|), ``"b"`` (|B|) or ``"max"`` (max(|A|, |B|), the official CycleGAN loader)
+    epoch_images: str = "a"
 
-    def __init__(self, cfg: dict[str, Any], device: torch.device):
-        self.cfg = cfg
-        self.hp: dict[str, Any] = dict(cfg.get("method") or {})
+    def __init__(self, options: TrainOptions | dict[str, Any], device: torch.device | str):
+        from cfkit.train.config import TrainOptions
+
+        if not isinstance(options, TrainOptions):  # a saved run's config (checkpoint, config.yaml)
+            options = TrainOptions.from_saved(options)
+        self.options = options
+        self.hp: dict[str, Any] = dict(options.method)
         self.device = torch.device(device)
-        self.size: int = int(cfg["size"])
-        self.width: float = float(cfg.get("width", 1.0))
+        if options.size == "auto":
+            raise CfkitError("size 'auto' is resolved from the data by the trainer; give a method a size in px")
+        self.size: int = options.size
+        self.width: float = options.width
         self.nets: dict[str, nn.Module] = {}
         #: facts worth saving in run.json (e.g. which VGG layer the content loss used)
         self.provenance: dict[str, Any] = {}
@@ -159,6 +193,11 @@ class Method:
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def load_size(self) -> int:
+        """Side at which training images are held; above ``self.size`` the trainer takes random
+        ``size`` crops of them (centre crops for sample grids)."""
+        return self.size
 
     # --- helpers ------------------------------------------------------------------------------
     def net(self, name: str) -> nn.Module:

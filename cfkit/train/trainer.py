@@ -5,8 +5,9 @@ The trainer owns devices, DDP (``torchrun --nproc_per_node N``: gloo on CPU, ncc
 seeding, EMA, the phase schedule, checkpoints, TensorBoard, ``samples/`` grids and the progress
 bar. A :class:`~cfkit.train.method.Method` only declares networks, optimizers, phases and losses.
 
-Schedule: each phase lasts ``epochs`` passes over domain A, i.e.
-``round(epochs * len(A) / (batch * accum * world))`` iterations (at least 1). ``iters`` (or
+Schedule: each phase lasts ``epochs`` passes over domain A (or what the method's ``epoch_images`` says), i.e.
+``round(epochs * len(A) / (batch * accum * world))`` iterations (at least 1), or its own ``iters``
+when the method counts iterations. ``iters`` (or
 ``epochs``) rescales all phases proportionally so that they sum to that total; ``stop_at`` ends
 this invocation early (a checkpoint is written) so a later ``--resume`` continues the same run.
 """
@@ -32,12 +33,15 @@ from cfkit.console import info, make_progress
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_json, atomic_write_text
 from cfkit.train import checkpoint as ckpt
-from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8
+from cfkit.train.config import TrainOptions
+from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8, training_size
 from cfkit.train.method import METHODS, Batch, Method, Phase
 from cfkit.train.store import UInt8Store
 
 # keys whose change makes a checkpoint incompatible with the current run
 STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema")
+# keys whose change would silently re-plan a resumed run's data or schedule: refused unless ``override``
+PLANNED = {"data_a": "--data-a", "data_b": "--data-b", "iters": "--iters", "epochs": "--epochs", "split": "--set split"}
 
 
 # --- environment ------------------------------------------------------------------------------
@@ -99,22 +103,29 @@ def versions() -> dict[str, str]:
     }
 
 
+def ema_decay(decay: float, updates: int) -> float:
+    """EMA decay after ``updates`` optimizer steps, with the warm-up of TensorFlow's
+    ``ExponentialMovingAverage(num_updates=...)``: ``min(decay, (1 + n) / (10 + n))``, so a short run's
+    average follows the trained weights instead of staying near the initial ones."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
 # --- schedule ---------------------------------------------------------------------------------
-def schedule(phases: list[Phase], n_a: int, cfg: dict[str, Any], world: int) -> list[tuple[Phase, int]]:
-    """Iterations of each phase (phases of zero length are dropped)."""
-    phases = [p for p in phases if p.epochs > 0]
+def schedule(phases: list[Phase], n_epoch: int, options: TrainOptions, world: int) -> list[tuple[Phase, int]]:
+    """Iterations of each phase (phases of zero length are dropped); ``n_epoch``: images per epoch."""
+    phases = [p for p in phases if (p.iters or p.epochs) > 0]
     if not phases:
         raise CfkitError("the method's schedule is empty (every phase has 0 epochs)")
-    per_epoch = n_a / (int(cfg["batch"]) * int(cfg["accum"]) * world)
-    total_ep = sum(p.epochs for p in phases)
-    if cfg.get("iters"):
-        target = max(int(cfg["iters"]), len(phases))
-        raw = [p.epochs / total_ep * target for p in phases]
+    per_epoch = n_epoch / (options.batch * options.accum * world)
+    own = [float(p.iters) if p.iters else p.epochs * per_epoch for p in phases]  # the recipe's lengths
+    if options.iters:
+        target = max(options.iters, len(phases))
+        raw = [r / sum(own) * target for r in own]
     else:
-        scale = float(cfg["epochs"]) / total_ep if cfg.get("epochs") else 1.0
-        raw = [p.epochs * scale * per_epoch for p in phases]
-    iters = [max(1, round(r)) for r in raw]
-    if cfg.get("iters"):  # exact total: adjust the longest phase
+        scale = options.epochs * per_epoch / sum(own) if options.epochs else 1.0
+        raw = [r * scale for r in own]
+    iters = [max(1, math.ceil(r - 1e-9) if p.round_up else round(r)) for p, r in zip(phases, raw, strict=True)]
+    if options.iters:  # exact total: adjust the longest phase
         i = max(range(len(iters)), key=iters.__getitem__)
         iters[i] += target - sum(iters)
     return list(zip(phases, iters, strict=True))
@@ -122,25 +133,26 @@ def schedule(phases: list[Phase], n_a: int, cfg: dict[str, Any], world: int) -> 
 
 # --- the trainer ------------------------------------------------------------------------------
 class Trainer:
-    def __init__(self, cfg: dict[str, Any]):
-        self.cfg = cfg
+    def __init__(self, options: TrainOptions):
+        self.options = o = options
         self.rank, self.world, self.local_rank = world_info()
-        self.device = pick_device(str(cfg["device"]), self.local_rank)
+        self.device = pick_device(o.device, self.local_rank)
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True
         self.main = self.rank == 0
-        self.run_dir = Path(cfg["out"])
-        self.dtype = amp_dtype(str(cfg["amp"]), self.device)
-        cl = cfg["channels_last"]
-        self.channels_last = self.device.type == "cuda" if cl == "auto" else bool(cl)
-        self.accum = int(cfg["accum"])
-        seed_everything(int(cfg["seed"]) + self.rank)
+        self.run_dir = Path(o.out)
+        self.dtype = amp_dtype(o.amp, self.device)
+        self.channels_last = self.device.type == "cuda" if o.channels_last == "auto" else o.channels_last
+        self.accum = o.accum
+        seed_everything(o.seed + self.rank)
 
-        cls = METHODS.get(str(cfg["name"]))
-        self.method: Method = cls(cfg, self.device)
+        cls = METHODS.get(o.name)
+        domains = {k: v for k, v in (("--data-a", o.data_a), ("--data-b", o.data_b)) if v is not None}
+        o.size = training_size(o.size, domains, o.split)
+        self.method: Method = cls(o, self.device)
         self.method.setup()
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         for name, net in self.method.nets.items():
@@ -167,21 +179,24 @@ class Trainer:
                 if any(p.requires_grad for p in net.parameters()):
                     self.method.nets[name] = ddp(net, device_ids=ids, **kw)
         self.ema: dict[str, nn.Module] = {}  # copied after DDP's broadcast: the same start on every rank
-        if cfg.get("ema"):
+        if o.ema:
             self.ema = {n: copy.deepcopy(self.method.net(n)).eval().requires_grad_(False) for n in cls.ema_nets}
 
         self._load_data(cls)
         self.lm = {}  # domain key -> (points, ok) when the method needs landmarks
-        if cls.needs_landmarks:
+        if self.method.needs_landmarks:  # an instance may decide from its recipe (cpgan)
             from cfkit.train.landmark_data import domain_landmarks
 
             for key, dom in (("a", self.data_a), ("b", self.data_b)):
                 if dom is not None:
-                    self.lm[key] = domain_landmarks(dom.root, dom.ids, int(cfg["size"]))
-        seed = int(cfg["seed"])
+                    self.lm[key] = domain_landmarks(dom.root, dom.ids, o.size)
+        seed = o.seed
         self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
         self.stream_b = None if self.data_b is None else IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
-        self.plan = schedule(self.method.phases(), len(self.data_a), cfg, self.world)
+        n_a = len(self.data_a)
+        n_b = n_a if self.data_b is None else len(self.data_b)
+        n_epoch = {"a": n_a, "b": n_b, "max": max(n_a, n_b)}[cls.epoch_images]
+        self.plan = schedule(self.method.phases(), n_epoch, o, self.world)
         self.total = sum(n for _, n in self.plan)
         self.step = 0
         self.best = math.inf
@@ -192,11 +207,12 @@ class Trainer:
 
     def _load_data(self, cls: type[Method]) -> None:
         """Domains (and CartoonGAN's edge-smoothed B) as on-disk stores; under DDP rank 0 builds them first."""
-        cfg = self.cfg
+        o = self.options
         if self.world > 1 and not self.main:
             dist.barrier()
-        self.data_a = load_domain(cfg["data_a"], int(cfg["size"]), str(cfg["split"]))
-        self.data_b = None if cls.one_domain else load_domain(cfg["data_b"], int(cfg["size"]), str(cfg["split"]))
+        load = self.method.load_size()
+        self.data_a = load_domain(o.data_a, load, o.split)
+        self.data_b = None if cls.one_domain else load_domain(o.data_b, load, o.split)
         self.smooth_b = None
         if cls.needs_edge_smoothed_b:
             from cfkit.train.edges import edge_smoothed
@@ -219,38 +235,60 @@ class Trainer:
         if self.lm:
             from cfkit.train.landmark_data import with_heatmaps
 
-            with_heatmaps(out, int(self.cfg["size"]))
+            with_heatmaps(out, self.options.size)
         return out
 
-    def _gather(self, dom: Domain, idx: list[int], extra: UInt8Store | None, key: str, flip: bool):
+    def _gather(self, dom: Domain, idx: list[int], extra: UInt8Store | None, key: str, augment: bool):
         t = {key: dom.images[idx]}
         if dom.masks is not None:
             t[f"{key}_mask"] = dom.masks[idx]
         if extra is not None:
             t[f"{key}_smooth"] = extra[idx]
         lm = self.lm.get(key)
-        if flip:
+        pts, ok = (lm[0][idx], lm[1][idx]) if lm is not None else (None, None)
+        t, crop = self._crop(t, random=augment)
+        if pts is not None and crop is not None:  # image-relative points follow the crop
+            (ys, xs), side, size = crop
+            offset = torch.tensor([xs, ys], dtype=pts.dtype).T[:, None, :]
+            pts = (pts * side - offset) / size * ok[:, None, None]
+        if augment and self.options.flip:
             f = torch.rand(len(idx)) < 0.5
             for k in t:
                 t[k][f] = t[k][f].flip(-1)
-            if lm is not None:
+            if pts is not None:
                 from cfkit.train.landmark_data import flip_landmarks
 
-                pts, ok = lm[0][idx], lm[1][idx]
                 pts[f] = flip_landmarks(pts[f], ok[f])
-                t[f"{key}_lm"], t[f"{key}_lm_ok"] = pts, ok
-        elif lm is not None:
-            t[f"{key}_lm"], t[f"{key}_lm_ok"] = lm[0][idx], lm[1][idx]
+        if pts is not None:
+            t[f"{key}_lm"], t[f"{key}_lm_ok"] = pts, ok
         return t
 
+    def _crop(self, t: dict[str, torch.Tensor], random: bool):
+        """``size`` crops of images held at the method's larger ``load_size``: at random offsets (one per
+        image, shared by its mask and edge-smoothed copy), or centred (``random=False``).
+        Returns the crops and ``((ys, xs), held side, size)``, or ``(t, None)`` when nothing is cropped."""
+        size = self.options.size
+        n, side = len(next(iter(t.values()))), next(iter(t.values())).shape[-1]
+        if side == size:
+            return t, None
+        if random:
+            ys, xs = torch.randint(0, side - size + 1, (2, n)).tolist()
+        else:
+            ys = xs = [(side - size) // 2] * n
+        crops = {
+            k: torch.stack([v[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])
+            for k, v in t.items()
+        }
+        return crops, ((ys, xs), side, size)
+
     def next_batch(self) -> Batch:
-        bs, flip = int(self.cfg["batch"]), bool(self.cfg["flip"])
+        bs = self.options.batch
         ia = self.stream_a.take(bs)
-        t = self._gather(self.data_a, ia, None, "a", flip)
+        t = self._gather(self.data_a, ia, None, "a", True)
         ids = {"a": [self.data_a.ids[i] for i in ia]}
         if self.data_b is not None:
             ib = self.stream_b.take(bs)
-            t.update(self._gather(self.data_b, ib, self.smooth_b, "b", flip))
+            t.update(self._gather(self.data_b, ib, self.smooth_b, "b", True))
             ids["b"] = [self.data_b.ids[i] for i in ib]
         return Batch(self._to_device(t), ids)
 
@@ -275,7 +313,7 @@ class Trainer:
             "format": "cfkit-train-1",
             "step": self.step,
             "phase": self.phase_at(max(self.step - 1, 0))[0].name,
-            "config": self.cfg,
+            "config": self.options.to_dict(),
             "nets": {n: self.method.net(n).state_dict() for n in self.method.nets},
             "ema": {n: m.state_dict() for n, m in self.ema.items()},
             "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
@@ -286,10 +324,17 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        old = state["config"]
-        diff = [k for k in STRUCTURAL if old.get(k) != self.cfg.get(k)]
+        old, now = state["config"], self.options.to_dict()
+        diff = [k for k in STRUCTURAL if old.get(k) != now[k]]
         if diff:
             raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
+        changed = [k for k in PLANNED if old.get(k) != now[k]]
+        if changed and not self.options.override:
+            k = changed[0]
+            raise InputError(
+                f"cannot resume: {PLANNED[k]} is {now[k]!r}, the run was started with {old.get(k)!r}; "
+                "pass --override to re-plan the run with the new value"
+            )
         for n, sd in state["nets"].items():
             self.method.net(n).load_state_dict(sd)
         for n, sd in state["ema"].items():
@@ -329,9 +374,7 @@ class Trainer:
 
     def train_step(self) -> None:
         phase, progress = self.phase_at(self.step)
-        factor = 1.0
-        if phase.decay_from is not None and progress > phase.decay_from:
-            factor = max(0.0, 1.0 - (progress - phase.decay_from) / (1.0 - phase.decay_from))
+        factor = phase.lr_factor(progress)
         micro = [self.next_batch() for _ in range(self.accum)]
         for opt_name in phase.steps:
             spec, opt, scaler = self.specs[opt_name], self.opts[opt_name], self.scalers[opt_name]
@@ -357,8 +400,8 @@ class Trainer:
         self._logn += 1
         self.step += 1
         with torch.no_grad():
+            decay = ema_decay(self.options.ema or 0.0, self.step)
             for n, ema in self.ema.items():
-                decay = float(self.cfg["ema"])
                 live = self.method.net(n)
                 for pe, p in zip(ema.parameters(), live.parameters(), strict=True):
                     pe.lerp_(p, 1.0 - decay)
@@ -367,11 +410,21 @@ class Trainer:
 
     # --- outputs ------------------------------------------------------------------------
     def flush_logs(self, writer) -> dict[str, float]:
-        logs = {k: float(v) / self._logn for k, v in self._logsum.items()}
+        """Mean of each logged term since the last flush (over ranks too: under DDP every rank gets the
+        same values, so a non-finite loss on one rank stops all of them with the same error)."""
+        keys = sorted(self._logsum)
+        means = torch.stack([torch.as_tensor(self._logsum[k]).float() for k in keys]).to(self.device) / self._logn
+        if self.world > 1:
+            dist.all_reduce(means)
+            means = means / self.world
+        logs = dict(zip(keys, means.tolist(), strict=True))
         self._logsum, self._logn = {}, 0
         bad = [k for k, v in logs.items() if not math.isfinite(v)]
         if bad:
-            raise CfkitError(f"loss {bad[0]} became non-finite by step {self.step}; lower the lr or check the data")
+            where = f" (on {self.world} processes)" if self.world > 1 else ""
+            raise CfkitError(
+                f"loss {bad[0]} became non-finite by step {self.step}{where}; lower the lr or check the data"
+            )
         phase, _ = self.phase_at(self.step - 1)
         self.history.append({"step": self.step, "phase": phase.name, **logs})
         mon = self.method.monitor
@@ -417,9 +470,9 @@ class Trainer:
     def write_run_info(self, extra: dict[str, Any]) -> None:
         import yaml
 
-        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.cfg, sort_keys=False))
+        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.options.to_dict(), sort_keys=False))
         info_ = {
-            "method": self.cfg["name"],
+            "method": self.options.name,
             "versions": versions(),
             "device": str(self.device),
             "world_size": self.world,
@@ -438,8 +491,8 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------
     def fit(self) -> Path:
-        cfg = self.cfg
-        if cfg["resume"]:
+        o = self.options
+        if o.resume:
             last = ckpt.latest(self.run_dir)
             if last is None:
                 info(f"--resume: no checkpoint in {self.run_dir}; starting from scratch")
@@ -448,35 +501,37 @@ class Trainer:
                 info(f"resumed {self.run_dir} at step {self.step}")
         elif ckpt.latest(self.run_dir) is not None:
             raise InputError(f"{self.run_dir} holds a run already; pass --resume or choose another --out")
-        stop = min(self.total, int(cfg["stop_at"])) if cfg.get("stop_at") else self.total
+        stop = min(self.total, o.stop_at) if o.stop_at else self.total
         writer = None
         if self.main:
             from torch.utils.tensorboard import SummaryWriter
 
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.write_run_info({"status": "running", "step": self.step, "total": self.total})
-            writer = SummaryWriter(str(self.run_dir / "tb"))
+            if o.resume:  # logs written after the checkpoint would repeat: cut both back to it
+                ckpt.trim_metrics(self.run_dir, self.step)
+            writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if o.resume else None)
         fixed = self.fixed_batch()
         t0, s0 = time.perf_counter(), self.step
         try:
             progress = make_progress()
             progress.disable = progress.disable or not self.main  # one bar, from rank 0
             with progress:
-                task = progress.add_task(str(cfg["name"]), total=self.total, completed=self.step, rate="")
+                task = progress.add_task(o.name, total=self.total, completed=self.step, rate="")
                 while self.step < stop:
                     self.train_step()
                     done = self.step >= stop
-                    if self.step % int(cfg["log_every"]) == 0 or done:
+                    if self.step % o.log_every == 0 or done:
                         logs = self.flush_logs(writer)
                         rate = (self.step - s0) / (time.perf_counter() - t0)
                         summary = " ".join(f"{k}={v:.3g}" for k, v in logs.items())
                         progress.update(task, rate=f"{rate:.2f} it/s {summary}")
-                    if self.main and (self.step % int(cfg["sample_every"]) == 0 or done):
+                    if self.main and (self.step % o.sample_every == 0 or done):
                         self.save_samples(writer, fixed)
-                    if self.step % int(cfg["ckpt_every"]) == 0 or done:
+                    if self.step % o.ckpt_every == 0 or done:
                         self.checkpoint()
                     phase, _ = self.phase_at(self.step - 1)
-                    progress.update(task, completed=self.step, description=f"{cfg['name']} [{phase.name}]")
+                    progress.update(task, completed=self.step, description=f"{o.name} [{phase.name}]")
         finally:
             if writer is not None:
                 writer.close()
@@ -497,4 +552,4 @@ class Trainer:
                 self.best, is_best = value, True
                 state["best"] = value
         if self.main:
-            ckpt.save(self.run_dir, state, self.step, int(self.cfg["keep"]), best=is_best)
+            ckpt.save(self.run_dir, state, self.step, self.options.keep, best=is_best)

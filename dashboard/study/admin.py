@@ -10,6 +10,7 @@ from cfkit.study.analysis import analyze
 from cfkit.study.config import ENV_DB, ENV_STUDY
 from cfkit.study.db import open_db
 from cfkit.study.export import progress, ratings_frame
+from cfkit.study.volunteer import stimulus_problems
 from cfkit.study.webauth import require_admin
 
 STUDY = os.environ.get(ENV_STUDY, "study")
@@ -44,6 +45,9 @@ def show_progress() -> None:
 
 
 show_progress()
+if problems := stimulus_problems(db, STUDY):
+    st.subheader("Images that could not be shown (their screens are skipped)")
+    st.dataframe(problems, hide_index=True, width="stretch")
 
 st.subheader("Analysis")
 exclude = st.checkbox("Exclude volunteers who failed an attention check")

@@ -1,6 +1,8 @@
 """Volunteer page: consent -> anonymous code -> one trial per screen -> thank you with a completion code.
 
 Only opaque image tokens live in the session; the browser receives re-encoded PNG bytes and the letters A, B, ...
+A screen whose image cannot be shown is skipped with a neutral message (the admin page lists the image), and
+an unexpected error shows Streamlit's generic message only: no path, file or method name on any error path.
 """
 
 import os
@@ -12,6 +14,7 @@ from cfkit.study import volunteer as v
 from cfkit.study.config import ENV_DB, ENV_STUDY, LIKERT_LEVELS, StudyConfig
 from cfkit.study.db import open_db
 
+st.set_option("client.showErrorDetails", "none")  # also passed by `cfkit study serve`; first, before any error
 STUDY = os.environ.get(ENV_STUDY, "study")
 db = open_db(os.environ[ENV_DB], create=False)
 with db.read() as s:
@@ -89,16 +92,26 @@ def welcome() -> None:
                 st.rerun()
 
 
-def trial_screen(trial: v.TrialView) -> None:
+def stimuli(trial: v.TrialView) -> list[bytes] | None:
+    """PNG bytes of the source and outputs; None (the screen skipped, a neutral note queued) if one is broken."""
+    try:
+        return [png(tok) for tok in (trial.source, *trial.outputs)]
+    except v.BrokenStimulus as e:
+        v.skip_trial(db, STUDY, st.session_state["code"], trial.trial_id)
+        st.session_state["flash"] = str(e)
+        return None
+
+
+def trial_screen(trial: v.TrialView, images: list[bytes]) -> None:
     st.progress(trial.index / trial.total, text=f"Screen {trial.index + 1} of {trial.total}")
     n = len(trial.outputs)
     widths = [1] * (n + 1)
     cols = st.columns(widths, gap="medium")
     cols[0].html("<div class='cf-label src'>Source</div>")
-    cols[0].image(png(trial.source), width="stretch")
-    for j, tok in enumerate(trial.outputs):
+    cols[0].image(images[0], width="stretch")
+    for j in range(n):
         cols[j + 1].html(f"<div class='cf-label'>{LETTERS[j]}</div>")
-        cols[j + 1].image(png(tok), width="stretch")
+        cols[j + 1].image(images[j + 1], width="stretch")
     with st.form(f"trial-{trial.trial_id}", border=False):
         for c in trial.criteria:
             st.markdown(
@@ -152,5 +165,7 @@ else:
     st.caption(f"Participant code: **{st.session_state['code']}** (note it to continue later)")
     if current is None:
         done()
+    elif (images := stimuli(current)) is None:
+        st.rerun()
     else:
-        trial_screen(current)
+        trial_screen(current, images)

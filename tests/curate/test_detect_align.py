@@ -69,13 +69,13 @@ def test_batch_equals_single(detector, astronaut, t1_path):
 
 
 def test_arcface_template_equals_insightface_norm_crop(detector, astronaut):
-    from insightface.utils.face_align import norm_crop
+    from insightface.utils.face_align import estimate_norm, norm_crop
 
     kps = detector.detect(astronaut)[0].kps
-    for size in (112, 128):
-        ours = align_face(astronaut, kps, size, "arcface").image.astype(int)
-        ref = norm_crop(astronaut, kps, image_size=size).astype(int)
-        assert np.abs(ours - ref).mean() < 0.5
+    for size in (112, 128, 224, 256):  # both of insightface's template rules
+        aligned = align_face(astronaut, kps, size, "arcface")
+        np.testing.assert_allclose(aligned.matrix, estimate_norm(kps, image_size=size), rtol=0, atol=1e-12)
+        assert np.array_equal(aligned.image, norm_crop(astronaut, kps, image_size=size))
     np.testing.assert_allclose(template_eyes("arcface", 112), arcface_points(112)[:2], atol=1e-4)
 
 

@@ -8,8 +8,9 @@ import types
 import numpy as np
 import pytest
 
+from cfkit.curate.maskers import MASK_METHODS, make_masker
 from cfkit.errors import CfkitError
-from cfkit.faces.masks import MASK_METHODS, landmark_mask, make_masker
+from cfkit.faces.masks import landmark_mask
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,15 @@ def test_exif_rotated_photo_is_upright_after_alignment(models, astronaut, tmp_pa
     exif = Image.Exif()
     exif[0x0112] = 6  # ... and tagged "rotate 90 CW to display"
     Image.fromarray(rotated).save(src / "sideways.jpg", exif=exif, quality=95)
-    assert load_rgb(src / "sideways.jpg").shape == astronaut.shape
+    for tag, k in ((6, 1), (8, -1)):  # 6: stored turned 90° counter-clockwise; 8: turned 90° clockwise
+        exif = Image.Exif()
+        exif[0x0112] = tag
+        Image.fromarray(np.ascontiguousarray(np.rot90(astronaut, k=k))).save(
+            tmp_path / f"o{tag}.jpg", exif=exif, quality=95
+        )
+        got = load_rgb(tmp_path / f"o{tag}.jpg").astype(float)
+        assert np.abs(got - astronaut).mean() < 8.0, tag  # upright pixel for pixel (JPEG noise aside) ...
+        assert np.abs(got - astronaut[::-1, ::-1]).mean() > 30.0, tag  # ... not upside down (90 vs 270 mixed up)
     for name in ("upright.png", "sideways.jpg"):
         out = tmp_path / name
         sub = tmp_path / f"in-{name}"
@@ -362,7 +370,7 @@ def test_unreadable_file_is_skipped_with_its_reason(models, astronaut, tmp_path,
     (tmp_path / "dir.jpg").mkdir()
     raws = [RawImage(good, str(good), "folder"), RawImage(tmp_path / "dir.jpg", str(tmp_path / "dir.jpg"), "folder")]
     monkeypatch.setattr(pipeline, "_raw_images", lambda *a: (raws, [], None))
-    res = pipeline.prepare("folder", tmp_path, tmp_path / "out", workers=1)
+    res = pipeline.prepare("folder", tmp_path / "in", tmp_path / "out", workers=1)  # inputs patched above
     assert res.kept == 1 and res.rejected == {"unreadable": 1}
     assert "| unreadable | 1 |" in (tmp_path / "out" / "card.md").read_text()
 
@@ -399,6 +407,8 @@ def test_wild_photos_face_counts(models, shared_data, tmp_path):
         (("--policy", "nope"), "unknown face policy 'nope'"),
         (("--shard", "3/2"), "need 0 <= i < n"),
         (("--mask", "--mask-method", "unet"), "--checkpoint"),
+        (("--set", "quality.min_blurr=3"), "--set.quality: unknown option(s) min_blurr"),
+        (("--set", "size=big"), "size must be an integer (got 'big')"),
     ],
 )
 def test_bad_options_are_one_line_errors_before_any_work(models, astronaut, tmp_path, save, run_cli, args, message):
@@ -408,22 +418,58 @@ def test_bad_options_are_one_line_errors_before_any_work(models, astronaut, tmp_
     assert not (tmp_path / "out").exists()
 
 
-def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_path, monkeypatch):
-    """``--method unet`` hands the images to cartoongan_mask.predict_masks in one batch per call."""
-    import cfkit.methods.cartoongan_mask as cm
+def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_path, asset):
+    """``--method unet`` runs the checkpoint's own U-Net: a briefly trained one gives the masks its network
+    computes, and editing the checkpoint's weights (head forced to "all face" / "no face") changes them."""
+    import torch
 
-    out, res = apdrawing
-    ckpt = tmp_path / "run"
-    ckpt.mkdir()
-    calls = []
+    from cfkit.methods.cartoongan_mask import predict_masks
+    from cfkit.train import train
+    from cfkit.train.checkpoint import latest
 
-    def fake_predict(checkpoint, images, **kw):
-        calls.append((checkpoint, len(images)))
-        return [np.full(im.shape[:2], 200, np.uint8) for im in images]
+    asset("vgg16")
+    prepared, res = apdrawing
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)  # the module's dataset stays as it was
+    hp = {"method": {"init_epochs": 1, "unet_epochs": 2, "epochs": 3, "unet_width": 0.25}}
+    run = train(
+        "cartoongan-mask", data, data, out=str(tmp_path / "run"), size=32, width=0.125, batch=2, iters=3, set=hp
+    )
+    ids = list(pd.read_parquet(data / "manifest.parquet")["id"])
+    images = [load_rgb(data / "images" / f"{i}.png") for i in ids]
 
-    monkeypatch.setattr(cm, "predict_masks", fake_predict)
-    rc, _, err = run_cli("mask", out, "--method", "unet", "--checkpoint", ckpt)
+    def masks_written(checkpoint) -> list[np.ndarray]:
+        rc, _, err = run_cli("mask", data, "--method", "unet", "--checkpoint", checkpoint)
+        assert rc == 0, err
+        assert set(pd.read_parquet(data / "manifest.parquet")["mask"]) == {"unet"}
+        return [np.asarray(Image.open(data / "masks" / f"{i}.png")) for i in ids]
+
+    got = masks_written(run)
+    assert len(got) == res.kept
+    assert all(np.array_equal(a, b) for a, b in zip(got, predict_masks(run, images), strict=True))
+    state = torch.load(latest(run), weights_only=True)
+    for bias, expect in ((8.0, 255), (-8.0, 0)):
+        for nets in (state["nets"], state.get("ema", {})):
+            if "U" in nets:
+                nets["U"]["head.weight"].zero_()
+                nets["U"]["head.bias"].fill_(bias)
+        edited = tmp_path / f"edited{bias:+.0f}.pt"
+        torch.save(state, edited)
+        assert all((m == expect).all() for m in masks_written(edited))
+
+
+def test_options_file_and_set_reach_the_run(models, astronaut, tmp_path, save, run_cli):
+    """Defaults < --options FILE < flags < --set: the file's size and policy, a flag's template, --set's blur."""
+    import json
+
+    save(tmp_path / "src" / "a.png", astronaut)
+    opts = tmp_path / "opts.yaml"
+    opts.write_text("size: 64\npolicy: all\ntemplate: ffhq\nquality: {min_blur: 99999}\n")
+    out = tmp_path / "out"
+    args = ("--options", opts, "--template", "arcface", "--set", "quality.min_blur=0", "--workers", "1")
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "src", "--out", out, *args)
     assert rc == 0, err
-    assert calls == [(str(ckpt), res.kept)]
-    assert (np.asarray(Image.open(next((out / "masks").glob("*.png")))) == 255).all()
-    assert set(pd.read_parquet(out / "manifest.parquet")["mask"]) == {"unet"}
+    recorded = json.loads((out / "journal" / "all" / "options.json").read_text())
+    assert (recorded["size"], recorded["policy"], recorded["template"]) == (64, "all", "arcface")
+    assert recorded["quality"]["min_blur"] == 0  # the file's 99999 would have rejected the face as blurry
+    assert len(list((out / "images").glob("*.png"))) == 1

@@ -120,9 +120,13 @@ def test_protocols_parse():
     protocols = sorted(resource_dir("eval").glob("*.yaml"))
     assert protocols
     for p in protocols:
-        cfg = EvalConfig.from_protocol(p, out="x")
+        cfg = EvalConfig.load(p, {"out": "x"})
         assert cfg.metrics and cfg.out == "x"
-    assert EvalConfig.from_protocol("smoke").fid_dims == 64  # bundled protocol by name
+    assert EvalConfig.load("smoke").fid_dims == 64  # bundled protocol by name
+    for p in protocols:  # data under the working directory, never beside the project
+        cfg = EvalConfig.load(p)
+        for path in filter(None, (cfg.source, cfg.reference)):
+            assert not Path(path).is_absolute() and ".." not in Path(path).parts, (p.name, path)
 
 
 def test_protocol_run_and_unknown_key(package_sets, tmp_path, run_cli, asset):

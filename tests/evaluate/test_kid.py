@@ -48,7 +48,13 @@ def test_unbiased_mmd_by_hand():
     assert polynomial_mmd2(x, x) == pytest.approx(((2 * kxx) * 2) / 2 - 2 * (2 * 1.5**3 + 2 * kxx) / 4)
 
 
-def test_identical_sets_have_zero_expected_kid():
+def test_kid_is_near_zero_for_one_distribution_and_clearly_positive_for_a_visible_shift():
+    """The same-distribution bound is set against the KID of a shift: a bound looser than that would pass
+    an implementation that cannot tell the two apart."""
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(400, 16))
-    assert abs(kid_subsets(x, x.copy(), subsets=10, subset_size=100, seed=0).mean()) < 0.05
+    x, y = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))  # independent draws, one distribution
+    shifted = rng.normal(0.2, 1.0, size=(400, 16))  # every feature moved by 0.2 sd
+    same = kid_subsets(x, y, subsets=20, subset_size=100, seed=0).mean()
+    shift = kid_subsets(x, shifted, subsets=20, subset_size=100, seed=0).mean()
+    assert shift > 0.05  # ~0.11
+    assert abs(same) < shift / 5  # ~0.01: sampling noise of an unbiased estimate whose expectation is 0

@@ -7,7 +7,8 @@ import pytest
 
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted
-from cfkit.metrics import METRICS, MetricContext, bootstrap_ci
+from cfkit.metrics import METRICS, MetricContext
+from cfkit.stats import bootstrap_ci
 
 
 def _ctx(data: Extracted, ids: list[str], method: str = "m") -> MetricContext:

@@ -12,7 +12,7 @@ from cfkit.curate.scrape_cli import register
 from cfkit.curate.sources import resolve
 from cfkit.errors import CfkitError
 
-FAST = dict(min_interval=0.0, workers=2, retries=2, progress=False)
+FAST = dict(min_interval=0.0, workers=2, retries=2, progress=False, allow_hosts=("127.0.0.1",))
 
 PAGE = b"""<html><head><base href="/art/">
 <meta name="license" content="CC BY-SA 4.0"></head><body>
@@ -21,6 +21,9 @@ PAGE = b"""<html><head><base href="/art/">
 <a href="full/e.png">full size</a><a href="/about.html">about</a>
 <img src="/private/secret.png"><img src="dup.png"><img src="page.png"><img src="missing.png">
 </body></html>"""
+
+
+LOCAL = ("--allow-host", "127.0.0.1")  # the test site is on loopback, which scraping refuses by default
 
 
 def _site(server):
@@ -107,7 +110,7 @@ def test_scrape_cli(server, tmp_path, capsys):
     register(app)
     app.command("noop")(lambda: None)  # two commands: invoked by name as under `cfkit`
     with pytest.raises(SystemExit) as exc:
-        app(["scrape", "--page", page, "--out", str(tmp_path / "o"), "--rate", "0", "--max-mb", "1"])
+        app(["scrape", "--page", page, "--out", str(tmp_path / "o"), "--rate", "0", "--max-mb", "1", *LOCAL])
     assert exc.value.code == 0
     assert "5 images in" in capsys.readouterr().err
     assert (tmp_path / "o" / PROVENANCE).is_file()
@@ -116,3 +119,59 @@ def test_scrape_cli(server, tmp_path, capsys):
     with pytest.raises(SystemExit):
         app(["scrape", "--help"])
     assert "Example: cfkit scrape" in capsys.readouterr().out
+
+
+def test_loopback_target_is_refused_unless_allowed(server, tmp_path):
+    page = _site(server)
+    rep = scrape(tmp_path / "o", pages=[page], options=ScrapeOptions(**{**FAST, "allow_hosts": ()}))
+    assert rep.kept == 0 and rep.pages_failed == [(page, "private_address")]
+    assert not server.log  # not even robots.txt was asked for
+
+
+def test_redirect_to_a_private_host_is_refused(server, tmp_path):
+    """127.0.0.1 is allowed, ``localhost`` is not: a redirect there is refused before it is followed."""
+    port = server.url.rsplit(":", 1)[1]
+    server.add("/art/a.png", b"", status=302, headers={"Location": f"http://localhost:{port}/secret.png"})
+    server.add("/secret.png", image_bytes(77))
+    ok = server.add("/art/b.png", image_bytes(78))
+    lst = tmp_path / "urls.txt"
+    lst.write_text(f"{server.url}/art/a.png\n{ok}\n")
+    rep = scrape(tmp_path / "o", urls_file=lst, options=ScrapeOptions(**FAST))
+    assert rep.kept == 1 and rep.rejected == {"private_address": 1}
+    assert server.hits("/art/a.png") and not server.hits("/secret.png")
+
+
+def test_robots_server_error_means_disallow(server, tmp_path):
+    """RFC 9309 2.3.1.3: a robots.txt answering 5xx forbids the whole host (a later run tries again)."""
+    page = _site(server)
+    server.add("/robots.txt", b"oops", ctype="text/plain", status=503)
+    rep = scrape(tmp_path / "o", pages=[page], options=ScrapeOptions(**FAST))
+    assert rep.kept == 0 and rep.pages_failed == [(page, "http_error")]
+    assert not server.hits("/gallery") and not [h for h in server.log if h.path.startswith("/art/")]
+
+
+def test_robots_wildcards_and_longest_match(server, tmp_path):
+    """RFC 9309 rules that Python's urllib.robotparser gets wrong (it knows no ``*``/``$``, and takes the first
+    matching rule instead of the longest)."""
+    robots = b"User-agent: *\nDisallow: /img/\nAllow: /img/public/\nDisallow: /*.jpg$\n"
+    server.add("/robots.txt", robots, ctype="text/plain")
+    urls = {
+        "/img/public/a.png": True,  # the longer Allow wins over Disallow: /img/
+        "/img/b.png": False,
+        "/c.jpg": False,  # wildcard + end anchor
+        "/c.jpg.png": True,
+    }
+    for i, path in enumerate(urls):
+        server.add(path, image_bytes(80 + i, fmt="JPEG" if path.endswith(".jpg") else "PNG"))
+    lst = tmp_path / "urls.txt"
+    lst.write_text("".join(f"{server.url}{p}\n" for p in urls))
+    scrape(tmp_path / "o", urls_file=lst, options=ScrapeOptions(**FAST))
+    assert {p: bool(server.hits(p)) for p in urls} == urls
+
+
+def test_licence_text_with_rich_markup_is_printed_verbatim(server, tmp_path, run_cli):
+    page = _site(server)
+    server.add("/gallery", PAGE.replace(b"CC BY-SA 4.0", b"CC [/b] [bold red]x"), ctype="text/html")
+    rc, _, err = run_cli("scrape", "--page", page, "--out", tmp_path / "o", "--rate", "0", *LOCAL)
+    assert rc == 0, err
+    assert "licence hint: CC [/b] [bold red]x" in err.replace("\n", " ")

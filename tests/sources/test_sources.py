@@ -10,9 +10,9 @@ import zipfile
 import pytest
 from mini_http import image_bytes
 
-from cfkit.curate.sources import REJECT_REASONS, SOURCE_NAMES, SOURCES, resolve
+from cfkit.curate.sources import REJECT_REASONS, SOURCES, resolve
 from cfkit.curate.sources.inputs import parse_url_list
-from cfkit.curate.sources.recipes import load_recipe
+from cfkit.curate.sources.recipes import load_dataset_recipe
 from cfkit.errors import CfkitError, InputError
 from cfkit.imageio import load_rgb
 
@@ -20,11 +20,13 @@ FAST = {"backoff": 0.01, "workers": 2, "progress": False}
 
 
 def test_registry_and_recipes():
-    assert SOURCES.names() == sorted(SOURCE_NAMES)
-    for name in SOURCE_NAMES:
-        rec = load_recipe(name)
+    assert {"ffhq", "celeba", "idphoto", "anime", "handpainted", "bitmoji", "folder"} <= set(SOURCES.names())
+    for name in SOURCES.names():
+        rec = load_dataset_recipe(name)
         assert rec["name"] == name and "licence" in rec and rec["prepare"]["size"] > 0, name
-    assert load_recipe("ffhq")["official"]["metadata"]["md5"] == "425ae20f06a4da1d4dc0f46d40ba5fd6"
+        src = SOURCES.get(name)
+        assert src.name == name and src.help and src.profile.name in ("photo", "drawing", "anime"), name
+    assert load_dataset_recipe("ffhq")["official"]["metadata"]["md5"] == "425ae20f06a4da1d4dc0f46d40ba5fd6"
 
 
 @pytest.mark.parametrize("name", ["celeba", "bitmoji", "idphoto", "handpainted", "folder"])
@@ -212,3 +214,15 @@ def test_folder_src_and_missing(tmp_path):
         resolve("folder", str(tmp_path / "nope"), tmp_path / "w")
     with pytest.raises(CfkitError, match="unknown dataset source"):
         resolve("imagenet", None, tmp_path)
+
+
+def test_a_source_module_is_all_it_takes(run_cli):
+    """Profiles and the prepare help come from the sources themselves (no list to edit elsewhere)."""
+    from cfkit.curate.profiles import ANIME, DRAWING, PHOTO, profile
+
+    assert profile("ffhq") is PHOTO and profile("bitmoji") is DRAWING and profile("anime") is ANIME
+    rc, out, _ = run_cli("prepare", "--help")
+    assert rc == 0
+    for name in SOURCES.names():
+        src = SOURCES.get(name)
+        assert any(ln.split()[:2] == [name, src.profile.name] for ln in out.splitlines() if ln.strip()), name

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
+from services import service_missing
 
 from cfkit.imageio import list_images, load_rgb, save_png
 
@@ -118,7 +119,7 @@ def db_url(request, tmp_path):
         return
     url = postgres_url()
     if not url:
-        pytest.skip(
+        service_missing(
             'PostgreSQL could not be started here: run `eval "$(bash scripts/ci_services.sh)"` as root '
             "(installs and starts it, sets CFKIT_TEST_POSTGRES_URL)"
         )

@@ -190,3 +190,76 @@ def test_hostile_inputs_are_data_not_sql(study_env):
     with pytest.raises(InputError):
         v.submit(study_env, "app", code, t.trial_id, {evil: {o: 1 for o in t.outputs}})
     assert ratings_frame(study_env, "app").empty  # table still there, nothing stored
+
+
+def visible_text(at: AppTest) -> str:
+    """Everything a volunteer can read on the page, errors included."""
+    parts = [str(getattr(e, "value", "")) for e in (*at.markdown, *at.caption, *at.warning, *at.info, *at.error)]
+    parts += [f"{e.message} {e.stack_trace} {getattr(e, 'proto', '')}" for e in at.exception]
+    return " ".join(parts)
+
+
+def test_broken_method_output_is_skipped_with_a_neutral_message(study_env, folders):
+    """A corrupted method output: neutral note, screen skipped, the admin told which file; nothing leaks."""
+    from sqlalchemy import select
+
+    from cfkit.study.schema import Image, StudyMethod, Trial
+
+    with study_env.read() as s:
+        path, token = s.execute(
+            select(Image.path, Image.token)
+            .join(StudyMethod, StudyMethod.id == Image.method_id)
+            .where(StudyMethod.name == "poster")
+            .order_by(Image.id)
+        ).first()
+    data = open(path, "rb").read()
+    with open(path, "wb") as fh:
+        fh.write(data[: len(data) // 3])  # truncated PNG
+    at = page("rate.py").run()
+    at.checkbox(key="consent").check().run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    code, seen, notes = at.session_state["code"], [], 0
+    for _ in range(10):
+        text = visible_text(at)
+        assert not at.exception, text  # before the fix: the decode error, with the method's folder in its path
+        seen.append(text)
+        notes += "could not be shown, so we skipped it" in text
+        if not at.get("progress"):
+            break
+        answer_all(at, 4)
+        next(b for b in at.button if "Next" in b.label).click().run()
+    assert not at.exception and "Thank you!" in [t.value for t in at.title]
+    assert v.completion_code(study_env, "app", code)
+    page_text = " ".join(seen)
+    for secret in ("poster", "blurry", "sharp", ".png", str(folders[0].parent), "Error"):
+        assert secret not in page_text, secret
+    with study_env.read() as s:
+        kinds = [k for (k,) in s.execute(select(Trial.kind).order_by(Trial.seq))]
+    assert notes >= 1 and "skipped" in kinds  # the broken screen was skipped, not stuck on every reload
+    problems = v.stimulus_problems(study_env, "app")
+    assert [(p["method"], p["path"]) for p in problems] == [("poster", path)]  # the admin is told
+    # a later volunteer never meets the broken image: its item is no longer handed out
+    later = v.start_participant(study_env, "app")
+    while (t := v.current_trial(study_env, "app", later)) is not None:
+        assert token not in t.outputs
+        v.submit(study_env, "app", later, t.trial_id, {c: {o: 3 for o in t.outputs} for c in t.criteria})
+
+
+def test_unexpected_error_shows_no_details(study_env, monkeypatch):
+    """Any uncaught error on the volunteer page is redacted (client.showErrorDetails = none)."""
+
+    def boom(*a, **k):
+        raise RuntimeError("cannot open /srv/study/results/poster/face000.png")
+
+    at = page("rate.py").run()
+    at.checkbox(key="consent").check().run()
+    monkeypatch.setattr(v, "current_trial", boom)
+    next(b for b in at.button if b.label == "Start").click().run()
+    assert at.exception  # the error happened ...
+    text = visible_text(at)
+    for secret in ("poster", "face000", "/srv", "RuntimeError"):
+        assert secret not in text, secret  # ... and nothing of it reached the browser
+    from cfkit.study.serve import serve_command
+
+    argv, _ = serve_command(str(study_env.url), "app")
+    assert argv[argv.index("--client.showErrorDetails") + 1] == "none"  # the served app, every page

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from services import service_missing
 
 from cfkit.study.db import open_db
 from cfkit.study.design import create_study
@@ -40,7 +41,7 @@ def _free_port() -> int:
 @pytest.fixture
 def server(folders, tmp_path):
     if not CHROMIUM.exists():
-        pytest.skip("Debian chromium not installed (/usr/bin/chromium): run scripts/ci_services.sh as root")
+        service_missing("Debian chromium not installed (/usr/bin/chromium): run scripts/ci_services.sh as root")
     src, out = folders
     db = tmp_path / "e2e.db"
     create_study(

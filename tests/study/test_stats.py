@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from cfkit.stats import bootstrap_ci
 from cfkit.study.analysis import block_matrix, metric_agreement, significance, summarize, table_markdown
-from cfkit.study.stats import bootstrap_ci, bradley_terry, friedman, holm, krippendorff_alpha
+from cfkit.study.stats import bradley_terry, friedman, holm, krippendorff_alpha
 
 nan = np.nan
 # Krippendorff (2011) "Computing Krippendorff's alpha-reliability", 4 coders x 12 units with missing values
@@ -121,10 +122,10 @@ def test_metric_agreement_orients_lower_is_better():
 
 
 def test_best_marks_ties_and_nothing_when_all_tie():
-    from cfkit.study.analysis import best_methods
+    from cfkit.study.analysis import best_by_criterion
 
     s = pd.DataFrame(
         {"criterion": ["x"] * 3 + ["y"] * 3, "method": list("abc") * 2, "mean": [2.0, 3.0, 3.0, 1.0, 1.0, 1.0]}
     )
-    assert best_methods(s, "likert") == {"x": ["b", "c"], "y": []}
-    assert best_methods(s, "rank") == {"x": ["a"], "y": []}  # rank: lower is better
+    assert best_by_criterion(s, "likert") == {"x": ["b", "c"], "y": []}
+    assert best_by_criterion(s, "rank") == {"x": ["a"], "y": []}  # rank: lower is better

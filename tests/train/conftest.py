@@ -91,3 +91,18 @@ def face_domains(shared_data, tmp_path_factory) -> tuple[Path, Path]:
     a = make_dataset(root / "A", take(shared_data / "photos/celeba_face2bitmoji128", 24), masks=True)
     b = make_dataset(root / "B", take(shared_data / "cartoons/bitmoji_kaggle384", 24), masks=True)
     return a, b
+
+
+@pytest.fixture(scope="session")
+def cartoon_photo_domains(shared_data, tmp_path_factory) -> tuple[Path, Path]:
+    """(A, B) plain folders for cartoon -> photo methods: 8 anime faces (64 px) and 6 FFHQ photos (128 px)."""
+    root = tmp_path_factory.mktemp("cartoon-photo")
+    sources = {
+        "A": shared_data / "cartoons" / "anime_getchu64" / "images",
+        "B": shared_data / "photos" / "ffhq_thumbs128" / "sample_images" / "00000",
+    }
+    for (name, src), n in zip(sources.items(), (8, 6), strict=True):
+        (root / name).mkdir()
+        for p in list_images(src)[:n]:
+            (root / name / p.name).symlink_to(p.resolve())
+    return root / "A", root / "B"

@@ -91,3 +91,27 @@ def test_cartoongan_cli_train_then_translate(tmp_path, face_domains, run_cli, as
 
     rc, _, err = run_cli("translate", tmp_path / "nope", "--input", a, "--out", out)
     assert rc == 2 and "no run folder" in err
+
+
+def test_init_pixel_term_is_off_in_the_paper_recipe(asset):
+    from skimage import data
+
+    from cfkit.train.config import resolve
+    from cfkit.train.data import fit_square, to_float
+    from cfkit.train.method import METHODS, Batch
+
+    asset("vgg16")
+    x = to_float(torch.from_numpy(fit_square(data.astronaut(), 32)).permute(2, 0, 1)[None])
+    for w, terms in ((None, {"content"}), (7.0, {"content", "pixel"})):
+        cfg = resolve("cartoongan", overrides={"size": 32, "width": 0.125})
+        if w is not None:
+            cfg.method["w_init_pixel"] = w
+        torch.manual_seed(0)
+        m = METHODS.get("cartoongan")(cfg, "cpu")
+        m.setup()
+        out = m.losses("init", "g", Batch({"a": x}))
+        assert set(out) == terms
+        if w is not None:
+            with torch.no_grad():
+                expected = 7.0 * (m.net("G")(x) - x).abs().mean()
+            torch.testing.assert_close(out["pixel"].detach(), expected)

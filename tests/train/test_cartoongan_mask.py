@@ -85,3 +85,58 @@ def test_predict_masks_and_mask_composite(mask_run, face_domains, tmp_path):
         assert bg.any()
         # background kept from the input (up to uint8 rounding), face replaced
         assert np.abs(out[bg].astype(int) - src[bg].astype(int)).max() <= 1
+
+
+class BrightnessMask(torch.nn.Module):
+    """A stand-in U-Net with a known answer: face = pixels brighter than mid-grey."""
+
+    def forward(self, x):
+        return x.mean(1, keepdim=True) * 50
+
+
+def test_real_and_fake_d_inputs_carry_masks_from_the_same_model():
+    from skimage import data
+
+    from cfkit.methods.cartoongan_mask import CartoonGANMask
+    from cfkit.train.data import fit_square, to_float
+    from cfkit.train.method import Batch
+
+    method = CartoonGANMask({"size": 32, "width": 0.125, "method": {}}, torch.device("cpu"))
+    method.setup()
+    method.nets["U"] = BrightnessMask()
+    seen: list[torch.Tensor] = []
+    method.nets["D"].register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
+    imgs = [fit_square(im, 32) for im in (data.astronaut(), data.chelsea(), data.coffee(), data.rocket())]
+    x = to_float(torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2))
+    a, b = x[:2], x[2:]
+    everywhere = torch.ones_like(b[:, :1])  # a curated mask unlike the model's: must not reach D
+    batch = Batch({"a": a, "b": b, "b_smooth": b.flip(-1), "b_mask": everywhere, "a_mask": everywhere})
+    with torch.no_grad():
+        method.losses("adversarial", "d", batch)
+        fake = method.translate(a)
+
+    def by_model(img):
+        return img * (img.mean(1, keepdim=True) > 0).to(img.dtype)
+
+    real_in, smooth_in, fake_in = seen
+    assert (by_model(b) == 0).any() and (by_model(fake) == 0).any()
+    torch.testing.assert_close(real_in, by_model(b))
+    torch.testing.assert_close(smooth_in, b.flip(-1) * (b.mean(1, keepdim=True) > 0))  # the real's mask
+    torch.testing.assert_close(fake_in, by_model(fake))
+
+
+def test_unet_learns_the_masks_of_both_domains():
+    from cfkit.methods.cartoongan_mask import CartoonGANMask
+    from cfkit.train.method import Batch
+
+    method = CartoonGANMask({"size": 32, "width": 0.125, "method": {}}, torch.device("cpu"))
+    method.setup()
+    method.nets["U"] = BrightnessMask()
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1 for _ in range(2))
+    ma, mb = (torch.rand(2, 1, 32, 32, generator=g).round() for _ in range(2))
+    loss = method.losses("unet", "u", Batch({"a": a, "b": b, "a_mask": ma, "b_mask": mb}))["bce"]
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        BrightnessMask()(torch.cat([a, b])), torch.cat([ma, mb])
+    )
+    torch.testing.assert_close(loss, expected)

@@ -90,9 +90,9 @@ def test_recipe_declares_the_paper_schedule():
     from cfkit.train.config import resolve
     from cfkit.train.method import METHODS
 
-    cfg = resolve("cyclegan")
-    hp = cfg["method"]
-    assert (cfg["batch"], hp["lambda_a"], hp["lambda_identity"], hp["pool_size"]) == (1, 10.0, 0.5, 50)
+    cfg = resolve("cyclegan", overrides={"size": 128})
+    hp = cfg.method
+    assert (cfg.batch, hp["lambda_a"], hp["lambda_identity"], hp["pool_size"]) == (1, 10.0, 0.5, 50)
     m = METHODS.get("cyclegan")(cfg, torch.device("cpu"))
     (phase,) = m.phases()
     assert (phase.epochs, phase.decay_from, phase.steps) == (200, 0.5, ("g", "d"))
@@ -109,8 +109,8 @@ def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
     from cfkit.train.trainer import Trainer
 
     a, b = small_data
-    # 1 epoch constant + 3 decaying in 4 iterations: iteration s uses 2e-4 * (1 - (s/4 - 1/4) / (3/4)) once
-    # past the first quarter, i.e. 2e-4, 2e-4, 2e-4 * 2/3, 2e-4 * 1/3
+    # 1 epoch constant + 3 decaying in 4 iterations (one per epoch): the official per-epoch rule
+    # 1 - max(0, e - 1) / (3 + 1) in epoch e gives 2e-4, 2e-4 * 3/4, 2e-4 * 2/4, 2e-4 * 1/4
     # a 2-image pool is full after the first iteration: later ones draw from it at random
     hp = {"n_epochs": 1, "n_epochs_decay": 3, "pool_size": 2}
     over = {**SMALL, "data_a": str(a), "data_b": str(b), "out": str(tmp_path / "run"), "iters": 4, "ckpt_every": 2}
@@ -123,7 +123,7 @@ def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
 
     t.train_step = recording_step
     run = t.fit()
-    expected = [2e-4, 2e-4, 2e-4 * 2 / 3, 2e-4 / 3]
+    expected = [2e-4, 1.5e-4, 1e-4, 0.5e-4]
     assert [g for g, _ in lrs] == pytest.approx(expected) and [d for _, d in lrs] == pytest.approx(expected)
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 4
@@ -155,3 +155,50 @@ def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
     from cfkit.imageio import load_rgb
 
     assert all(load_rgb(p).shape == (64, 64, 3) for p in written)
+
+
+def test_lr_steps_once_per_epoch_as_the_official_scheduler():
+    from cfkit.train.method import Phase
+
+    phase = Phase("cyclegan", 200, ("g", "d"), decay_from=0.5, decay_per_epoch=True)
+    # official LambdaLR rule 1 - max(0, e - n_epochs) / (n_epochs_decay + 1), e the 1-based epoch
+    for e in (1, 50, 100, 101, 150, 200):
+        official = 1.0 - max(0, e - 100) / 101
+        for within in (0.0, 0.5, 0.99):  # constant within the epoch
+            assert phase.lr_factor((e - 1 + within) / 200) == pytest.approx(official)
+    assert phase.lr_factor(199.5 / 200) == pytest.approx(1 / 101)
+
+
+def test_epoch_is_the_larger_domain_and_images_are_randomly_cropped(small_data, tmp_path):
+    from cfkit.train.config import resolve
+    from cfkit.train.trainer import Trainer
+
+    a, b = small_data
+    small_a = subset(a, tmp_path / "a3", 3)  # |A| = 3 < |B| = 6
+    over = {**SMALL, "batch": 1, "data_a": str(small_a), "data_b": str(b), "out": str(tmp_path / "r"), "epochs": 2}
+    t = Trainer(resolve("cyclegan", overrides=over))
+    assert len(t.data_a) == 3 and len(t.data_b) == 6
+    assert t.total == 2 * 6  # two epochs of max(|A|, |B|) images, batch 1
+    # held at 64 * 286 / 256 = 72 px (official load 286 -> crop 256), cropped to 64 at random offsets
+    assert t.data_a.images.shape[-1] == 72
+    from cfkit.train.data import to_float
+
+    offsets = set()
+    for _ in range(12):
+        batch = t.next_batch()
+        assert batch["a"].shape[-2:] == (64, 64)
+        x, full = batch["a"][0], to_float(t.data_a.images[t.data_a.ids.index(batch.ids["a"][0])])
+        found = [
+            (y, xo)
+            for y in range(9)
+            for xo in range(9)
+            if any(
+                torch.equal(c, x)
+                for c in (full[:, y : y + 64, xo : xo + 64], full[:, y : y + 64, xo : xo + 64].flip(-1))
+            )
+        ]
+        assert found, "a batch image is not a crop of its held image"
+        offsets.update(found)
+    assert len(offsets) > 3  # different crops
+    fixed = t.fixed_batch()["a"][0]
+    torch.testing.assert_close(fixed, to_float(t.data_a.images[0])[:, 4:68, 4:68])  # centred for samples

@@ -47,7 +47,8 @@ DRIVER = textwrap.dedent(
     else:
         spread = 0.0
     if t.rank == 0:
-        state = {n: {k: v.detach().clone() for k, v in t.method.net(n).state_dict().items()} for n in t.method.nets}
+        state = {n: {k: v.detach().clone() for k, v in t.method.net(n).state_dict().items() if torch.is_tensor(v)}
+                 for n in t.method.nets}
         torch.save({"logs": logs, "state": state, "grads": grads, "spread": spread}, out + "/result.pt")
     if world > 1:
         dist.destroy_process_group()
@@ -90,8 +91,9 @@ def test_cyclegan_ddp_matches_single_process(small_data, tmp_path):
     # Later ones are not compared with one process: Adam's first step is lr * sign(grad), which turns
     # float noise in near-zero gradients (biases before instance norm) into lr-sized differences;
     # instead both ranks must hold bit-identical weights after 3 iterations.
-    single = _run(tmp_path, 1, "cyclegan", small_data, 1, {})
-    ddp = _run(tmp_path, 2, "cyclegan", small_data, 3, {})
+    no_crop = {"method": {"load_size": 256}}  # random crops are drawn per rank: compare uncropped images
+    single = _run(tmp_path, 1, "cyclegan", small_data, 1, no_crop)
+    ddp = _run(tmp_path, 2, "cyclegan", small_data, 3, no_crop)
     assert single["logs"].keys() == ddp["logs"].keys() and "g_cycle_a" in single["logs"]
     for k, v in single["logs"].items():
         assert ddp["logs"][k] == pytest.approx(v, rel=1e-4), k
@@ -111,3 +113,48 @@ def test_nst_style_statistics_ddp_equal_direct_averages(small_data, tmp_path, as
     assert float(style["count"]) == 6
     for layer, g in direct_style_grams(small_data[1], 64).items():
         torch.testing.assert_close(style[f"grams.{layer}"], g, rtol=1e-4, atol=1e-6)
+
+
+NAN_DRIVER = textwrap.dedent(
+    """
+    import os, sys
+    import torch
+    import cfkit.methods.template as template
+    from cfkit.errors import CfkitError
+    from cfkit.train.config import resolve
+    from cfkit.train.method import METHODS
+    from cfkit.train.trainer import Trainer
+
+    @METHODS.register("nan-on-rank-1")
+    class NanOnRank1(template.TemplateMethod):
+        def losses(self, phase, opt, batch):
+            # a constant term: no gradient, so DDP's all-reduce cannot carry the NaN to rank 0's weights
+            bad = float("nan") if os.environ["RANK"] == "1" and opt == "g" else 0.0
+            return {**super().losses(phase, opt, batch), "probe": torch.tensor(bad)}
+
+    data_a, data_b, out = sys.argv[1:4]
+    cfg = resolve("nan-on-rank-1", overrides=dict(data_a=data_a, data_b=data_b, out=out, size=32, batch=1,
+                                                 iters=6, log_every=2, device="cpu"))
+    try:
+        Trainer(cfg).fit()
+    except CfkitError as e:
+        open(f"{out}/error-rank-{os.environ['RANK']}.txt", "w").write(str(e))
+        raise SystemExit(1)
+    """
+)
+
+
+def test_non_finite_loss_on_one_rank_stops_every_rank(small_data, tmp_path):
+    driver = tmp_path / "nan_driver.py"
+    driver.write_text(NAN_DRIVER)
+    out = tmp_path / "run"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += [str(driver), str(small_data[0]), str(small_data[1]), str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode != 0
+    errors = {p.name: p.read_text() for p in out.glob("error-rank-*.txt")}
+    # both ranks raised the same clear error at the same step (before: rank 1 raised, rank 0 hung or was killed)
+    assert sorted(errors) == ["error-rank-0.txt", "error-rank-1.txt"], res.stderr[-2000:]
+    assert errors["error-rank-0.txt"] == errors["error-rank-1.txt"]
+    assert "non-finite by step 2" in errors["error-rank-0.txt"]

@@ -75,6 +75,9 @@ def test_heatmaps_non_square_and_loss_ignores_images_without_landmarks():
     pred[1] = 1.0  # wrong everywhere, but image 1 has no landmarks
     assert heatmap_loss(pred, target, torch.tensor([1.0, 0.0])).item() == 0.0
     assert heatmap_loss(pred, target).item() == pytest.approx(0.5)
+    peak = torch.zeros(1, 1, 2, 2)
+    peak[0, 0, 0, 0] = 1.0  # missing the peak costs 1 + fg_weight there
+    assert heatmap_loss(torch.zeros(1, 1, 2, 2), peak, fg_weight=9.0).item() == pytest.approx(10 / 4)
 
 
 # --- patches ----------------------------------------------------------------------------------

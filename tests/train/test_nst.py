@@ -77,3 +77,52 @@ def test_nst_style_pass_checkpoint_and_translate(request, tmp_path, asset):
         src = fit_square(load_rgb(next(inp.glob(p.stem + ".*"))), 64)
         assert out.shape == (64, 64, 3) and not (out == src).all()
         assert style_distance(out) < 0.8 * style_distance(src)  # 5 L-BFGS iterations: about -45%
+
+
+def test_style_pass_uses_every_image_once_and_resumes_exactly(request, tmp_path, asset):
+    from test_cyclegan import real_domains, subset
+
+    from cfkit.train import train
+    from cfkit.train.checkpoint import latest, load
+
+    asset("vgg16")
+    a, b = real_domains(request, tmp_path)
+    b5 = subset(b, tmp_path / "b5", 5)  # 5 style images, batch 2: the pass needs 3 iterations, not round(2.5)
+    opts = {"size": 64, "batch": 2, "log_every": 1, "sample_every": 100, "set": {"method": {"steps": 1}}}
+    run = train("nst", a, b5, out=str(tmp_path / "run"), **opts)
+    state = load(latest(run))
+    assert state["step"] == 3 and float(state["nets"]["style"]["count"]) == 5
+    assert len(state["nets"]["style"]["_extra_state"]["seen"]) == 5  # the seen set is in the checkpoint
+    for layer, g in direct_style_grams(b5, 64).items():
+        torch.testing.assert_close(state["nets"]["style"][f"grams.{layer}"], g, rtol=1e-4, atol=1e-6)
+    # stop after 2 iterations (4 images seen; the third wraps around to an image already counted), resume
+    train("nst", a, b5, out=str(tmp_path / "part"), stop_at=2, **opts)
+    train("nst", a, b5, out=str(tmp_path / "part"), resume=True, **opts)
+    resumed = load(latest(tmp_path / "part"))
+    assert float(resumed["nets"]["style"]["count"]) == 5
+    for k, v in state["nets"]["style"].items():
+        if isinstance(v, torch.Tensor):
+            torch.testing.assert_close(resumed["nets"]["style"][k], v, rtol=0, atol=0)
+
+
+def test_style_statistics_are_fp32_under_autocast(request, tmp_path, asset):
+    from test_cyclegan import real_domains
+
+    from cfkit.methods.nst import NeuralStyleTransfer, gram
+    from cfkit.train.data import load_domain, to_float
+    from cfkit.train.method import Batch
+
+    asset("vgg16")
+    _, b = real_domains(request, tmp_path)
+    dom = load_domain(b, 64, "all", masks=False)
+    x = to_float(dom.images[:4])
+    method = NeuralStyleTransfer({"size": 64, "method": {}}, torch.device("cpu"))
+    method.setup()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as the trainer's AMP does on CUDA
+        method.losses("style", "stats", Batch({"b": x}, {"b": dom.ids[:4]}))
+    style = method.net("style")
+    with torch.no_grad():
+        feats = method.vgg(x)  # what translate compares against: fp32
+    for k in method.style_layers:
+        mean = getattr(style, f"sum_{k}") / style.count
+        torch.testing.assert_close(mean.float(), gram(feats[k]).mean(0), rtol=1e-4, atol=1e-7)

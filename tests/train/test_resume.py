@@ -55,3 +55,27 @@ def test_resume_is_bit_for_bit(tmp_path, tiny_domains, asset):
     assert mid["step"] == 3
     assert any(not torch.equal(v, s["nets"]["D"][k]) for k, v in mid["nets"]["D"].items())
     assert all(torch.equal(v, s["nets"]["U"][k]) for k, v in mid["nets"]["U"].items())  # U frozen after its phase
+
+
+def test_resume_trims_metrics_and_tensorboard_to_the_checkpoint(tmp_path, tiny_domains):
+    """Killed after logging steps past its last checkpoint: the resumed logs hold each step once."""
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import cfkit.methods.template  # noqa: F401 - registers "template"
+    from cfkit.train import train
+    from cfkit.train.checkpoint import step_checkpoints
+
+    a, b = tiny_domains
+    opts = dict(size=32, batch=2, iters=6, log_every=1, ckpt_every=2)
+    run = train("template", a, b, out=str(tmp_path / "run"), stop_at=5, **opts)
+    step_checkpoints(run)[-1].unlink()  # the kill came before step 5's checkpoint: resume from 4
+    assert [p.name for p in step_checkpoints(run)][-1] == "step-00000004.pt"
+    train("template", a, b, out=str(run), resume=True, **opts)
+    steps = [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    tag = next(t for t in acc.Tags()["scalars"] if t.startswith("loss/"))
+    assert [e.step for e in acc.Scalars(tag)] == [1, 2, 3, 4, 5, 6]

@@ -13,20 +13,23 @@ from cfkit.errors import CfkitError, InputError
 
 
 def test_config_precedence_defaults_recipe_flags_set(tmp_path):
-    from cfkit.train.config import DEFAULTS, parse_set, resolve
+    from cfkit.options import parse_assignments as parse_set
+    from cfkit.train.config import TrainOptions, resolve
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("size: 256\nbatch: 4\nmethod:\n  lr: 0.001\n  w: 3\n")
     cfg = resolve("cartoongan", recipe, {"batch": 2, "seed": None}, parse_set(["method.w=5", "ema=0.99"]))
-    assert cfg["size"] == 256  # recipe beats defaults
-    assert cfg["batch"] == 2  # flag beats recipe
-    assert cfg["seed"] == DEFAULTS["seed"]  # None = not given
-    assert cfg["method"] == {"lr": 0.001, "w": 5}  # --set beats recipe, nested merge keeps siblings
-    assert cfg["ema"] == 0.99 and cfg["out"] == "runs/cartoongan"
+    assert cfg.size == 256  # recipe beats defaults
+    assert cfg.batch == 2  # flag beats recipe
+    assert cfg.seed == TrainOptions.seed  # None = not given
+    assert cfg.method == {"lr": 0.001, "w": 5}  # --set beats recipe, nested merge keeps siblings
+    assert cfg.ema == 0.99 and cfg.out == "runs/cartoongan"
     bundled = resolve("cartoongan")
-    assert bundled["method"]["w_content"] == 10.0 and bundled["recipe"].endswith("cartoongan.yaml")
-    with pytest.raises(InputError, match="unknown keys"):
+    assert bundled.method["w_content"] == 10.0 and bundled.recipe.endswith("cartoongan.yaml")
+    with pytest.raises(InputError, match=r"unknown option\(s\) bogus"):
         resolve("cartoongan", overrides=None, sets={"bogus": 1})
+    with pytest.raises(InputError, match="batch must be an integer"):  # typed: caught before any work
+        resolve("cartoongan", overrides=None, sets={"batch": "eight"})
     with pytest.raises(InputError, match="multiple of 16"):
         resolve("cartoongan", overrides={"size": 100})
     with pytest.raises(InputError, match="KEY=VALUE"):
@@ -41,17 +44,20 @@ def test_unknown_method_lists_known_names():
 
 
 def test_schedule_epochs_and_iters_scaling():
+    from dataclasses import replace
+
+    from cfkit.train.config import TrainOptions
     from cfkit.train.method import Phase
     from cfkit.train.trainer import schedule
 
     phases = [Phase("init", 1, ("g",)), Phase("unet", 20, ("u",)), Phase("adv", 20, ("d", "g")), Phase("x", 0, ())]
-    base = {"batch": 8, "accum": 1, "iters": None, "epochs": None}
+    base = TrainOptions(batch=8, accum=1)
     plan = schedule(phases, 400, base, world=1)  # 50 iterations per epoch
     assert [(p.name, n) for p, n in plan] == [("init", 50), ("unet", 1000), ("adv", 1000)]
     assert [n for _, n in schedule(phases, 400, base, world=2)] == [25, 500, 500]
-    assert sum(n for _, n in schedule(phases, 400, {**base, "iters": 30}, 1)) == 30
-    assert [n for _, n in schedule(phases, 400, {**base, "iters": 3}, 1)] == [1, 1, 1]
-    assert [n for _, n in schedule(phases, 400, {**base, "epochs": 4.1}, 1)] == [5, 100, 100]
+    assert sum(n for _, n in schedule(phases, 400, replace(base, iters=30), 1)) == 30
+    assert [n for _, n in schedule(phases, 400, replace(base, iters=3), 1)] == [1, 1, 1]
+    assert [n for _, n in schedule(phases, 400, replace(base, epochs=4.1), 1)] == [5, 100, 100]
 
 
 def test_index_stream_shards_and_resumes():
@@ -159,7 +165,7 @@ def test_template_method_trains_checkpoints_and_translates(tmp_path, tiny_domain
     assert {"d_real", "d_fake", "g_adv", "g_identity"} <= set(hist[-1])
     assert all(np.isfinite(v) for h in hist for k, v in h.items() if k not in ("step", "phase"))
     method, cfg, path = load_method(run)
-    assert cfg["name"] == "template" and path.name == "step-00000003.pt"
+    assert cfg.name == "template" and path.name == "step-00000003.pt"
     state = torch.load(path, weights_only=True)
     assert set(state["ema"]) == {"G"}  # EMA weights are kept and preferred at inference
     assert torch.equal(method.net("G").state_dict()["0.0.weight"], state["ema"]["G"]["0.0.weight"])
@@ -208,3 +214,73 @@ def test_non_finite_loss_is_one_clear_error(tmp_path, tiny_domains):
             iters=2,
             set={"method": {"w_identity": float("nan")}},
         )
+
+
+def test_training_size_follows_the_data_and_refuses_upsampling(tmp_path, tiny_domains):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.imageio import list_images, load_rgb, save_png
+    from cfkit.train.config import resolve
+    from cfkit.train.trainer import Trainer
+
+    a, b = tiny_domains  # 160 px crops
+    small = tmp_path / "b100"
+    for p in list_images(b):
+        save_png(small / p.name, load_rgb(p)[:100, :120])  # shortest side 100 px
+    assert resolve("cartoongan").size == "auto"  # the bundled recipes follow the data
+    over = dict(data_a=str(a), data_b=str(small), batch=2, iters=1)
+    t = Trainer(resolve("template", overrides={**over, "size": "auto", "out": str(tmp_path / "r1")}))
+    assert t.options.size == t.method.size == 96 and t.data_b.images.shape[-1] == 96  # 100 rounded down to 16
+    with pytest.raises(InputError, match=r"training size 128 px is larger than the --data-b images \(100 px\)"):
+        Trainer(resolve("template", overrides={**over, "size": 128, "out": str(tmp_path / "r2")}))
+
+
+def test_ema_warms_up_and_translate_chooses_ema_or_raw(tmp_path, tiny_domains, run_cli):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.train import train
+    from cfkit.train.inference import load_method
+    from cfkit.train.trainer import ema_decay
+
+    assert [ema_decay(0.999, n) for n in (1, 2, 10_000)] == [2 / 11, 3 / 12, 0.999]
+    a, b = tiny_domains
+    run = train("template", a, b, out=str(tmp_path / "run"), size=32, batch=2, iters=2, ema=0.999, ckpt_every=1)
+    s1, s2 = (torch.load(run / "ckpt" / f"step-0000000{k}.pt", weights_only=True) for k in (1, 2))
+    for k, raw in s2["nets"]["G"].items():
+        if raw.is_floating_point():  # step 2 moves the average 1 - 3/12 of the way to the weights, not 1/1000
+            torch.testing.assert_close(s2["ema"]["G"][k], s1["ema"]["G"][k].lerp(raw, 0.75))
+    w = "0.0.weight"
+    assert torch.equal(load_method(run, weights="ema")[0].net("G").state_dict()[w], s2["ema"]["G"][w])
+    assert torch.equal(load_method(run, weights="raw")[0].net("G").state_dict()[w], s2["nets"]["G"][w])
+    code, _, _ = run_cli("translate", run, "--input", a, "--out", tmp_path / "raw", "--weights", "raw")
+    assert code == 0 and json.loads((tmp_path / "raw" / "translate.json").read_text())["weights"] == "raw"
+    code, _, err = run_cli("translate", run, "--input", a, "--out", tmp_path / "x", "--weights", "best")
+    assert code != 0 and "--weights must be ema or raw" in err
+
+
+def test_resume_refuses_a_changed_plan_unless_overridden(tmp_path, tiny_domains):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.train import train
+
+    a, b = tiny_domains
+    opts = dict(out=str(tmp_path / "run"), size=32, batch=2, iters=4)
+    train("template", a, b, stop_at=2, **opts)
+    with pytest.raises(InputError, match=r"--iters is 6, the run was started with 4; pass --override"):
+        train("template", a, b, resume=True, **{**opts, "iters": 6})
+    with pytest.raises(InputError, match=r"--data-a is '.*'"):
+        train("template", b, b, resume=True, **opts)
+    with pytest.raises(InputError, match=r"--set split is 'all'"):
+        train("template", a, b, resume=True, set={"split": "all"}, **opts)
+    run = train("template", a, b, resume=True, override=True, **{**opts, "iters": 6})
+    assert json.loads((run / "run.json").read_text())["step"] == 6
+
+
+def test_every_bundled_recipe_loads_into_typed_options():
+    from cfkit.resources import resource_dir
+    from cfkit.train.config import TrainOptions, resolve
+
+    recipes = sorted((resource_dir("pipelines") / "train").glob("*.yaml"))
+    assert len(recipes) >= 7
+    for name in (p.stem for p in recipes):
+        opts = resolve(name)
+        assert isinstance(opts, TrainOptions) and opts.name == name and opts.recipe.endswith(f"{name}.yaml")
+        assert isinstance(opts.batch, int) and (opts.size == "auto" or opts.size % 16 == 0)
+        assert TrainOptions.from_saved({**opts.to_dict(), "from_a_newer_cfkit": 1}) == opts  # saved runs reload

@@ -13,35 +13,21 @@ listing URLs (``URL [sha256] [licence]`` per line, or a .csv/.tsv with url/sha25
 or an http(s) URL (an image, an archive or a URL list). Without ``src`` a source fetches (or explains)
 its official location, read from its recipe ``pipelines/datasets/NAME.yaml``.
 
-A new source is one module that subclasses :class:`Source` and registers itself in ``SOURCES``.
+A new source is one module in this package that subclasses :class:`Source` (name, profile, help)
+and registers itself in ``SOURCES``; modules here are discovered on first lookup.
 """
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cfkit.curate.profiles import PHOTO, Profile
+from cfkit.fetch import REJECT_REASONS, Rejected
 from cfkit.registry import Registry
-
-SOURCE_NAMES = ("ffhq", "celeba", "idphoto", "anime", "handpainted", "bitmoji", "folder")
-
-REJECT_REASONS = (
-    "not_found",  # HTTP 404/410, missing local file
-    "http_error",  # any other HTTP status / protocol failure after retries
-    "network",  # connection refused, timeouts after retries
-    "not_image",  # HTML or other non-image content (content-type or decode)
-    "corrupt",  # truncated / undecodable image
-    "empty",  # zero bytes
-    "too_large",  # over the per-file byte limit or the pixel limit (decompression bomb)
-    "checksum_mismatch",  # sha256/md5 differs from the published one
-    "robots_disallowed",  # robots.txt forbids the URL
-    "unsafe_path",  # archive member escaping the target folder, symlink, device file
-    "duplicate",  # same sha256 as an earlier image
-    "unreadable",  # permission denied
-)
-"""Machine-readable rejection reasons (``Rejected.reason``); ``detail`` carries the human text."""
 
 
 @dataclass
@@ -53,15 +39,6 @@ class RawImage:
     source: str  # source name (ffhq, anime, ...)
     licence: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # sha256, md5, url, author, landmarks, split ...
-
-
-@dataclass
-class Rejected:
-    """An input that did not become a RawImage, and why (one of REJECT_REASONS)."""
-
-    origin: str
-    reason: str
-    detail: str = ""
 
 
 @dataclass
@@ -91,14 +68,18 @@ class Resolved:
 
 
 class Source:
-    """Base class of a dataset source; subclasses set ``name`` and override :meth:`official`."""
+    """Base class of a dataset source; subclasses set the class attributes and override :meth:`official`."""
 
     name: str = ""
+    profile: Profile = PHOTO
+    """How its images are processed (:mod:`cfkit.curate.profiles`)."""
+    help: str = ""
+    """One line for ``cfkit prepare --help``: what the source is and where it comes from."""
 
     def recipe(self) -> dict[str, Any]:
-        from cfkit.curate.sources.recipes import load_recipe
+        from cfkit.curate.sources.recipes import load_dataset_recipe
 
-        return load_recipe(self.name)
+        return load_dataset_recipe(self.name)
 
     @property
     def licence(self) -> str | None:
@@ -125,7 +106,8 @@ class Source:
 
 
 SOURCES: Registry[type[Source]] = Registry(
-    "dataset source", modules=tuple(f"cfkit.curate.sources.{n}" for n in SOURCE_NAMES)
+    "dataset source",
+    modules=[f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")],
 )
 
 
@@ -148,7 +130,6 @@ def resolve(source: str, src: str | None, workdir: Path, limit: int | None = Non
 __all__ = [
     "REJECT_REASONS",
     "SOURCES",
-    "SOURCE_NAMES",
     "RawImage",
     "Rejected",
     "Resolved",

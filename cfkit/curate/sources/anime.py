@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cfkit.curate.profiles import ANIME
 from cfkit.curate.sources import SOURCES, Resolved, Source
 from cfkit.curate.sources.inputs import extract_archive, fetch_file, from_folder, resolve_src
 from cfkit.errors import CfkitError
@@ -18,6 +19,8 @@ from cfkit.errors import CfkitError
 @SOURCES.register("anime")
 class AnimeSource(Source):
     name = "anime"
+    profile = ANIME
+    help = "anime faces: AnimeGAN style frames or selfie2anime (-o style=Hayao)"
 
     def _variant(self, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         variants = self.recipe()["official"]["variants"]

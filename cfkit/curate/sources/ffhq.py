@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cfkit.curate.http import DownloadItem
+from cfkit.curate.profiles import PHOTO
 from cfkit.curate.sources import SOURCES, Resolved, Source
 from cfkit.curate.sources.inputs import download_images, download_options, fetch_file
 from cfkit.errors import CfkitError, InputError
+from cfkit.fetch.http import DownloadItem
 
 
 def _landmarks(entry: dict[str, Any], key: str, scale: float | None) -> list[list[float]] | None:
@@ -30,6 +31,8 @@ def _landmarks(entry: dict[str, Any], key: str, scale: float | None) -> list[lis
 @SOURCES.register("ffhq")
 class FfhqSource(Source):
     name = "ffhq"
+    profile = PHOTO
+    help = "FFHQ photos from the official metadata JSON (or a mirror: -o base_url=URL)"
 
     def _metadata(self, workdir: Path, base: str | None, options: dict[str, Any]) -> dict[str, Any]:
         spec = self.recipe()["official"]["metadata"]

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from cfkit.curate.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, safe_relpath
-from cfkit.curate.sources import RawImage, Rejected, Resolved
-from cfkit.curate.sources.archive import ExtractLimits, extract, is_archive
+from cfkit.curate.sources import RawImage, Resolved
 from cfkit.errors import InputError
+from cfkit.fetch.archive import ExtractLimits, extract, is_archive
+from cfkit.fetch.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, safe_relpath
+from cfkit.fetch.reasons import Rejected
 from cfkit.imageio import is_image_path, list_images
 
 LIST_SUFFIXES = (".txt", ".csv", ".tsv", ".lst", ".urls")

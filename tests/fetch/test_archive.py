@@ -11,8 +11,8 @@ import pytest
 from mini_http import image_bytes
 
 from cfkit.curate.sources import resolve
-from cfkit.curate.sources.archive import ExtractLimits, extract
 from cfkit.errors import CfkitError
+from cfkit.fetch.archive import ExtractLimits, extract
 
 
 def _zip(path, members: dict[str, bytes], symlinks: dict[str, str] | None = None):
@@ -94,3 +94,50 @@ def test_archive_as_src_returns_images_and_rejections(tmp_path):
     assert got.rejected_by_reason() == {"unsafe_path": 1}
     again = resolve("folder", str(arc), tmp_path / "work", limit=1)  # extracted once, reused
     assert len(again) == 1 and again.rejected_by_reason() == {"unsafe_path": 1}
+
+
+def _patch_zip_member(path, name: str, *, flags: int | None = None, method: int | None = None) -> None:
+    """Rewrite one member's general-purpose flags / compression method in its local and central headers."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    raw = name.encode()
+    for sig, flag_at, method_at, name_len_at, name_at in (
+        (b"PK\x03\x04", 6, 8, 26, 30),
+        (b"PK\x01\x02", 8, 10, 28, 46),
+    ):
+        i = data.find(sig)
+        while i >= 0:
+            n = struct.unpack_from("<H", data, i + name_len_at)[0]
+            if bytes(data[i + name_at : i + name_at + n]) == raw:
+                if flags is not None:
+                    struct.pack_into("<H", data, i + flag_at, flags)
+                if method is not None:
+                    struct.pack_into("<H", data, i + method_at, method)
+            i = data.find(sig, i + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_encrypted_and_unsupported_zip_members_rejected_rest_extracted(tmp_path):
+    """Issue 11 item 7: one unreadable member is a rejection with its reason, not an aborted extraction."""
+    arc = _zip(tmp_path / "mixed.zip", {"a.png": image_bytes(7), "secret.png": image_bytes(8), "odd.png": b"y" * 100})
+    _patch_zip_member(arc, "secret.png", flags=0x1)  # traditional PKWARE encryption bit
+    _patch_zip_member(arc, "odd.png", method=98)  # PPMd: not readable by zipfile
+    with zipfile.ZipFile(arc) as zf, pytest.raises(RuntimeError):  # what aborted the whole extraction before
+        zf.read("secret.png")
+    rejected = extract(arc, tmp_path / "out")
+    assert {r.origin: r.reason for r in rejected} == {
+        "mixed.zip!secret.png": "encrypted",
+        "mixed.zip!odd.png": "unsupported",
+    }
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".cfkit-extracted.json", "a.png"]
+    got = resolve("folder", str(arc), tmp_path / "work")
+    assert [i.path.name for i in got] == ["a.png"]
+    assert got.rejected_by_reason() == {"encrypted": 1, "unsupported": 1}
+
+
+def test_select_extracts_chosen_members_to_chosen_names(tmp_path):
+    arc = _tar(tmp_path / "pkg-1.0.tar.gz", {"pkg-1.0/models/w.onnx": b"w" * 10, "pkg-1.0/README": b"r"})
+    rejected = extract(arc, tmp_path / "out", select=lambda n: "flat.onnx" if n.endswith(".onnx") else None)
+    assert rejected == [] and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["flat.onnx"]
+    assert (tmp_path / "out" / "flat.onnx").read_bytes() == b"w" * 10

@@ -11,29 +11,38 @@
   md5/sha256/size as the source publishes them, and a full decode through :func:`cfkit.imageio.decode_rgb`.
 * names: ``item.name`` (a relative path; ``..``/absolute parts are refused as ``unsafe_path``) or, by
   default, the content hash ``<sha256[:20]>.<ext>`` (so duplicates collapse; later copies are ``duplicate``).
-* politeness: at most one request per ``min_interval`` seconds per host, robots.txt honoured, a
-  User-Agent naming cfkit.
+* politeness: at most one request per ``min_interval`` seconds per host, robots.txt honoured (RFC 9309
+  via ``protego``: wildcards, longest match; a robots.txt that answers 5xx or cannot be reached forbids
+  the host for this run; ``Crawl-delay`` obeyed up to ``max_crawl_delay``), a User-Agent naming cfkit.
+* targets: with ``public_only`` (scraping) a URL whose host resolves to a loopback, private, link-local
+  or otherwise non-global address is refused (``private_address``), redirects included, unless the
+  host is in ``allow_hosts``.
+* limits: an item rejected as ``too_large`` is tried again by a later run with higher limits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import re
+import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
+
+from rich.markup import escape
 
 from cfkit import __version__
-from cfkit.console import make_progress
+from cfkit.console import byte_progress, make_progress
 from cfkit.errors import CfkitError
 from cfkit.imageio import MAX_PIXELS, ImageDecodeError, decode_rgb
 
@@ -61,6 +70,13 @@ class DownloadOptions:
     user_agent: str = USER_AGENT
     progress: bool = True
     manifest: bool = True  # keep downloads.jsonl (resume across runs, provenance)
+    max_crawl_delay: float = 60.0  # seconds: a longer robots.txt Crawl-delay is capped to this
+    public_only: bool = False  # refuse hosts resolving to loopback/private/link-local addresses (scraping)
+    allow_hosts: tuple[str, ...] = ()  # hosts exempt from public_only (e.g. an intranet mirror)
+
+    def limits(self) -> dict[str, int]:
+        """The limits a ``too_large`` rejection was made under (recorded with it)."""
+        return {"max_bytes": int(self.max_bytes), "max_pixels": int(self.max_pixels)}
 
 
 @dataclass
@@ -82,13 +98,14 @@ class DownloadResult:
     sha256: str | None = None
     bytes: int = 0
     content_type: str = ""
-    reason: str | None = None  # one of cfkit.curate.sources.REJECT_REASONS
+    reason: str | None = None  # one of cfkit.fetch.REJECT_REASONS
     detail: str = ""
     width: int | None = None
     height: int | None = None
     licence: str | None = None
     fetched_at: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, int] | None = None  # for too_large: the limits it exceeded
 
     @property
     def ok(self) -> bool:
@@ -159,19 +176,35 @@ def host_of(url: str) -> str:
     return f"{s.scheme}://{s.netloc}".lower()
 
 
+def non_public_address(host: str) -> str | None:
+    """The first address of ``host`` that is not globally routable (loopback, private, link-local,
+    reserved, ...), or None. Names that do not resolve are left to the request to fail."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+        if not ip.is_global or ip.is_multicast:
+            return str(ip)
+    return None
+
+
 class HostPolicy:
     """Per-host pacing and robots.txt decisions.
 
     Requests to one host start at least ``min_interval`` seconds apart, or the host's robots.txt
-    ``Crawl-delay`` for our agent where that is longer.
+    ``Crawl-delay`` for our agent where that is longer (capped at ``max_crawl_delay``).
     """
 
-    def __init__(self, min_interval: float, robots: bool, user_agent: str):
+    def __init__(self, min_interval: float, robots: bool, user_agent: str, max_crawl_delay: float = 60.0):
         self.min_interval, self.robots, self.user_agent = min_interval, robots, user_agent
+        self.max_crawl_delay = max_crawl_delay
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
         self._host_locks: dict[str, threading.Lock] = {}
-        self._robots: dict[str, RobotFileParser] = {}
+        self._robots: dict[str, Any] = {}  # host -> Protego rules, or a Reject forbidding the whole host
         self._delay: dict[str, float] = {}  # Crawl-delay per host
         self.starts: dict[str, list[float]] = {}  # monotonic request start times per host (paced hosts)
 
@@ -193,28 +226,40 @@ class HostPolicy:
             self._next[host] = start + interval
             self.starts.setdefault(host, []).append(start)
 
-    def allowed(self, client, url: str) -> bool:
+    def _rules(self, client, host: str):
+        from protego import Protego
+
+        try:
+            self.wait(host)
+            r = client.get(host + "/robots.txt")
+        except Reject as e:
+            return Reject("robots_disallowed", f"robots.txt: {e.reason} {e.detail}".strip())
+        except Exception as e:  # noqa: BLE001 - unreachable: complete disallow (RFC 9309 2.3.1.4)
+            return Reject("network", f"robots.txt unreachable ({type(e).__name__}); nothing fetched from {host}")
+        if r.status_code >= 500:  # RFC 9309 2.3.1.3: a server error means complete disallow (re-runs retry)
+            return Reject("http_error", f"robots.txt answered HTTP {r.status_code}; nothing fetched from {host}")
+        if r.status_code in (401, 403):
+            return Reject("robots_disallowed", f"robots.txt answered HTTP {r.status_code}")
+        if r.status_code >= 400:
+            return Protego.parse("")  # no robots.txt: everything allowed
+        rules = Protego.parse(r.text)
+        delay = rules.crawl_delay(self.user_agent)
+        self._delay[host] = min(float(delay or 0.0), self.max_crawl_delay)
+        return rules
+
+    def check(self, client, url: str) -> None:
+        """Raise :class:`Reject` where robots.txt forbids ``url`` (or the host's robots.txt is failing)."""
         if not self.robots:
-            return True
+            return
         host = host_of(url)
         with self._host_lock(host + "#robots"):
-            rp = self._robots.get(host)
-            if rp is None:
-                rp = RobotFileParser(host + "/robots.txt")
-                try:
-                    self.wait(host)
-                    r = client.get(host + "/robots.txt")
-                    if r.status_code in (401, 403):
-                        rp.disallow_all = True
-                    elif r.status_code >= 400:
-                        rp.allow_all = True
-                    else:
-                        rp.parse(r.text.splitlines())
-                        self._delay[host] = float(rp.crawl_delay(self.user_agent) or 0.0)
-                except Exception:  # noqa: BLE001 - unreachable robots.txt: treat as no rules (RFC 9309 5xx aside)
-                    rp.allow_all = True
-                self._robots[host] = rp
-        return rp.can_fetch(self.user_agent, url)
+            if host not in self._robots:
+                self._robots[host] = self._rules(client, host)
+        rules = self._robots[host]
+        if isinstance(rules, Reject):
+            raise Reject(rules.reason, rules.detail)
+        if not rules.can_fetch(url, self.user_agent):
+            raise Reject("robots_disallowed", "robots.txt disallows this URL")
 
 
 def _now() -> str:
@@ -231,17 +276,20 @@ class Downloader:
         self.opt = options or DownloadOptions()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / ".parts").mkdir(exist_ok=True)
-        self.policy = HostPolicy(self.opt.min_interval, self.opt.robots, self.opt.user_agent)
+        self.policy = HostPolicy(self.opt.min_interval, self.opt.robots, self.opt.user_agent, self.opt.max_crawl_delay)
         self.client = httpx.Client(
             timeout=self.opt.timeout,
             follow_redirects=True,
             headers={"User-Agent": self.opt.user_agent},
             limits=httpx.Limits(max_connections=max(self.opt.workers, 1) * 2),
+            event_hooks={"request": [lambda request: self.check_target(str(request.url))]},  # every redirect hop too
         )
         self._lock = threading.Lock()
         self.done: dict[str, DownloadResult] = {}
         self._by_sha: dict[str, str] = {}
         self._names: set[str] = set()  # files already written (never overwritten by other content)
+        self.on_bytes: Callable[[int, int | None], None] | None = None
+        """Called with (bytes so far, total or None) while a file streams (a download progress bar)."""
         self._load_manifest()
 
     # ------------------------------------------------------------ manifest
@@ -257,13 +305,30 @@ class Downloader:
                 continue  # a line cut by a kill
             if res.ok and not (res.file and (self.out / res.file).is_file()):
                 continue
-            if not res.ok and res.reason in TRANSIENT:
+            if not res.ok and (res.reason in TRANSIENT or self._limits_raised(res)):
                 self.done.pop(res.url, None)
                 continue
             self.done[res.url] = res
             if res.ok and res.sha256 and res.file:
                 self._by_sha.setdefault(res.sha256, res.file)
                 self._names.add(res.file)
+
+    def _limits_raised(self, res: DownloadResult) -> bool:
+        """A ``too_large`` rejection made under lower limits than this run's (or unknown ones)."""
+        if res.reason != "too_large":
+            return False
+        now = self.opt.limits()
+        return res.limits is None or any(now[k] > res.limits.get(k, 0) for k in now)
+
+    def check_target(self, url: str) -> None:
+        """With ``public_only``: :class:`Reject` a URL whose host is not a public address (see module doc)."""
+        if not self.opt.public_only:
+            return
+        host = (urlsplit(url).hostname or "").lower()
+        if host in self.opt.allow_hosts:
+            return
+        if (addr := non_public_address(host)) is not None:
+            raise Reject("private_address", f"{host} resolves to {addr}, not a public address")
 
     def _record(self, res: DownloadResult) -> None:
         with self._lock:
@@ -283,8 +348,8 @@ class Downloader:
 
     def get_text(self, url: str, max_bytes: int | None = None) -> tuple[str, str]:
         """A polite GET of a small text resource (an HTML page): ``(final_url, text)`` or :class:`Reject`."""
-        if not self.policy.allowed(self.client, url):
-            raise Reject("robots_disallowed", url)
+        self.check_target(url)
+        self.policy.check(self.client, url)
         limit = max_bytes or self.opt.max_bytes
         for attempt in range(self.opt.retries):
             self.policy.wait(url)
@@ -349,6 +414,8 @@ class Downloader:
                     if written > self.opt.max_bytes:
                         raise Reject("too_large", f"over the limit of {self.opt.max_bytes} bytes")
                     fh.write(chunk)
+                    if self.on_bytes:
+                        self.on_bytes(written, total)
             if total is not None and written < total:
                 raise Reject("network", f"connection closed at {written}/{total} bytes", retry=True)
             return ctype
@@ -411,8 +478,8 @@ class Downloader:
             name = safe_relpath(item.name) if item.name else None
             if urlsplit(item.url).scheme not in ("http", "https"):
                 raise Reject("http_error", f"unsupported URL scheme in {item.url!r}")
-            if not self.policy.allowed(self.client, item.url):
-                raise Reject("robots_disallowed", "robots.txt disallows this URL")
+            self.check_target(item.url)
+            self.policy.check(self.client, item.url)
             resumed = part.exists() and part.stat().st_size > 0
             res.content_type = self._download(item.url, part)
             try:
@@ -442,6 +509,7 @@ class Downloader:
             res.status, res.file = "ok", dest_rel
         except Reject as e:
             res.reason, res.detail = e.reason, e.detail
+            res.limits = self.opt.limits() if e.reason == "too_large" else None
             if e.reason not in TRANSIENT:  # keep partial bytes only where a re-run can resume them
                 part.unlink(missing_ok=True)
         res.fetched_at = _now()
@@ -460,7 +528,7 @@ class Downloader:
             else:
                 todo.append(i)
         with make_progress() as progress:
-            task = progress.add_task(description, total=len(items), completed=len(items) - len(todo), rate="")
+            task = progress.add_task(escape(description), total=len(items), completed=len(items) - len(todo), rate="")
             progress.update(task, visible=self.opt.progress)
             with ThreadPoolExecutor(max_workers=max(1, self.opt.workers)) as pool:
                 futs = {pool.submit(self.fetch, items[i]): i for i in todo}
@@ -482,16 +550,25 @@ class Downloader:
         self.close()
 
 
-def download_one(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None, **opts: Any) -> str:
+def download_one(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    label: str | None = None,
+    **opts: Any,
+) -> str:
     """Fetch one file (any type) to ``dest``: resumable (``.parts/``), retried, checksum-verified.
 
     Returns the sha256; raises a one-line CfkitError on failure. No manifest is written, so this is
-    the building block for single files such as model assets.
+    the building block for single files such as model assets. ``label`` shows a byte progress bar.
     """
     defaults = {"images": False, "workers": 1, "dedupe": False, "progress": False, "manifest": False}
     opts = {**defaults, "max_bytes": 64 << 30, **opts}
     dest = Path(dest)
-    with Downloader(dest.parent, DownloadOptions(**opts)) as dl:
+    with Downloader(dest.parent, DownloadOptions(**opts)) as dl, byte_progress(label) as on_bytes:
+        dl.on_bytes = on_bytes
         res = dl.fetch(DownloadItem(url, name=dest.name, sha256=sha256, md5=md5))
     with contextlib.suppress(OSError):
         (dest.parent / ".parts").rmdir()  # only when empty

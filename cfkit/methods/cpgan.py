@@ -1,0 +1,223 @@
+"""CP-GAN (Huang, Tan, Yan, Qing, Wu & Yu, ACML 2018): cartoon -> photo from unpaired sets.
+
+Direction: domain A = cartoons (the input), B = photos (``cfkit train cpgan --data-a CARTOONS
+--data-b PHOTOS``; ``cfkit translate`` turns cartoons into photos).
+
+Losses, as the authors' ``src/main.py`` / ``GAN_model.py`` compute them (weights in
+``pipelines/train/cpgan.yaml``), all least-squares GAN (Mao et al. 2017):
+
+* global: PatchGAN ``D`` on whole faces, G term ``w_gan * (D(G(a)) - 1)^2``;
+* local: one PatchGAN ``D_local`` shared by three face regions (or one per region with
+  ``local_shared: false``), G term ``w_local * sum_r (D_local(r(G(a))) - 1)^2``; ``local: strips``
+  are the authors' horizontal strips around the eyes, nose and mouth rows, zero outside the strip
+  ("crop and pad"); ``local: landmarks`` are square patches cut at each image's landmarks;
+* content: ``w_content * mean (C(G(a)) - C(a))^2`` with the content network C: LightCNN-9
+  (the authors') when its weights are installed or named, else VGG16 ``conv4_3`` features, and
+  ``run.json`` says which (``assets.content_loss``);
+* identity: ``w_identity * |G(b) - b|`` (the authors' ``identity_weight``: G keeps photos as they are).
+
+D terms are ``0.5 * (real + fake)`` times the same weights. The authors step G twice per
+iteration on one graph (local terms, then global + content + identity), which current PyTorch
+refuses; here one G step takes the sum of all terms, then one D step updates both discriminators.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cfkit.errors import InputError
+from cfkit.faces.scheme import PARTS
+from cfkit.methods.cyclegan import lsgan
+from cfkit.nets.cpgan import Generator, NLayerDiscriminator, part_centres, strip_masks, strip_rows, template_points
+from cfkit.nets.cyclegan import init_weights
+from cfkit.nets.patches import crop_patches
+from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
+
+LOCAL_KINDS = ("strips", "landmarks")
+#: square patch side per part, fraction of the image side (landmark variant; a choice, see docs/methods/cpgan.md)
+PATCH_SIDES = {"eyes": 0.42, "nose": 0.25, "mouth": 0.3}
+VGG_SUBSTITUTE = "vgg16/conv4_3"
+
+
+def content_loss(hp: dict) -> nn.Module:
+    """CP-GAN's content network as a loss (``method.content_net``, ``method.content_weights``).
+
+    ``lightcnn9``: the authors' LightCNN-9 (asset ``lightcnn9``, or the file ``content_weights``);
+    a missing file is an error. ``auto``: LightCNN-9 when installed or named, else VGG16 ``conv4_3``
+    (the offline substitute, recorded as ``substituted_for``). ``ARCH/LAYER``: VGG features.
+    """
+    from cfkit.assets import asset_info, asset_path, is_installed
+    from cfkit.fsutil import sha256_file
+    from cfkit.nets.lightcnn import LightCNNLoss
+    from cfkit.nets.losses import ContentLoss
+
+    spec, weights = str(hp.get("content_net", "auto")), hp.get("content_weights")
+    distance = str(hp.get("content_distance", "mse"))
+    if weights:
+        if spec not in ("auto", "lightcnn9"):
+            raise InputError(f"cpgan: content_weights is a LightCNN-9 file, but content_net is {spec!r}")
+        if not Path(weights).is_file():
+            raise InputError(f"cpgan: content_weights file not found: {weights}")
+        return LightCNNLoss(weights, distance, {"file": str(weights), "sha256": sha256_file(weights)})
+    if spec == "lightcnn9" or (spec == "auto" and is_installed("lightcnn9")):
+        path, info = asset_path("lightcnn9"), asset_info("lightcnn9") or {}
+        return LightCNNLoss(path, distance, {"asset": "lightcnn9", **info})
+    arch, _, layer = (VGG_SUBSTITUTE if spec == "auto" else spec).partition("/")
+    loss = ContentLoss(arch, layer, distance)
+    if spec == "auto":
+        loss.provenance["substituted_for"] = "lightcnn9 (weights not installed: cfkit models fetch lightcnn9)"
+    return loss
+
+
+@METHODS.register("cpgan")
+class CPGAN(Method):
+    name = "cpgan"
+    direction = "cartoon -> photo"
+    ema_nets = ("G",)
+    monitor = "g_content"  # best.pt: lowest content loss (a proxy for keeping the cartoon's face)
+
+    def __init__(self, options, device):
+        super().__init__(options, device)
+        self._content: nn.Module | None = None
+        self._fakes: deque[torch.Tensor] = deque(maxlen=self.options.accum)
+        self.local = str(self.hp.get("local", "strips"))
+        if self.local not in LOCAL_KINDS:
+            raise InputError(f"cpgan: method.local must be one of {', '.join(LOCAL_KINDS)}, not {self.local!r}")
+        self.needs_landmarks = self.local == "landmarks"
+        self.shared = bool(self.hp.get("local_shared", True))
+        try:
+            self._setup_regions(str(self.hp.get("template", "ffhq")))
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"cpgan: bad face-region settings ({e})") from None
+
+    def _setup_regions(self, template: str) -> None:
+        if self.local == "strips":
+            rows = self.hp.get("part_rows")  # {eyes, nose, mouth} image-relative rows; default: the template's
+            self.strips = strip_rows(self.size, rows, template)
+            self._masks = strip_masks(self.size, self.strips).to(self.device)
+            self.provenance["strips"] = self.strips
+            return
+        given = dict(self.hp.get("patch_sides") or {})
+        if set(given) - set(PARTS):
+            raise ValueError(f"patch_sides keys must be among {', '.join(PARTS)}")
+        sides = {**PATCH_SIDES, **given}
+        self.patch_px = [float(sides[p]) * self.size for p in PARTS]  # square sides at training size
+        self.patch_out = int(self.hp.get("patch_out") or self.size // 2)
+        self._template = torch.from_numpy(template_points(template)).float()
+        self.provenance["patches"] = {"sides_px": self.patch_px, "out": self.patch_out}
+
+    def _hp(self, key: str, default: float) -> float:
+        return float(self.hp.get(key, default))
+
+    # --- declarations --------------------------------------------------------------------
+    def build_networks(self) -> dict[str, nn.Module]:
+        ndf = max(1, round(int(self.hp.get("ndf", 64)) * self.width))
+        gain = self._hp("init_gain", 0.02)
+        nets = {"G": Generator(self.width, int(self.hp.get("n_res", 5)))}
+        for name in ("D", *self.local_nets):
+            nets[name] = init_weights(NLayerDiscriminator(ndf=ndf), gain)
+        return nets
+
+    @property
+    def local_nets(self) -> tuple[str, ...]:
+        """``D_local`` shared by the regions (the authors'), or one ``D_local_<part>`` per region."""
+        return ("D_local",) if self.shared else tuple(f"D_local_{p}" for p in PARTS)
+
+    def build_optimizers(self) -> dict[str, OptimSpec]:
+        lr, betas = self._hp("lr", 1e-4), (self._hp("beta1", 0.5), self._hp("beta2", 0.999))
+        return {"g": OptimSpec(("G",), lr, betas), "d": OptimSpec(("D", *self.local_nets), lr, betas)}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("adversarial", self._hp("epochs", 10), steps=("g", "d"))]
+
+    # --- face regions --------------------------------------------------------------------
+    def regions(self, x: torch.Tensor, lm: torch.Tensor | None = None, ok: torch.Tensor | None = None) -> torch.Tensor:
+        """The local discriminators' inputs, eyes/nose/mouth: ``3 x N x C x h x w``.
+
+        ``strips``: ``x`` zeroed outside each strip (full size). ``landmarks``: square patches
+        (``crop_patches``) centred on the parts of ``lm`` (``N x 5 x 2``; template points where
+        ``ok`` is 0 or no landmarks are given), resampled to ``patch_out`` px.
+        """
+        if self.local == "strips":
+            return x.unsqueeze(0) * self._masks.unsqueeze(1).to(x.dtype)
+        centres = part_centres(lm, ok, self._template.to(x.device), len(x))
+        return torch.stack([crop_patches(x, c, s, self.patch_out) for c, s in zip(centres, self.patch_px, strict=True)])
+
+    def _local(self, *regions: torch.Tensor) -> list[torch.Tensor]:
+        """The local discriminator(s) on each ``3 x N x ...`` region batch (one call per network)."""
+        sizes = [r.shape[1] for r in regions]
+        if self.shared:
+            pred = self.nets["D_local"](torch.cat([r.flatten(0, 1) for r in regions]))
+            return [p.unflatten(0, (3, -1)) for p in pred.split([3 * n for n in sizes])]
+        per_part = [
+            self.nets[d](torch.cat([r[i] for r in regions])).split(sizes) for i, d in enumerate(self.local_nets)
+        ]
+        return [torch.stack([p[k] for p in per_part]) for k in range(len(regions))]
+
+    # --- losses --------------------------------------------------------------------------
+    @property
+    def content(self) -> nn.Module:
+        """The frozen content network loss, built on first use (inference never needs it)."""
+        if self._content is None:
+            with torch.random.fork_rng(devices=[]):  # building it must not shift the training RNG stream
+                self._content = content_loss(self.hp).to(self.device)
+            self.provenance["content_loss"] = self._content.provenance
+        return self._content
+
+    def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
+        return self._g_losses(batch) if opt == "g" else self._d_losses(batch)
+
+    def _g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        a, b = batch["a"], batch["b"]
+        w_idt = self._hp("w_identity", 1.275)
+        g = self.nets["G"]
+        if w_idt > 0:  # one call on [A; B] (instance norm is per image)
+            fake, idt = g(torch.cat([a, b])).split([len(a), len(b)])
+        else:
+            fake = g(a)
+        self._fakes.append(fake.detach())
+        (local,) = self._local(self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")))
+        out = {
+            "gan": self._hp("w_gan", 1.0) * lsgan(self.nets["D"](fake), True),
+            "local": self._hp("w_local", 0.1) * local.shape[0] * lsgan(local, True),
+            "content": self._hp("w_content", 0.01) * self.content(fake, a),
+        }
+        if w_idt > 0:
+            out["identity"] = w_idt * F.l1_loss(idt, b)
+        return out
+
+    def _d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        b = batch["b"]
+        if self._fakes:
+            fake = self._fakes.popleft()
+        else:  # D stepped without a preceding G step: fresh fakes, no G gradients
+            with torch.no_grad():
+                fake = self.nets["G"](batch["a"])
+        real_g, fake_g = self.nets["D"](torch.cat([b, fake])).split([len(b), len(fake)])
+        real_l, fake_l = self._local(
+            self.regions(b, batch.get("b_lm"), batch.get("b_lm_ok")),
+            self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")),  # G keeps the cartoon's geometry
+        )
+        n_regions = real_l.shape[0]  # sum over regions of per-region means (all regions share one shape)
+        return {
+            "global": self._hp("w_gan", 1.0) * 0.5 * (lsgan(real_g, True) + lsgan(fake_g, False)),
+            "local": self._hp("w_local", 0.1) * n_regions * 0.5 * (lsgan(real_l, True) + lsgan(fake_l, False)),
+        }
+
+    # --- outputs -------------------------------------------------------------------------
+    def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            fake = self.translate(batch["a"])
+            out = {"a": batch["a"], "fake_b": fake, "b": batch["b"]}
+            parts = self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok"))
+            for part, x in zip(PARTS, parts, strict=True):  # what the local discriminators see
+                out[f"fake_b_{part}"] = F.interpolate(x, size=fake.shape[-2:], mode="nearest")
+            return out
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net("G")(x)

@@ -1,0 +1,220 @@
+"""White-box cartoonization (Wang & Yu, CVPR 2020) with a landmark loss (seed 003).
+
+Generator ``G`` (:class:`cfkit.nets.whitebox.Generator`) followed by a guided filter guided by the
+input photo. Training (official ``train_code/train.py``), with ``out = GF(a, G(a))``:
+
+* surface: the self-guided filter of ``out`` vs of cartoons, spectral-norm patch D, LSGAN;
+* texture: ``out`` and cartoons through one random colour shift to grayscale, second D, LSGAN;
+* structure: superpixels of ``out`` with adaptive colouring (computed in a worker pool while the
+  other terms are computed), L1 on VGG features; content: L1 on VGG features of ``out`` and ``a``.
+  Both divided by the feature map's ``H*W*C`` as the official code does;
+* total variation (official normalisation ``/(3 H W)``);
+* landmark (seed 003): landmarks of ``out`` through a frozen landmark regressor vs the input
+  photo's (its curated landmarks where it has them, else the regressor's on the photo).
+
+Phases: ``landmarks`` (only when no regressor run is named: the regressor learns from the batches'
+heatmaps of both domains, then is frozen), ``pretrain`` (G alone, pixel L1 to the photo, no guided
+filter) and ``train`` (G then D). Lengths are iterations (``--total_iter`` in the official code);
+weights and their sources are in ``pipelines/train/whitebox.yaml`` and ``docs/methods/whitebox.md``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cfkit.nets.superpixel import SuperpixelPool
+from cfkit.nets.whitebox import Discriminator, Generator, color_shift, guided_filter, surface, total_variation
+from cfkit.train.data import to_uint8
+from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
+
+
+def lsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Official ``lsgan_loss`` for D: ``0.5 * (mean((real - 1)^2) + mean(fake^2))``."""
+    return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
+
+
+def lsgan_g(fake: torch.Tensor) -> torch.Tensor:
+    return (fake - 1).pow(2).mean()
+
+
+def feature_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Official VGG loss: mean absolute difference divided once more by the map's ``H * W * C``."""
+    c, h, w = x.shape[1:]
+    return (x - y).abs().mean() / (h * w * c)
+
+
+def landmark_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute distance of ``N x K x 2`` normalised landmark coordinates."""
+    return (pred - target).abs().mean()
+
+
+@METHODS.register("whitebox")
+class WhiteBox(Method):
+    name = "whitebox"
+    needs_landmarks = True
+    ema_nets = ("G",)
+    monitor = "g_content"  # best.pt: lowest content term in the train phase (an identity proxy)
+
+    def __init__(self, options, device):
+        super().__init__(options, device)
+        self._vgg = None
+        self._pool: SuperpixelPool | None = None
+        self._regressor: nn.Module | None = None
+
+    def _w(self, key: str, default: float) -> float:
+        return float(self.hp.get(key, default))
+
+    @property
+    def trains_regressor(self) -> bool:
+        return not self.hp.get("regressor") and self._w("w_landmark", 0.6) > 0
+
+    # --- declarations --------------------------------------------------------------------
+    def build_networks(self) -> dict[str, nn.Module]:
+        ch = int(self.hp.get("channels", 32))
+        nets: dict[str, nn.Module] = {
+            "G": Generator(self.width, int(self.hp.get("n_blocks", 4)), ch),
+            "D_surface": Discriminator(3, self.width, ch),
+            "D_texture": Discriminator(1, self.width, ch),
+        }
+        if self.trains_regressor:
+            from cfkit.nets.landmarks import LandmarkRegressor
+
+            width = float(self.hp.get("regressor_width", 0.25)) * self.width
+            nets["R"] = LandmarkRegressor(width=width, depth=int(self.hp.get("regressor_depth", 4)), size=self.size)
+        return nets
+
+    def build_optimizers(self) -> dict[str, OptimSpec]:
+        lr, betas = self._w("lr", 2e-4), tuple(float(b) for b in self.hp.get("betas", (0.5, 0.99)))
+        # pretrain has its own Adam: the official train.py restores only G's weights, so its Adam moments start
+        # fresh; moments tuned to the pixel L1 would turn the first adversarial steps into ~10x lr jumps
+        opts = {
+            "g_pre": OptimSpec(("G",), lr, betas),  # type: ignore[arg-type]
+            "g": OptimSpec(("G",), lr, betas),  # type: ignore[arg-type]
+            "d": OptimSpec(("D_surface", "D_texture"), lr, betas),  # type: ignore[arg-type]
+        }
+        if self.trains_regressor:
+            opts["r"] = OptimSpec(("R",), self._w("regressor_lr", 1e-3))  # Adam (0.9, 0.999) as landmark-regressor
+        return opts
+
+    def phases(self) -> list[Phase]:
+        phases = [
+            Phase("pretrain", 0, ("g_pre",), iters=int(self.hp.get("pretrain_iters", 50000))),
+            Phase("train", 0, ("g", "d"), iters=int(self.hp.get("train_iters", 30000))),
+        ]
+        if self.trains_regressor:
+            phases.insert(0, Phase("landmarks", 0, ("r",), iters=int(self.hp.get("regressor_iters", 2000))))
+        return phases
+
+    # --- frozen helpers, built on first use ----------------------------------------------
+    @property
+    def vgg(self):
+        if self._vgg is None:
+            from cfkit.nets.losses import frozen_content_loss
+
+            self._vgg = frozen_content_loss(str(self.hp.get("content_layer", "vgg19/conv4_4")), self.device)
+            self.provenance["content_loss"] = self._vgg.provenance
+        return self._vgg
+
+    @property
+    def pool(self) -> SuperpixelPool:
+        if self._pool is None:
+            self._pool = SuperpixelPool(
+                self.hp.get("superpixel_workers", "auto"),
+                str(self.hp.get("superpixel", "slic")),
+                int(self.hp.get("superpixel_segments", 200)),
+            )
+            self.provenance["superpixel"] = {"method": self._pool.method, "segments": self._pool.n_segments}
+        return self._pool
+
+    def regressor(self) -> nn.Module:
+        """The frozen landmark regressor: the named run's, else the one of the ``landmarks`` phase."""
+        if self.trains_regressor:
+            # frozen after its phase: eval-mode batch norm, and no gradients for its weights (which
+            # would also wake DDP's hooks on them); gradients still reach its input
+            return self.net("R").eval().requires_grad_(False)
+        if self._regressor is None:
+            from cfkit.nets.landmarks import load_regressor
+
+            self._regressor = load_regressor(self.hp["regressor"], self.device)
+            self.provenance["landmark_regressor"] = self._regressor.source
+        return self._regressor
+
+    # --- losses --------------------------------------------------------------------------
+    def generate(self, a: torch.Tensor, eps: float | None = None) -> torch.Tensor:
+        """``GF(a, G(a))`` with the training ``eps`` unless another is given."""
+        r, eps = int(self.hp.get("gf_r", 1)), self._w("gf_eps", 1e-2) if eps is None else eps
+        return guided_filter(a, self.nets["G"](a), r, eps)
+
+    def _surface(self, x: torch.Tensor) -> torch.Tensor:
+        return surface(x, int(self.hp.get("surface_r", 5)), self._w("surface_eps", 0.2))
+
+    def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
+        if phase == "landmarks":
+            return self.regressor_losses(batch)
+        if phase == "pretrain":
+            return {"recon": F.l1_loss(self.nets["G"](batch["a"]), batch["a"])}
+        return self.g_losses(batch) if opt == "g" else self.d_losses(batch)
+
+    def regressor_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The ``landmark-regressor`` objective on both domains at once (G's outputs lie between them)."""
+        from cfkit.methods.landmark_regressor import regressor_objective
+
+        x, pts = torch.cat([batch["a"], batch["b"]]), torch.cat([batch["a_lm"], batch["b_lm"]])
+        ok = torch.cat([batch["a_lm_ok"], batch["b_lm_ok"]])
+        aug = [self._w(f"regressor_{k}", d) for k, d in (("rotate", 15.0), ("scale", 0.1), ("shift", 0.08))]
+        return {
+            "heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self._w("w_heatmap", 1000.0))
+        }
+
+    def g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        a = batch["a"]
+        out = self.generate(a)
+        pending = self.pool.submit(to_uint8(out.detach()).permute(0, 2, 3, 1).cpu().numpy())
+        (gray,) = color_shift(out)
+        terms = {
+            "surface": self._w("w_surface", 0.2) * lsgan_g(self.nets["D_surface"](self._surface(out))),
+            "texture": self._w("w_texture", 5.0) * lsgan_g(self.nets["D_texture"](gray)),
+            "tv": self._w("w_tv", 1e5) * total_variation(out),
+        }
+        f_out = self.vgg.features(out)
+        with torch.no_grad():
+            f_a = self.vgg.features(a)
+        terms["content"] = self._w("w_content", 20.0) * feature_l1(f_out, f_a)
+        w_lm = self._w("w_landmark", 0.6)
+        if w_lm > 0:
+            reg = self.regressor()
+            with torch.no_grad():
+                ok = batch["a_lm_ok"].view(-1, 1, 1) > 0
+                target = torch.where(ok, batch["a_lm"], reg.points(a))
+            terms["landmark"] = w_lm * landmark_loss(reg.points(out), target)
+        structure = torch.from_numpy(pending.result()).to(a.device).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            f_sp = self.vgg.features(structure / 127.5 - 1)
+        terms["structure"] = self._w("w_structure", 20.0) * feature_l1(f_out, f_sp)
+        return terms
+
+    def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        b = batch["b"]
+        with torch.no_grad():
+            fake = self.generate(batch["a"])
+        gray_real, gray_fake = color_shift(b, fake)
+        return {
+            "surface": self._judge("D_surface", self._surface(b), self._surface(fake)),
+            "texture": self._judge("D_texture", gray_real, gray_fake),
+        }
+
+    def _judge(self, d: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """LSGAN loss of discriminator ``d`` from one call on ``[real; fake]``."""
+        pred_real, pred_fake = self.nets[d](torch.cat([real, fake])).split([len(real), len(fake)])
+        return lsgan_d(pred_real, pred_fake)
+
+    # --- outputs -------------------------------------------------------------------------
+    def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"a": batch["a"], "fake_b": self.translate(batch["a"]), "b": batch["b"]}
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        """Test time: the guided filter with ``eps = 5e-3`` (official ``cartoonize.py``), clipped to [-1, 1]."""
+        r, eps = int(self.hp.get("gf_r", 1)), self._w("gf_eps_test", 5e-3)
+        return guided_filter(x, self.net("G")(x), r, eps).clamp(-1, 1)

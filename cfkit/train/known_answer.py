@@ -1,0 +1,227 @@
+"""The known-answer task: does a training method learn a translation at all?
+
+Domain A is a set of real photos; domain B is *the same photos* passed through a fixed stylisation
+filter (:func:`stylise`: edge-preserving smoothing, colour quantisation, dark edges). The methods
+train unpaired (A and B are shuffled independently), but each held-out photo's ideal translation is
+known: its own stylised copy. :func:`score` measures a trained method's translations of held-out
+photos against those targets (mean L1 in [0, 1] pixel units and LPIPS-AlexNet) beside the
+"copy the input" baseline, which a method that learned nothing (or only the identity) scores.
+
+    task = build_task(photo_folder, out="ka", size=64, n_test=16)
+    run = cfkit.train.train("cartoongan", task.a, task.b, size=64, iters=300)
+    print(score(run, task))      # Score(l1=..., lpips=..., copy_l1=..., copy_lpips=...)
+
+``cfkit demo`` uses the same filter for its synthetic cartoon domain; ``benchmarks/bench_learning.py``
+trains every method on this task and prints the curve and the table of docs/train.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cfkit.errors import InputError
+
+TARGETS = "targets"  # TASK/targets/<id>.png: the stylised held-out photos at the task size
+
+
+def stylise(rgb: np.ndarray, levels: int = 6) -> np.ndarray:
+    """A classical cartoon filter: edge-preserving smoothing, colour quantisation, dark edges."""
+    import cv2
+
+    smooth = cv2.stylization(rgb, sigma_s=40, sigma_r=0.35)
+    step = 256 // levels
+    flat = (smooth // step) * step + step // 2
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    edges = cv2.adaptiveThreshold(cv2.medianBlur(gray, 5), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
+    return np.where(edges[..., None] > 0, flat, 0).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class KnownAnswerTask:
+    """Prepared datasets ``a`` (photos: ``train`` and ``test`` rows, with ``masks/``) and ``b`` (the
+    stylised ``train`` photos, with the same masks), and the stylised ``test`` photos in ``targets``."""
+
+    a: Path
+    b: Path
+    targets: Path
+    size: int
+
+    @classmethod
+    def at(cls, root: str | Path) -> KnownAnswerTask:
+        """The task :func:`build_task` wrote in ``root``."""
+        import json
+
+        root = Path(root)
+        meta = root / "task.json"
+        if not meta.is_file():
+            raise InputError(f"{root}: not a known-answer task folder (no task.json)")
+        return cls(root / "A", root / "B", root / TARGETS, int(json.loads(meta.read_text())["size"]))
+
+    def test_pairs(self) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+        """(ids, held-out photos, their targets): ``N x 3 x S x S`` uint8 tensors."""
+        from cfkit.imageio import load_rgb
+        from cfkit.train.data import fit_square, list_domain
+
+        ids, paths, _ = list_domain(self.a, "test")
+        photos = np.stack([fit_square(load_rgb(p), self.size) for p in paths])
+        targets = np.stack([fit_square(load_rgb(self.targets / f"{i}.png"), self.size) for i in ids])
+        as_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+        return ids, as_t(photos), as_t(targets)
+
+
+def build_task(
+    photos: str | Path | list[Path],
+    out: str | Path,
+    size: int = 64,
+    n_test: int = 16,
+    seed: int = 0,
+    masks: str | Path | None = None,
+) -> KnownAnswerTask:
+    """Write the known-answer task for the face photos in ``photos`` (a folder, searched recursively, or
+    a list of files) into ``out``: ``n_test`` photos chosen with ``seed`` are held out.
+
+    Images are centre-cropped to a square and stored at ``size``; the filter runs on the photo at its own
+    resolution, then the result is resized like the photo. A photo and its stylised copy share one mask:
+    ``masks/<id>.png`` when ``masks`` names such a folder (a prepared dataset's), else the ellipse of an
+    aligned face (:func:`cfkit.faces.masks.ellipse_mask`). Re-running with the same arguments reuses
+    what is there.
+    """
+    import json
+
+    import pandas as pd
+
+    from cfkit.faces.masks import ellipse_mask
+    from cfkit.fsutil import atomic_write_json
+    from cfkit.imageio import is_image_path, load_rgb, save_png
+    from cfkit.train.data import fit_square
+
+    out = Path(out)
+    if isinstance(photos, (str, Path)):
+        files = sorted(p for p in Path(photos).rglob("*") if p.is_file() and is_image_path(p))
+    else:
+        files = sorted(Path(p) for p in photos)
+    ids = [p.stem for p in files]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{photos}: two photos share a file stem; ids must be unique")
+    if len(files) < n_test + 4:
+        raise InputError(f"{photos}: {len(files)} photos; the known-answer task needs at least {n_test + 4}")
+    meta = {"size": size, "n_test": n_test, "seed": seed, "photos": [str(p) for p in files]}
+    if masks is not None:
+        meta["masks"] = str(masks)
+    if (out / "task.json").is_file():
+        if json.loads((out / "task.json").read_text()) != meta:
+            raise InputError(f"{out} holds a known-answer task built from other photos or options; choose another")
+        return KnownAnswerTask.at(out)
+    test = set(np.random.default_rng(seed).permutation(len(files))[:n_test].tolist())
+    split = ["test" if k in test else "train" for k in range(len(files))]
+    ellipse = ellipse_mask((size, size))
+    for i, p, s in zip(ids, files, split, strict=True):
+        rgb = load_rgb(p)
+        mask = ellipse
+        if masks is not None:
+            curated = fit_square(load_rgb(Path(masks) / f"{i}.png")[..., 0], size)
+            mask = np.where(curated > 127, 255, 0).astype(np.uint8)
+        photo, target = fit_square(rgb, size), fit_square(stylise(rgb), size)
+        save_png(out / "A" / "images" / f"{i}.png", photo)
+        save_png(out / "A" / "masks" / f"{i}.png", mask)
+        if s == "train":
+            save_png(out / "B" / "images" / f"{i}.png", target)
+            save_png(out / "B" / "masks" / f"{i}.png", mask)
+        else:
+            save_png(out / TARGETS / f"{i}.png", target)
+    pd.DataFrame({"id": ids, "split": split, "source": "known-answer"}).to_parquet(out / "A" / "manifest.parquet")
+    train_ids = [i for i, s in zip(ids, split, strict=True) if s == "train"]
+    pd.DataFrame({"id": train_ids, "split": "train", "source": "known-answer"}).to_parquet(
+        out / "B" / "manifest.parquet"
+    )
+    atomic_write_json(out / "task.json", meta)
+    return KnownAnswerTask.at(out)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Distances to the known targets of the held-out photos (lower is better)."""
+
+    l1: float  # mean |G(x) - target| in [0, 1] pixel units
+    lpips: float  # LPIPS-AlexNet
+    copy_l1: float  # the same for the baseline that returns x unchanged
+    copy_lpips: float
+    n: int
+
+    @property
+    def beats_copy(self) -> bool:
+        """Both distances below the copy-the-input baseline's."""
+        return self.l1 < self.copy_l1 and self.lpips < self.copy_lpips
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+_LPIPS: dict[str, torch.nn.Module] = {}
+
+
+def _lpips(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-image LPIPS-AlexNet of float images in [-1, 1] (the model is loaded once per process)."""
+    from cfkit.nets.pretrained import lpips_model
+
+    if "alex" not in _LPIPS:
+        with torch.random.fork_rng(devices=[]):  # building it must not move a training run's RNG
+            _LPIPS["alex"] = lpips_model("alex")
+    return _LPIPS["alex"](x, y).flatten()
+
+
+def _translator(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    from cfkit.train.inference import load_method
+    from cfkit.train.method import Method
+
+    if isinstance(model, (str, Path)):
+        model = load_method(model, "cpu")[0]
+    if isinstance(model, Method):
+        method = model
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            nets = list(method.nets.values())
+            modes = [n.training for n in nets]
+            for n in nets:
+                n.eval()
+            try:
+                return method.translate(x.to(method.device)).float().cpu()
+            finally:
+                for n, m in zip(nets, modes, strict=True):
+                    n.train(m)
+
+        return run
+    return model
+
+
+def score(model, task: KnownAnswerTask, batch: int = 16, reverse: bool = False) -> Score:
+    """Score ``model`` (a run folder or checkpoint, a :class:`~cfkit.train.method.Method` with its weights,
+    or a function from images in [-1, 1] to images in [-1, 1]) on the task's held-out photos.
+
+    ``reverse``: for cartoon -> photo methods (trained with ``task.b`` as domain A and ``task.a`` as B),
+    the inputs are the held-out stylised photos and the known answers the photos themselves (the copy
+    baseline is the same distance either way)."""
+    from cfkit.train.data import to_float, to_uint8
+
+    translate = _translator(model)
+    _, photos, targets = task.test_pairs()
+    if reverse:
+        photos, targets = targets, photos
+    l1, lp, cl1, clp = [], [], [], []
+    with torch.no_grad():
+        for s in range(0, len(photos), batch):
+            x, t = to_float(photos[s : s + batch]), to_float(targets[s : s + batch])
+            y = to_float(to_uint8(translate(x)))  # scored as the PNGs translate would write
+            if y.shape != t.shape:
+                raise InputError(f"translations are {tuple(y.shape[-2:])} px, the task's targets {task.size} px")
+            l1.append((y - t).abs().mean((1, 2, 3)) / 2)
+            cl1.append((x - t).abs().mean((1, 2, 3)) / 2)
+            lp.append(_lpips(y, t))
+            clp.append(_lpips(x, t))
+    mean = lambda v: float(torch.cat(v).mean())  # noqa: E731
+    return Score(mean(l1), mean(lp), mean(cl1), mean(clp), len(photos))
