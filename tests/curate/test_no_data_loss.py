@@ -64,11 +64,27 @@ def test_src_typo_does_not_poison_the_output(models, astronaut, tmp_path, save):
     assert recorded["src"] == str(src)
 
 
-def test_merge_keeps_the_shards_seed_and_refuses_another(models, astronaut, t1_path, tmp_path, save, run_cli):
+def _shard_by_sorted_name(monkeypatch, src: Path) -> None:
+    """Shards normally hash the origin path (under tmp_path: random), which can leave a shard of two or
+    three images empty; here image k of ``src`` (sorted by name) goes to shard k mod n."""
+    from cfkit.curate import pipeline
+
+    names = sorted(p.name for p in src.iterdir())
+    monkeypatch.setattr(
+        pipeline,
+        "in_shard",
+        lambda origin, shard: shard is None or names.index(Path(origin).name) % shard[1] == shard[0],
+    )
+
+
+def test_merge_keeps_the_shards_seed_and_refuses_another(
+    models, astronaut, t1_path, tmp_path, save, run_cli, monkeypatch
+):
     src, out = tmp_path / "src", tmp_path / "out"
     save(src / "astronaut.png", astronaut)
     save(src / "t1.png", load_rgb(t1_path))
     save(src / "astronaut_flipped.png", np.ascontiguousarray(astronaut[:, ::-1]))
+    _shard_by_sorted_name(monkeypatch, src)
     for i in range(2):
         prepare("folder", src, out, shard=f"{i}/2", seed=7, workers=1, policy="all")
     with pytest.raises(InputError, match="seed"):
@@ -83,10 +99,11 @@ def test_merge_keeps_the_shards_seed_and_refuses_another(models, astronaut, t1_p
     assert "- seed: 7" in (out / "card.md").read_text()
 
 
-def test_merge_refuses_shards_prepared_with_another_seed(models, astronaut, tmp_path, save):
+def test_merge_refuses_shards_prepared_with_another_seed(models, astronaut, tmp_path, save, monkeypatch):
     src = tmp_path / "src"
     save(src / "a.png", astronaut)
     save(src / "b.png", np.ascontiguousarray(astronaut[:, ::-1]))
+    _shard_by_sorted_name(monkeypatch, src)
     prepare("folder", src, tmp_path / "one", shard="0/2", seed=1, workers=1)
     prepare("folder", src, tmp_path / "two", shard="1/2", seed=2, workers=1)
     with pytest.raises(InputError, match="different options.*seed"):
