@@ -12,7 +12,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("train")
     def train_cmd(
-        method: str = typer.Argument(..., help="Method name: cartoongan, cartoongan-mask, cyclegan, nst, ..."),
+        method: str = typer.Argument(
+            ...,
+            help="Method: cartoongan, cartoongan-mask, cyclegan, landmark-cyclegan, cpgan, whitebox, nst, "
+            "landmark-regressor (one module each in cfkit/methods/).",
+        ),
         data_a: Path | None = typer.Option(
             None, "--data-a", help="Domain A, the input (photos; cartoons for cpgan): dataset or folder."
         ),
