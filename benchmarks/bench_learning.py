@@ -112,25 +112,35 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     ap.add_argument("--out", type=Path, default=None, help="keep runs and the task here (default: a temp dir)")
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE or METHOD:KEY=VALUE recipe override")
+    ap.add_argument(
+        "--landmarks",
+        action="store_true",
+        help="give the task dlib's landmarks (automatic for methods that always need them)",
+    )
     args = ap.parse_args()
 
     import torch
 
     from cfkit.train.known_answer import build_task
+    from cfkit.train.method import METHODS
 
     torch.set_num_threads(args.threads)
     if not args.photos.is_dir():
         raise SystemExit(f"photos not found: {args.photos} (../shared/data is present in the project workspace)")
     with tempfile.TemporaryDirectory(prefix="bench-learning-") as tmp:
         out = (args.out or Path(tmp)).resolve()
-        task = build_task(args.photos, out / "task", size=args.size, n_test=args.n_test, seed=args.seed)
+        methods = args.methods.split(",")
+        landmarks = args.landmarks or any(METHODS.get(m).needs_landmarks for m in methods)
+        task = build_task(
+            args.photos, out / "task", size=args.size, n_test=args.n_test, seed=args.seed, landmarks=landmarks
+        )
         print(
             f"known-answer task: {args.photos} at {args.size} px, {args.n_test} held out; "
             f"width {args.width}, {args.iters} iterations, {args.threads} threads, load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
         rows = []
-        for method in args.methods.split(","):
+        for method in methods:
             rows.append(run_method(method, task, args, out)[-1])
         print("\n" + table(rows))
         if args.out:

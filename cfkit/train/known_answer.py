@@ -81,6 +81,7 @@ def build_task(
     n_test: int = 16,
     seed: int = 0,
     masks: str | Path | None = None,
+    landmarks: bool = False,
 ) -> KnownAnswerTask:
     """Write the known-answer task for the face photos in ``photos`` (a folder, searched recursively, or
     a list of files) into ``out``: ``n_test`` photos chosen with ``seed`` are held out.
@@ -88,13 +89,16 @@ def build_task(
     Images are centre-cropped to a square and stored at ``size``; the filter runs on the photo at its own
     resolution, then the result is resized like the photo. A photo and its stylised copy share one mask:
     ``masks/<id>.png`` when ``masks`` names such a folder (a prepared dataset's), else the ellipse of an
-    aligned face (:func:`cfkit.faces.masks.ellipse_mask`). Re-running with the same arguments reuses
-    what is there.
+    aligned face (:func:`cfkit.faces.masks.ellipse_mask`). With ``landmarks``, dlib's points of each
+    photo (5-point scheme, ``lm5``) go into both manifests: the filter moves no feature, so a photo's
+    points are its stylised copy's too (for methods that ``needs_landmarks``). Re-running with the
+    same arguments reuses what is there.
     """
     import json
 
     import pandas as pd
 
+    from cfkit.faces.locate import LandmarkChain
     from cfkit.faces.masks import ellipse_mask
     from cfkit.fsutil import atomic_write_json
     from cfkit.imageio import is_image_path, load_rgb, save_png
@@ -113,6 +117,8 @@ def build_task(
     meta = {"size": size, "n_test": n_test, "seed": seed, "photos": [str(p) for p in files]}
     if masks is not None:
         meta["masks"] = str(masks)
+    if landmarks:
+        meta["landmarks"] = "dlib"
     if (out / "task.json").is_file():
         if json.loads((out / "task.json").read_text()) != meta:
             raise InputError(f"{out} holds a known-answer task built from other photos or options; choose another")
@@ -120,8 +126,13 @@ def build_task(
     test = set(np.random.default_rng(seed).permutation(len(files))[:n_test].tolist())
     split = ["test" if k in test else "train" for k in range(len(files))]
     ellipse = ellipse_mask((size, size))
+    locate = LandmarkChain("dlib", assume_aligned=True) if landmarks else None
+    lm5: list[list[float] | None] = []
     for i, p, s in zip(ids, files, split, strict=True):
         rgb = load_rgb(p)
+        if locate is not None:
+            pts = locate(fit_square(rgb, min(rgb.shape[:2])))[0]
+            lm5.append(None if pts is None else [round(float(v), 5) for v in pts.ravel()])
         mask = ellipse
         if masks is not None:
             curated = fit_square(load_rgb(Path(masks) / f"{i}.png")[..., 0], size)
@@ -134,11 +145,12 @@ def build_task(
             save_png(out / "B" / "masks" / f"{i}.png", mask)
         else:
             save_png(out / TARGETS / f"{i}.png", target)
-    pd.DataFrame({"id": ids, "split": split, "source": "known-answer"}).to_parquet(out / "A" / "manifest.parquet")
-    train_ids = [i for i, s in zip(ids, split, strict=True) if s == "train"]
-    pd.DataFrame({"id": train_ids, "split": "train", "source": "known-answer"}).to_parquet(
-        out / "B" / "manifest.parquet"
-    )
+    rows = pd.DataFrame({"id": ids, "split": split, "source": "known-answer"})
+    if locate is not None:
+        rows["lm5"] = lm5
+        rows["lm_source"] = ["dlib68" if v is not None else None for v in lm5]
+    rows.to_parquet(out / "A" / "manifest.parquet")
+    rows[rows.split == "train"].reset_index(drop=True).to_parquet(out / "B" / "manifest.parquet")
     atomic_write_json(out / "task.json", meta)
     return KnownAnswerTask.at(out)
 
