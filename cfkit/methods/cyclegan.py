@@ -8,6 +8,8 @@ the discriminators see fakes drawn from a 50-image history pool (halved D loss, 
 One iteration steps the generators, then the discriminators (upstream order). As upstream, an
 epoch is max(|A|, |B|) images, images are loaded at 286/256 of the training size and randomly
 cropped (then flipped), and the lr decays linearly once per epoch over the last ``n_epochs_decay``.
+``translate`` runs ``G_A``, ``translate_reverse`` (``cfkit translate --reverse``) ``G_B``; with
+``--set ema=0.999`` the trainer keeps moving averages of both.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
 class CycleGAN(Method):
     name = "cyclegan"
     epoch_images = "max"  # the official unaligned data loader: an epoch is max(|A|, |B|) images
+    reversible = True  # G_B translates B -> A
+    ema_nets = ("G_A", "G_B")
 
     def __init__(self, options, device):
         super().__init__(options, device)
@@ -126,3 +130,6 @@ class CycleGAN(Method):
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         return self.net("G_A")(x)
+
+    def translate_reverse(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net("G_B")(x)

@@ -21,7 +21,8 @@ Regressors: ``method.regressor_a`` / ``regressor_b`` name ``cfkit train landmark
 scaled and shifted copies of the batches; images without landmarks masked out). Either way the
 regressors are networks of the run, frozen after that phase and saved with it, so ``cfkit
 translate`` needs nothing but images: it predicts each input's landmarks with ``R_A``, renders
-them as heatmaps like the training batches', and runs ``G_A``. Training images without landmarks
+them as heatmaps like the training batches', and runs ``G_A`` (``--reverse``: ``R_B`` and ``G_B``,
+B images -> A). Training images without landmarks
 are conditioned the same way. (A named regressor run must still exist when the run is loaded.)
 """
 
@@ -233,6 +234,9 @@ class LandmarkCycleGAN(CycleGAN):
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         return self.translate_with(x, "a")
+
+    def translate_reverse(self, x: torch.Tensor) -> torch.Tensor:
+        return self.translate_with(x, "b")
 
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():

@@ -92,12 +92,17 @@ def register(app: typer.Typer) -> None:
         best: bool = typer.Option(False, "--best", help="Use the run's best.pt instead of the latest checkpoint."),
         device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
         weights: str = typer.Option("ema", help="ema (the moving average, where the run kept one) or raw."),
+        reverse: bool = typer.Option(
+            False, "--reverse", help="Translate domain B into A (cyclegan, landmark-cyclegan: G_B)."
+        ),
     ) -> None:
-        """Translate a folder of images (domain A of the run: cartoons for cpgan, else photos) into domain B.
+        """Translate a folder of images (domain A of the run: cartoons for cpgan, else photos) into domain B,
+        or with --reverse domain B into A.
 
-        File names keep the input ids; OUT/translate.json records the method's direction.
+        File names keep the input ids; OUT/translate.json records the direction used.
 
         Example: cfkit translate runs/mask --input data/selfies --out results/mask --mask-composite
+        Example: cfkit translate runs/cyclegan --input data/anime --out results/cyclegan-photos --reverse
         """
         from cfkit.console import info
         from cfkit.train import translate
@@ -111,5 +116,6 @@ def register(app: typer.Typer) -> None:
             device=device,
             prefer_best=best,
             weights=weights,
+            reverse=reverse,
         )
         info(f"{len(written)} images written to {out}")

@@ -1,9 +1,10 @@
 """Batched inference with a trained run: ``cfkit translate RUN_DIR_OR_CKPT --input DIR --out DIR``.
 
 Outputs keep the input ids: ``OUT/<id>.png`` at the run's training size (inputs are resized and
-centre-cropped like training data). With ``mask_composite`` the translated face is pasted on the
-original background: ``out = fake * m + input * (1 - m)``, ``m`` from the method's own mask model
-(``mask_probs`` > 0.5; cartoongan-mask's U-Net) or else the input dataset's ``masks/``.
+centre-cropped like training data). ``reverse`` translates domain B -> A with a ``reversible``
+method's ``translate_reverse`` (CycleGAN's ``G_B``). With ``mask_composite`` the translated face is
+pasted on the original background: ``out = fake * m + input * (1 - m)``, ``m`` from the method's own
+mask model of domain A (``mask_probs`` > 0.5; cartoongan-mask's U-Net) or else the input dataset's ``masks/``.
 """
 
 from __future__ import annotations
@@ -56,8 +57,19 @@ def state_has_ema(options: TrainOptions) -> bool:
     return bool(options.ema) and bool(METHODS.get(options.name).ema_nets)
 
 
-def _mask_for(method: Method, x: torch.Tensor, ids: list[str], masks_dir: Path | None, size: int) -> torch.Tensor:
-    if hasattr(method, "mask_probs"):
+def check_reversible(method: Method) -> None:
+    """A clear error where ``method`` has no B -> A translation."""
+    if not method.reversible:
+        both = ", ".join(n for n in METHODS.names() if METHODS.get(n).reversible)
+        raise InputError(
+            f"--reverse: {method.name} translates {method.direction} only; runs of {both} translate both ways"
+        )
+
+
+def _mask_for(
+    method: Method, x: torch.Tensor, ids: list[str], masks_dir: Path | None, size: int, reverse: bool
+) -> torch.Tensor:
+    if hasattr(method, "mask_probs") and not reverse:  # a mask model of domain A
         return (method.mask_probs(x) > 0.5).to(x.dtype)  # the binary mask its discriminator used
     if masks_dir is None:
         raise InputError("--mask-composite needs a method with a mask model or an input dataset with masks/")
@@ -80,13 +92,18 @@ def translate(
     split: str = "all",
     prefer_best: bool = False,
     weights: str = "ema",
+    reverse: bool = False,
 ) -> list[Path]:
-    """Translate every image of ``input`` (prepared dataset or plain folder); returns written paths."""
+    """Translate every image of ``input`` (prepared dataset or plain folder), domain A -> B or with
+    ``reverse`` B -> A; returns written paths."""
     from cfkit.console import track
     from cfkit.fsutil import atomic_write_json, sha256_file
     from cfkit.imageio import save_png
 
     method, options, path = load_method(run, device, prefer_best, weights)
+    if reverse:
+        check_reversible(method)
+    translate_batch = method.translate_reverse if reverse else method.translate
     size = options.size
     ids, paths, masks_dir = list_domain(input, split)
     _check_ids(Path(input), ids)
@@ -97,9 +114,9 @@ def translate(
         for chunk in track(chunks, f"translating {len(ids)} images", unit="batch"):
             arr = np.stack([fit_square(load_rgb(paths[i]), size) for i in chunk])
             x = to_float(torch.from_numpy(arr).permute(0, 3, 1, 2).to(method.device))
-            y = method.translate(x)
+            y = translate_batch(x)
             if mask_composite:
-                m = _mask_for(method, x, [ids[i] for i in chunk], masks_dir, size)
+                m = _mask_for(method, x, [ids[i] for i in chunk], masks_dir, size, reverse)
                 y = y * m + x * (1 - m)
             for i, img in zip(chunk, to_uint8(y).permute(0, 2, 3, 1).cpu().numpy(), strict=True):
                 dst = out / f"{ids[i]}.png"
@@ -109,7 +126,8 @@ def translate(
         out / "translate.json",
         {
             "method": options.name,
-            "direction": method.direction,
+            "direction": method.reverse_direction() if reverse else method.direction,
+            "reverse": reverse,
             "checkpoint": str(path),
             "checkpoint_sha256": sha256_file(path),
             "input": str(input),

@@ -30,9 +30,12 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
     ``{name: images in [-1, 1]}`` for TensorBoard and ``samples/`` grids.
 ``translate(x)``
     inference: A images in [-1, 1] -> B images in [-1, 1] (uses ``self.nets``; eval mode).
+``translate_reverse(x)`` (optional)
+    B images -> A images, for a method that also trains the way back (CycleGAN's ``G_B``); it sets
+    ``reversible = True`` and ``cfkit translate --reverse`` calls it.
 ``mask_probs(x)`` (optional)
-    a method with a mask model returns ``N x 1 x H x W`` face probabilities; ``translate
-    --mask-composite`` then uses it (> 0.5) instead of the input dataset's ``masks/``.
+    a method with a mask model returns ``N x 1 x H x W`` face probabilities of domain A images;
+    ``translate --mask-composite`` then uses it (> 0.5) instead of the input dataset's ``masks/``.
 
 Rules the trainer relies on:
 
@@ -142,6 +145,8 @@ class Method:
     name: str = ""
     #: what ``translate`` does, domain A -> domain B (recorded in ``translate.json``)
     direction: str = "photo -> cartoon"
+    #: ``translate_reverse`` translates domain B -> A (``cfkit translate --reverse``)
+    reversible: bool = False
     #: the trainer also supplies ``b_smooth`` (CartoonGAN's edge-smoothed cartoons)
     needs_edge_smoothed_b: bool = False
     #: the trainer also supplies landmarks: ``a_lm``/``b_lm`` (N x 5 x 2, relative (x, y) after resize,
@@ -193,6 +198,15 @@ class Method:
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def translate_reverse(self, x: torch.Tensor) -> torch.Tensor:
+        """B images -> A images; only methods that set ``reversible`` implement it."""
+        raise NotImplementedError
+
+    @classmethod
+    def reverse_direction(cls) -> str:
+        """What ``translate_reverse`` does: ``direction`` read backwards (``"cartoon -> photo"``)."""
+        return " -> ".join(reversed(cls.direction.split(" -> ")))
 
     def load_size(self) -> int:
         """Side at which training images are held; above ``self.size`` the trainer takes random

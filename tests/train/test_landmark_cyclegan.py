@@ -238,6 +238,46 @@ def test_translate_finds_the_landmarks_itself(lm_run, lm_domains, tmp_path, run_
         assert not torch.equal(other, expected)
 
 
+class FixedPoints(torch.nn.Module):
+    """A stand-in regressor that finds the same landmarks on every image."""
+
+    def __init__(self, pts: torch.Tensor):
+        super().__init__()
+        self.pts = pts
+
+    def points(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pts.expand(len(x), -1, -1)
+
+
+def test_reverse_conditions_g_b_on_the_domain_b_regressor(lm_run, lm_domains, tmp_path, run_cli):
+    from cfkit.imageio import list_images, load_rgb, save_png
+    from cfkit.train.data import fit_square, to_float, to_uint8
+    from cfkit.train.inference import load_method
+
+    plain = tmp_path / "anime"  # B images only
+    for p in list_images(lm_domains[1] / "images")[:3]:
+        save_png(plain / p.name, load_rgb(p))
+    rc, _, err = run_cli(
+        "translate", lm_run, "--input", plain, "--out", tmp_path / "out", "--reverse", "--device", "cpu"
+    )
+    assert rc == 0, err
+    assert json.loads((tmp_path / "out" / "translate.json").read_text())["direction"] == "cartoon -> photo"
+    got = np.stack([load_rgb(p) for p in sorted((tmp_path / "out").glob("*.png"))])
+
+    method = load_method(lm_run, device="cpu")[0]
+    arr = np.stack([fit_square(load_rgb(p), 64) for p in sorted(list_images(plain))])
+    x = to_float(torch.from_numpy(arr).permute(0, 3, 1, 2))
+    with torch.no_grad():
+        expected = method.net("G_B")(x, method.render(method.net("R_B").points(x)))
+        assert np.array_equal(got, to_uint8(expected).permute(0, 2, 3, 1).numpy())
+        # the short run's regressors both find about the image centre: regressors that disagree tell them apart
+        pts = torch.rand(1, 5, 2, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
+        method.nets["R_A"], method.nets["R_B"] = FixedPoints(pts), FixedPoints(1 - pts)
+        by_b, by_a = (method.net("G_B")(x, method.render(p.expand(len(x), -1, -1))) for p in (1 - pts, pts))
+        torch.testing.assert_close(method.translate_reverse(x), by_b, rtol=0, atol=0)
+        assert (by_a - by_b).abs().mean() > 0.01
+
+
 def test_named_regressors_are_loaded_and_kept_frozen(lm_domains, tmp_path):
     from cfkit.errors import InputError
     from cfkit.train import train

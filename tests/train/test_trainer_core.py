@@ -256,6 +256,24 @@ def test_ema_warms_up_and_translate_chooses_ema_or_raw(tmp_path, tiny_domains, r
     assert code != 0 and "--weights must be ema or raw" in err
 
 
+def test_translate_reverse_is_refused_for_one_generator_methods(tmp_path, tiny_domains, run_cli, capsys):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.errors import InputError
+    from cfkit.train import train, translate
+
+    a, b = tiny_domains
+    run = train("template", a, b, out=str(tmp_path / "run"), size=32, batch=2, iters=1)
+    capsys.readouterr()  # the training log
+    code, _, err = run_cli("translate", run, "--input", b, "--out", tmp_path / "rev", "--reverse")
+    assert code != 0 and err.strip().splitlines() == [
+        "error: --reverse: template translates photo -> cartoon only; "
+        "runs of cyclegan, landmark-cyclegan translate both ways"
+    ]
+    assert not (tmp_path / "rev").exists()
+    with pytest.raises(InputError, match="template translates photo -> cartoon only"):
+        translate(run, b, tmp_path / "rev", reverse=True)
+
+
 def test_resume_refuses_a_changed_plan_unless_overridden(tmp_path, tiny_domains):
     import cfkit.methods.template  # noqa: F401
     from cfkit.train import train
