@@ -164,3 +164,33 @@ def test_targets_matching_no_source_id_is_one_line(package_sets, tmp_path, run_c
     assert rc == 2 and "folder not found" in err
     rc, _, err = run_cli("eval", "--methods", f"target={package_sets['blur']}", "--source", package_sets["source"])
     assert rc == 2 and "'target'" in err and "reserved" in err
+
+
+def test_eval_equals_known_answer_score(package_sets, tmp_path, asset):
+    """On a known-answer task, ``cfkit eval --targets`` gives ``known_answer.score``'s four numbers."""
+    from cfkit.evaluate import run_eval
+    from cfkit.train.data import to_float, to_uint8
+    from cfkit.train.known_answer import build_task, score
+
+    asset("alexnet")
+    task = build_task(package_sets["source"], tmp_path / "task", size=64, n_test=4)
+    translate = lambda x: 0.8 * x.flip(-1)  # noqa: E731 - a fixed "method": mirrored, darker
+    ids, photos, _ = task.test_pairs()
+    for i, y in zip(ids, to_uint8(translate(to_float(photos))), strict=True):
+        save_png(tmp_path / "m" / f"{i}.png", y.permute(1, 2, 0).numpy())
+    doc = run_eval(
+        methods=[f"m={tmp_path / 'm'}"],
+        source=str(task.a / "images"),
+        targets=str(task.targets),
+        metrics=["l1_target", "lpips_target"],
+        out=str(tmp_path / "o"),
+        workers=0,
+    )
+    s = score(translate, task)
+    m, copy = doc["metrics"]["m"], doc["copy_input"]
+    assert m["l1_target"]["n"] == copy["l1_target"]["n"] == s.n == 4
+    assert doc["targets"]["n"] == 4 and len(doc["targets"]["missing"]) == 8  # the training photos
+    assert m["l1_target"]["value"] == pytest.approx(s.l1, rel=1e-5)
+    assert m["lpips_target"]["value"] == pytest.approx(s.lpips, rel=1e-4)
+    assert copy["l1_target"]["value"] == pytest.approx(s.copy_l1, rel=1e-5)
+    assert copy["lpips_target"]["value"] == pytest.approx(s.copy_lpips, rel=1e-4)
