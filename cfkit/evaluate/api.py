@@ -11,8 +11,15 @@ from cfkit.console import info, warn
 from cfkit.errors import CfkitError, InputError
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted, Item, extract
-from cfkit.evaluate.features import REFERENCE, SOURCE
-from cfkit.evaluate.inputs import dataset_images, describe_unmatched, index_folder, match_methods, run_info
+from cfkit.evaluate.features import FEATURES, REFERENCE, SOURCE, TARGET
+from cfkit.evaluate.inputs import (
+    dataset_images,
+    describe_unmatched,
+    index_folder,
+    match_methods,
+    match_targets,
+    run_info,
+)
 
 
 def _versions() -> dict:
@@ -62,6 +69,29 @@ def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[I
         return [], prov
     prov["cached"] = False
     return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
+
+
+def _targets(cfg: EvalConfig, ids: list[str], needs: set[str], res: Extracted) -> tuple[dict[str, Path], dict, set]:
+    """Target files by id, what was matched (for metrics.json), and ``needs`` less the target features when
+    no ``--targets`` were given (those are recorded unavailable, not an error)."""
+    uses = {n for n in needs if TARGET in FEATURES.get(n).kinds}
+    if not cfg.targets:
+        for n in uses:
+            res.unavailable[n] = "no targets given (--targets DIR: the known correct translation of each source id)"
+        return {}, {}, needs - uses
+    files, missing = match_targets(ids, cfg.targets)
+    if missing:
+        more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+        warn(f"targets: {len(missing)} source id(s) without a target: {', '.join(missing[:5])}{more}")
+    return files, {"folder": str(cfg.targets), "n": len(files), "missing": missing}, needs
+
+
+def _score(metric, ctx) -> dict:
+    """The metric's result, or unavailable with the reason it raised."""
+    try:
+        return metric.run(ctx)
+    except CfkitError as e:
+        return {"value": None, "ci": None, "n": 0, "unavailable": str(e)}
 
 
 def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
@@ -120,7 +150,7 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
 
 
 def run_eval(config: EvalConfig | None = None, **options) -> dict:
-    """Evaluate methods against their sources (and a reference set); write the report; return metrics.json.
+    """Evaluate methods against their sources (a reference set, known targets); write the report; return metrics.json.
 
     ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
     reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields.
@@ -143,14 +173,15 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     ids = sorted(source)
     if cfg.max_images:
         ids = ids[: cfg.max_images]
+    res = Extracted()
+    targets, target_info, needs = _targets(cfg, ids, needs, res)
     items = []
     for k in ids:
         paths = {m.name: m.files[k] for m in methods if k in m.files}
         if paths:
-            items.append(Item(k, {SOURCE: source[k], **paths}))
-    res = Extracted()
+            items.append(Item(k, {SOURCE: source[k], **paths, **({TARGET: targets[k]} if k in targets else {})}))
     ref_items, ref_prov = _reference(cfg, needs, res)
-    roles = [SOURCE, *(m.name for m in methods), REFERENCE]
+    roles = [SOURCE, *(m.name for m in methods), REFERENCE, TARGET]
     extract(items + ref_items, roles, needs, cfg, res)
 
     if ref_items and "inception" not in res.unavailable:
@@ -165,10 +196,9 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         results[m.name] = {}
         for metric in metrics:
             ctx = MetricContext(method=m.name, ids=m_ids, data=res, config=cfg, source_ids=ids)
-            try:
-                results[m.name][metric.name] = metric.run(ctx)
-            except CfkitError as e:
-                results[m.name][metric.name] = {"value": None, "ci": None, "n": 0, "unavailable": str(e)}
+            results[m.name][metric.name] = _score(metric, ctx)
+    copy_ctx = MetricContext(method=SOURCE, ids=[k for k in ids if k in targets], data=res, config=cfg, source_ids=ids)
+    copy_input = {mt.name: _score(mt, copy_ctx) for mt in metrics if targets and mt.copy_baseline}
     elapsed = time.perf_counter() - t0
     doc = {
         "config": cfg.to_dict(),
@@ -185,6 +215,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         },
         "source": {"folder": str(cfg.source), "n": len(ids)},
         "reference": ref_prov,
+        "targets": target_info,
         "metric_info": {
             mt.name: {"label": mt.label, "higher_is_better": mt.higher_is_better, "per_image": mt.per_image}
             for mt in metrics
@@ -195,6 +226,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         "versions": _versions(),
         "timing": {"seconds": round(elapsed, 3), "images_decoded": res.images},
         "metrics": results,
+        "copy_input": copy_input,
     }
     write_report(Path(cfg.out), doc, res, [m.name for m in methods])
     return doc

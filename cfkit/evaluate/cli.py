@@ -9,10 +9,19 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _value(result: dict) -> str:
+    return "n/a" if result.get("value") is None else f"{result['value']:.4g}"
+
+
 def eval_cmd(
     methods: str = typer.Option(None, help="Comma list: NAME (-> results/NAME/) or NAME=DIR."),
     source: str = typer.Option(None, help="Folder of source images (ids = file stems)."),
     reference: str = typer.Option(None, help="Real target-domain images for FID/KID: folder or pytorch-fid .npz."),
+    targets: str = typer.Option(
+        None,
+        help="Known correct translation of each source id (ids = file stems), e.g. a known-answer task's "
+        "targets/: adds l1_target and lpips_target, with the copy-the-input baseline.",
+    ),
     out: str = typer.Option(None, help="Output folder (metrics.json, per_image.csv, report.md, report.html)."),
     metrics: str = typer.Option(None, help="Comma list of metrics (default: all; see --list-metrics)."),
     protocol: str = typer.Option(None, help="Protocol YAML (eval/NAME.yaml); options given here override it."),
@@ -36,10 +45,13 @@ def eval_cmd(
     ),
     list_metrics: bool = typer.Option(False, "--list-metrics", help="List the registered metrics and exit."),
 ) -> None:
-    """Evaluate methods side by side: FID, KID, identity, landmarks, LPIPS with 95% CIs.
+    """Evaluate methods side by side: FID, KID, identity, landmarks, LPIPS (and, with --targets, L1 and LPIPS
+    to the known answers beside the copy-the-input baseline) with 95% CIs.
 
     Example: cfkit eval --methods cyclegan,ours=results/ours --source data/photos/images
     --reference data/anime/images --landmarks-output animeface+runs/lm-anime --out eval/x
+
+    Paired: cfkit eval --methods ours=results/ka --source ka/A/images --targets ka/targets --out eval/ka
     """
     from cfkit.console import info
     from cfkit.errors import InputError
@@ -57,6 +69,7 @@ def eval_cmd(
         "methods": _csv(methods),
         "source": source,
         "reference": reference,
+        "targets": targets,
         "out": out,
         "metrics": _csv(metrics),
         "max_images": max_images,
@@ -78,8 +91,10 @@ def eval_cmd(
 
     doc = run_eval(cfg)
     for method, res in doc["metrics"].items():
-        parts = [f"{k}={res[k]['value']:.4g}" if res[k].get("value") is not None else f"{k}=n/a" for k in res]
+        parts = [f"{k}={_value(r)}" for k, r in res.items()]
         typer.echo(f"{method}: " + " ".join(parts))
+    if doc["copy_input"]:
+        typer.echo("copy the input: " + " ".join(f"{k}={_value(r)}" for k, r in doc["copy_input"].items()))
     info(f"wrote {cfg.out}/metrics.json, per_image.csv, report.md, report.html")
 
 

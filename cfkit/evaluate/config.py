@@ -22,6 +22,9 @@ class EvalConfig:
     source: str = ""
     reference: str = ""
     """Folder of real target-domain images, or a pytorch-fid ``.npz`` (mu, sigma[, features])."""
+    targets: str = ""
+    """Folder of the known correct translation of each source id (paired evaluation: ``l1_target``,
+    ``lpips_target`` and their "copy the input" baseline), e.g. a known-answer task's ``targets/``."""
     out: str = "eval/out"
     metrics: list[str] = field(default_factory=_default_metrics)
     """Default: every registered metric with ``default = True``."""

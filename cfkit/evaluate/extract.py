@@ -18,7 +18,7 @@ import numpy as np
 from cfkit.console import track, warn
 from cfkit.errors import CfkitError
 from cfkit.evaluate.config import EvalConfig
-from cfkit.evaluate.features import FEATURES, OUTPUT, REFERENCE, SOURCE, Feature
+from cfkit.evaluate.features import FEATURES, OUTPUT, REFERENCE, SOURCE, TARGET, Feature
 
 GRID_HEIGHT = 128
 
@@ -27,7 +27,7 @@ GRID_HEIGHT = 128
 class Item:
     key: str
     paths: dict[str, Path]
-    """role -> file; roles are ``source``, method names, or ``reference`` alone."""
+    """role -> file; roles are ``source``, method names and ``target``, or ``reference`` alone."""
 
 
 @dataclass
@@ -51,8 +51,8 @@ class Extracted:
 
 
 def kind_of(role: str) -> str:
-    """``source``, ``reference``, or ``output`` (any method's role)."""
-    return role if role in (SOURCE, REFERENCE) else OUTPUT
+    """``source``, ``reference``, ``target``, or ``output`` (any method's role)."""
+    return role if role in (SOURCE, REFERENCE, TARGET) else OUTPUT
 
 
 class _Dataset:

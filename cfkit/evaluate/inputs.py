@@ -6,8 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cfkit.errors import InputError
-from cfkit.evaluate.features import REFERENCE, SOURCE
+from cfkit.evaluate.features import REFERENCE, SOURCE, TARGET
 from cfkit.imageio import list_images
+
+COPY_INPUT = "copy_input"
+"""The "copy the input" baseline's name in reports (the sources scored as outputs)."""
+RESERVED = (SOURCE, REFERENCE, TARGET, COPY_INPUT)
 
 
 @dataclass
@@ -57,8 +61,9 @@ def resolve_method(spec: str, results_root: str | Path = "results") -> tuple[str
     """``name`` -> ``results/<name>/`` (or its ``images/``); ``name=DIR`` -> DIR."""
     name, sep, folder = spec.partition("=")
     name = name.strip()
-    if not name or name in (SOURCE, REFERENCE) or "/" in name:
-        raise InputError(f"bad method name in '{spec}' (use NAME or NAME=DIR; '{SOURCE}', '{REFERENCE}' are reserved)")
+    if not name or name in RESERVED or "/" in name:
+        reserved = ", ".join(f"'{r}'" for r in RESERVED)
+        raise InputError(f"bad method name in '{spec}' (use NAME or NAME=DIR; {reserved} are reserved)")
     path = Path(folder.strip()) if sep else Path(results_root) / name
     if not path.is_dir():
         hint = "" if sep else f" (give NAME=DIR, or run cfkit translate ... --out {path})"
@@ -88,6 +93,18 @@ def match_methods(
     if not methods:
         raise InputError("no methods given (use --methods a,b or name=DIR)")
     return methods
+
+
+def match_targets(source_ids: list[str], folder: str | Path) -> tuple[dict[str, Path], list[str]]:
+    """``(id -> target file, source ids without a target)``; a folder matching no source id is an error."""
+    files = index_folder(dataset_images(folder))
+    matched = {k: files[k] for k in source_ids if k in files}
+    if not matched:
+        raise InputError(
+            f"targets {folder}: none of its {len(files)} image ids match a source id "
+            f"(e.g. '{next(iter(files))}' vs source '{source_ids[0]}'); targets must keep the source file stem"
+        )
+    return matched, [k for k in source_ids if k not in files]
 
 
 def describe_unmatched(m: MethodOutputs, show: int = 5) -> str:

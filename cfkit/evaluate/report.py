@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cfkit.evaluate.features import SOURCE
+from cfkit.evaluate.features import SOURCE, TARGET
+from cfkit.evaluate.inputs import COPY_INPUT
 from cfkit.fsutil import atomic_write_json, atomic_write_text
+
+COPY_LABEL = "copy the input (baseline)"
 
 
 def fmt(v: float | None) -> str:
@@ -32,41 +35,46 @@ def best_for_metric(doc: dict, metric: str) -> set[str]:
     return {m for m, v in vals.items() if v == target}
 
 
+def _cell(r: dict | None, best: bool = False) -> dict:
+    """One table cell of a metric result (None: no value for this row, e.g. the baseline's other metrics)."""
+    if r is None:
+        return {"empty": True, "value": "", "ci": "", "n": "", "best": False, "note": "", "failure_rate": None}
+    ci = r.get("ci")
+    return {
+        "empty": False,
+        "value": fmt(r.get("value")),
+        "ci": f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "",
+        "n": r.get("n", 0),
+        "best": best,
+        "note": r.get("unavailable", ""),
+        "failure_rate": r.get("failure_rate"),
+    }
+
+
 def table_rows(doc: dict) -> tuple[list[str], list[dict]]:
-    """Header and rows of the methods x metrics table (value, CI, n, bold flag)."""
+    """Header and rows of the methods x metrics table (value, CI, n, bold flag), then the copy-the-input row."""
     metric_names = list(doc["metric_info"])
     header = [
         f"{doc['metric_info'][k]['label']} {'↑' if doc['metric_info'][k]['higher_is_better'] else '↓'}"
         for k in metric_names
     ]
     best = {k: best_for_metric(doc, k) for k in metric_names}
-    rows = []
-    for method, res in doc["metrics"].items():
-        cells = []
-        for k in metric_names:
-            r = res[k]
-            ci = r.get("ci")
-            cells.append(
-                {
-                    "value": fmt(r.get("value")),
-                    "ci": f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "",
-                    "n": r.get("n", 0),
-                    "best": method in best[k],
-                    "note": r.get("unavailable", ""),
-                    "failure_rate": r.get("failure_rate"),
-                }
-            )
-        rows.append({"method": method, "cells": cells})
+    rows = [
+        {"method": method, "baseline": False, "cells": [_cell(res[k], method in best[k]) for k in metric_names]}
+        for method, res in doc["metrics"].items()
+    ]
+    if copy := doc.get("copy_input"):
+        rows.append({"method": COPY_LABEL, "baseline": True, "cells": [_cell(copy.get(k)) for k in metric_names]})
     return header, rows
 
 
 def per_image_table(doc: dict) -> tuple[list[str], list[list]]:
     names = [k for k, i in doc["metric_info"].items() if i["per_image"]]
     rows = []
-    for method, res in doc["metrics"].items():
-        ids = sorted({k for n in names for k in res[n].get("per_image", {})})
-        for k in ids:
-            rows.append([method, k, *[res[n].get("per_image", {}).get(k, float("nan")) for n in names]])
+    for method, res in [*doc["metrics"].items(), (COPY_INPUT, doc.get("copy_input", {}))]:
+        per_image = {n: res.get(n, {}).get("per_image", {}) for n in names}
+        for k in sorted({k for v in per_image.values() for k in v}):
+            rows.append([method, k, *[per_image[n].get(k, float("nan")) for n in names]])
     return ["method", "id", *names], rows
 
 
@@ -87,7 +95,7 @@ def markdown(doc: dict) -> str:
         "# Evaluation report",
         "",
         f"Source: `{doc['source']['folder']}` ({doc['source']['n']} images); "
-        f"reference: `{doc['reference'].get('path', '–')}`; seed {doc['seed']}. "
+        f"reference: `{doc['reference'].get('path', '–')}`; {_targets_line(doc)}seed {doc['seed']}. "
         "Cells: value [95% CI]; best per metric in **bold**; ↑/↓ = higher/lower is better.",
         "",
         "| method | " + " | ".join(header) + " |",
@@ -100,7 +108,8 @@ def markdown(doc: dict) -> str:
             extra = f" {c['ci']}" if c["ci"] else ""
             fr = f" (fail {c['failure_rate']:.0%})" if c["failure_rate"] else ""
             cells.append(f"{v}{extra}{fr}")
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+        name = f"*{row['method']}*" if row["baseline"] else row["method"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "n per cell:", ""]
     lines.append("| method | " + " | ".join(header) + " |")
     lines.append("|---|" + "---|" * len(header))
@@ -112,8 +121,32 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _targets_line(doc: dict) -> str:
+    t = doc.get("targets")
+    if not t:
+        return ""
+    missing = f", {len(t['missing'])} source id(s) without a target" if t["missing"] else ""
+    return f"targets: `{t['folder']}` ({t['n']} matched{missing}); "
+
+
 def notes_list(doc: dict) -> list[str]:
     notes = []
+    if (t := doc.get("targets")) and t["missing"]:
+        more = f" (+{len(t['missing']) - 10} more)" if len(t["missing"]) > 10 else ""
+        notes.append(
+            f"{len(t['missing'])} source id(s) without a target (not in the target metrics): "
+            f"{', '.join(t['missing'][:10])}{more}"
+        )
+    for k, base in doc.get("copy_input", {}).items():
+        if base.get("value") is None:
+            continue
+        vals = {m: r[k].get("value") for m, r in doc["metrics"].items()}
+        below = [m for m, v in vals.items() if v is not None and v < base["value"]]
+        rest = [m for m in vals if m not in below]
+        notes.append(
+            f"{doc['metric_info'][k]['label']}: copy the input scores {fmt(base['value'])}; "
+            f"below it: {', '.join(below) or 'none'}; not below: {', '.join(rest) or 'none'}"
+        )
     for method, res in doc["metrics"].items():
         for k, r in res.items():
             if r.get("unavailable"):
@@ -174,6 +207,9 @@ def bars_plot(doc: dict) -> str | None:
             errs[1].append(hi)
         x = np.arange(len(methods))
         ax.bar(x, vals, yerr=errs, capsize=4, color=[colors[i % 10] for i in range(len(methods))])
+        if (base := doc.get("copy_input", {}).get(k, {}).get("value")) is not None:
+            ax.axhline(base, color="0.3", ls="--", lw=1, label="copy the input")
+            ax.legend(fontsize=7)
         info = doc["metric_info"][k]
         ax.set_title(f"{info['label']} {'↑' if info['higher_is_better'] else '↓'}", fontsize=10)
         ax.set_xticks(x, methods, rotation=20, ha="right", fontsize=8)
@@ -222,7 +258,7 @@ def grid_plot(grid: list, methods: list[str]) -> str | None:
 
     if not grid:
         return None
-    cols = [SOURCE, *methods]
+    cols = [SOURCE, *([TARGET] if any(TARGET in imgs for _, imgs in grid) else []), *methods]
     fig, axes = plt.subplots(len(grid), len(cols), figsize=(1.6 * len(cols), 1.6 * len(grid)), squeeze=False)
     for r, (key, imgs) in enumerate(grid):
         for c, role in enumerate(cols):
@@ -265,7 +301,7 @@ def write_report(out: Path, doc: dict, res, methods: list[str]) -> None:
     header, rows = per_image_table(doc)
     write_csv(out / "per_image.csv", header, rows)
     slim = copy.deepcopy(doc)
-    for r in slim["metrics"].values():
+    for r in [*slim["metrics"].values(), slim.get("copy_input", {})]:
         for m in r.values():
             m.pop("per_image", None)
     atomic_write_json(out / "metrics.json", slim)

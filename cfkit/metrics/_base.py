@@ -39,6 +39,8 @@ class Metric:
     higher_is_better = False
     per_image = True
     """Whether the metric has one value per image (a ``per_image.csv`` column)."""
+    copy_baseline = False
+    """Whether the metric also scores the source images as outputs (the "copy the input" baseline)."""
 
     def run(self, ctx: MetricContext) -> dict:
         """:meth:`compute`, or :func:`unavailable` with the reason when a needed feature could not be computed."""
@@ -69,6 +71,13 @@ def mean_result(per_image: dict[str, float], ctx: MetricContext, **extra) -> dic
         "per_image": per_image,
         **extra,
     }
+
+
+def feature_mean(ctx: MetricContext, feature: str, **extra) -> dict:
+    """:func:`mean_result` of a per-image distance feature over ``ctx.ids``, with its ``resized_pairs``."""
+    vals = ctx.feature(feature)
+    resized = ctx.data.provenance.get(feature, {}).get("resized_pairs", 0)
+    return mean_result({k: vals[k] for k in ctx.ids if k in vals}, ctx, resized_pairs=resized, **extra)
 
 
 def paired_result(ctx: MetricContext, src: dict, out: dict, fn: Callable, **extra) -> dict:

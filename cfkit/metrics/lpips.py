@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import mean_result
+from cfkit.metrics._base import feature_mean
 
 
 @METRICS.register("lpips")
@@ -13,7 +13,4 @@ class LPIPS(Metric):
     needs = ("lpips",)
 
     def compute(self, ctx):
-        vals = ctx.feature("lpips")
-        resized = ctx.data.provenance.get("lpips", {}).get("resized_pairs", 0)
-        per_image = {k: vals[k] for k in ctx.ids if k in vals}
-        return mean_result(per_image, ctx, net=ctx.config.lpips_net, resized_pairs=resized)
+        return feature_mean(ctx, "lpips", net=ctx.config.lpips_net)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cfkit.imageio import list_images, load_rgb, save_png
+from cfkit.train.known_answer import stylise
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,9 @@ def e2e(face_sets, fid_weights, tmp_path_factory, asset, run_cli_module):
     save_png(jpeg / "stray.png", load_rgb(files[0]))
     big = load_rgb(files[2])
     save_png(jpeg / files[2].name, np.repeat(np.repeat(big, 2, 0), 2, 1))
+    targets = root / "targets"  # the known answers: the stylised sources
+    for p in list_images(face_sets["source"]):
+        save_png(targets / p.name, stylise(load_rgb(p)))
     out = root / "out"
     rc, stdout, err = run_cli_module(
         "eval",
@@ -35,6 +39,8 @@ def e2e(face_sets, fid_weights, tmp_path_factory, asset, run_cli_module):
         face_sets["source"],
         "--reference",
         face_sets["reference"],
+        "--targets",
+        targets,
         "--out",
         out,
         "--fid-dims",
@@ -77,6 +83,7 @@ def test_writes_every_output(e2e):
     assert doc["provenance"]["identity"]["backend"] == "dlib-resnet128"
     assert len(doc["provenance"]["inception"]["sha256"]) == 64 and doc["versions"]["torch"]
     assert doc["seed"] == 0
+    assert doc["copy_input"]["l1_target"]["n"] == 10 and doc["targets"]["missing"] == []
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3
     md = (out / "report.md").read_text()
@@ -101,7 +108,7 @@ def test_per_image_values_match_reference_libraries(e2e, face_sets):
     from cfkit.nets.pretrained import lpips_model
 
     rows = list(csv.DictReader((e2e["out"] / "per_image.csv").open()))
-    assert {r["method"] for r in rows} == {"blur", "jpeg"} and len(rows) == 19
+    assert {r["method"] for r in rows} == {"blur", "jpeg", "copy_input"} and len(rows) == 29
     row = next(r for r in rows if r["method"] == "blur" and r["identity"])
     src = load_rgb(face_sets["source"] / f"{row['id']}.png")
     out = load_rgb(face_sets["blur"] / f"{row['id']}.png")
@@ -125,7 +132,7 @@ def test_protocols_parse():
     assert EvalConfig.load("smoke").fid_dims == 64  # bundled protocol by name
     for p in protocols:  # data under the working directory, never beside the project
         cfg = EvalConfig.load(p)
-        for path in filter(None, (cfg.source, cfg.reference)):
+        for path in filter(None, (cfg.source, cfg.reference, cfg.targets)):
             assert not Path(path).is_absolute() and ".." not in Path(path).parts, (p.name, path)
 
 

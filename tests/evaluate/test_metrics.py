@@ -29,6 +29,8 @@ def test_registry_discovers_every_metric_module():
         "landmark_nme",
         "lpips",
         "lpips_diversity",
+        "l1_target",
+        "lpips_target",
     }
 
 

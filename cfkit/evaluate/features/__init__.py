@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pkgutil
 
-from cfkit.evaluate.features._base import OUTPUT, REFERENCE, SOURCE, Feature, process_model
+from cfkit.evaluate.features._base import OUTPUT, REFERENCE, SOURCE, TARGET, Feature, process_model
 from cfkit.registry import Registry
 
 FEATURES: Registry[type[Feature]] = Registry(
     "feature", modules=[f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
 )
 
-__all__ = ["FEATURES", "OUTPUT", "REFERENCE", "SOURCE", "Feature", "process_model"]
+__all__ = ["FEATURES", "OUTPUT", "REFERENCE", "SOURCE", "TARGET", "Feature", "process_model"]

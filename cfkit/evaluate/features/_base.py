@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-SOURCE, OUTPUT, REFERENCE = "source", "output", "reference"
-"""Kinds of image in an evaluation: a method's input, a method's output, a real target-domain image."""
+SOURCE, OUTPUT, REFERENCE, TARGET = "source", "output", "reference", "target"
+"""Kinds of image in an evaluation: a method's input, a method's output, a real target-domain image, and
+the known correct translation of a source (``--targets``, paired by id)."""
 
 _PROCESS_MODELS: dict = {}
 
@@ -23,8 +24,8 @@ def process_model(key: tuple, build: Callable[[], Any]) -> Any:
 class Feature:
     """Subclass, set ``name`` and ``kinds``, override what you need, register with ``@FEATURES.register``.
 
-    Values land in ``Extracted.features[name][role][id]`` (role = ``source``, a method name or
-    ``reference``). The default pipeline passes each decoded image through :meth:`per_image` in a
+    Values land in ``Extracted.features[name][role][id]`` (role = ``source``, a method name,
+    ``reference`` or ``target``). The default pipeline passes each decoded image through :meth:`per_image` in a
     decode worker and stores the result in :meth:`add`; a feature that runs a network in batches on the
     main process returns a network input from :meth:`per_image` and batches it in :meth:`add`/:meth:`flush`.
     Instances are pickled to worker processes without their state: build models with :func:`process_model`.
