@@ -3,6 +3,7 @@
     python benchmarks/bench_learning.py --methods cartoongan,cartoongan-mask,cyclegan,nst
                                         [--iters 300] [--size 64] [--width 0.5] [--points 4]
                                         [--photos DIR] [--n-test 16] [--out DIR] [--set METHOD:KEY=VALUE ...]
+                                        [--override] [--landmarks]
 
 Domain A: real face photos (default ../shared/data/photos/ffhq_thumbs128, FFHQ-aligned); domain B: the
 same photos through the fixed stylisation filter; ``--n-test`` photos are held out. Each method trains
@@ -13,6 +14,8 @@ LPIPS-AlexNet, beside the copy-the-input baseline. The final table is what docs/
 Cartoon -> photo methods (``direction`` "cartoon -> photo": cpgan) learn the reverse task, stylised photos
 (A) -> photos (B), scored on the held-out stylised photos against the photos themselves.
 ``--set nst:method.steps=100`` passes a recipe override to one method (``--set KEY=VALUE``: to all).
+``--override`` continues the runs kept in ``--out`` with a larger ``--iters`` (the curve goes on);
+``--landmarks`` gives the task dlib's landmarks (automatic for methods that always need them).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def method_sets(items: list[str], method: str) -> dict:
 
 def run_method(method: str, task, args, out: Path) -> list[dict]:
     from cfkit.train import train
+    from cfkit.train.checkpoint import latest
     from cfkit.train.known_answer import score
     from cfkit.train.method import METHODS
 
@@ -53,6 +57,8 @@ def run_method(method: str, task, args, out: Path) -> list[dict]:
     points = sorted({max(1, round(args.iters * k / args.points)) for k in range(1, args.points + 1)})
     curve = []
     run = out / method
+    if done := latest(run):  # a continued run (--override): only the points it has not reached
+        points = [p for p in points if p >= int(done.stem.split("-")[1])]
     elapsed = 0.0
     for stop in points:
         t = time.perf_counter()
@@ -67,6 +73,7 @@ def run_method(method: str, task, args, out: Path) -> list[dict]:
             device="cpu",
             out=run,
             resume=True,
+            override=args.override,
             log_every=10,
             sample_every=args.iters,
             ckpt_every=args.iters,
@@ -112,6 +119,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     ap.add_argument("--out", type=Path, default=None, help="keep runs and the task here (default: a temp dir)")
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE or METHOD:KEY=VALUE recipe override")
+    ap.add_argument(
+        "--override",
+        action="store_true",
+        help="continue runs in --out with a changed --iters (more points on the same curve)",
+    )
     ap.add_argument(
         "--landmarks",
         action="store_true",

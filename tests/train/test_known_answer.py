@@ -99,3 +99,24 @@ def test_cyclegan_learns_the_known_answer(task, tmp_path, asset):
     s = score(run, task)
     print(s)
     assert s.l1 < 0.9 * s.copy_l1, s
+
+
+def test_task_with_landmarks_gives_both_domains_the_photos_points(shared_data, tmp_path, asset):
+    import numpy as np
+
+    from cfkit.faces import scheme
+    from cfkit.train.known_answer import build_task
+
+    asset("dlib-landmarks68")
+    photos = sorted((shared_data / "photos" / "ffhq_thumbs128").rglob("*.png"))[:14]
+    task = build_task(photos, tmp_path / "task", 64, 4, landmarks=True)
+    a = pd.read_parquet(task.a / "manifest.parquet").set_index("id")
+    b = pd.read_parquet(task.b / "manifest.parquet").set_index("id")
+    assert (a["lm_source"] == "dlib68").all()  # FFHQ-aligned photos: dlib finds every face
+    assert set(b.index) == set(a.index[a["split"] == "train"])
+    for i in b.index:  # a stylised copy carries its photo's points
+        assert list(b.loc[i, "lm5"]) == list(a.loc[i, "lm5"])
+    pts = np.stack([scheme.from_lm5(v) for v in a["lm5"]])
+    eyes, nose, mouth, chin = pts[:, :2].mean(1), pts[:, 2], pts[:, 3], pts[:, 4]
+    assert (eyes[:, 1] < nose[:, 1]).all() and (nose[:, 1] < mouth[:, 1]).all() and (mouth[:, 1] < chin[:, 1]).all()
+    assert (pts[:, 0, 0] < pts[:, 1, 0]).all()  # eye_l is on the image's left
