@@ -32,6 +32,7 @@ def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
 class CycleGAN(Method):
     name = "cyclegan"
     epoch_images = "max"  # the official unaligned data loader: an epoch is max(|A|, |B|) images
+    cpu_bf16 = True  # loss curves within 4 % of fp32's over a short run, 1.9x faster per step (docs/train.md)
 
     def __init__(self, options, device):
         super().__init__(options, device)
