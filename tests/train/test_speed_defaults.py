@@ -68,6 +68,7 @@ def _first_iteration_of_each_phase(name: str, data: tuple[Path, Path], out: Path
     return logs, grads
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", METHODS.names())
 def test_channels_last_trains_like_nchw(name, lm_faces, tmp_path, asset):
     asset("vgg16")  # the content / perceptual networks' offline weights
