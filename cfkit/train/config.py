@@ -50,7 +50,7 @@ class TrainOptions:
     """auto (bf16, else fp16, on CUDA; on CPU bf16 for methods shown to train the same in it,
     ``Method.cpu_bf16``, where the CPU has native bf16; off elsewhere) | off | bf16 (also CPU) | fp16."""
     channels_last: bool | Literal["auto"] = "auto"
-    """auto: on CUDA, and on CPU with bf16 autocast."""
+    """auto: on CUDA."""
     accum: int = 1
     """Gradient accumulation: micro-batches per optimizer step."""
     ema: float | None = None

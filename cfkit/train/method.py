@@ -161,7 +161,7 @@ class Method:
     monitor: str | None = None
     #: images per epoch: ``"a"`` (|A|), ``"b"`` (|B|) or ``"max"`` (max(|A|, |B|), the official CycleGAN loader)
     epoch_images: str = "a"
-    #: bf16 autocast (with channels_last) is its CPU default (``amp: auto``) on CPUs with native bf16: set
+    #: bf16 autocast is its CPU default (``amp: auto``) on CPUs with native bf16: set
     #: where ``benchmarks/bench_precision.py`` showed its loss curves stay as close to fp32's as rounding allows
     cpu_bf16: bool = False
 
