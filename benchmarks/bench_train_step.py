@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train_step.py
         [--methods cartoongan,cartoongan-mask,cyclegan,cpgan,landmark-cyclegan,whitebox] [--batches 1,2,4]
-        [--size 128] [--steps 3] [--width 1.0] [--threads N]
+        [--size 128] [--steps 3] [--width 1.0] [--threads N] [--modes default,fp32,bf16+cl,...]
 
 Each method runs through the real trainer (``cfkit.train.trainer.Trainer``: its optimizers, loss terms,
 DDP-free single process) on real faces from ../shared/data (CelebA photos -> bitmoji; the reverse for
@@ -14,9 +14,10 @@ FLOPs per iteration (forward + backward of every network, frozen VGG included) a
 the best of a large fp32 matmul and a large 3x3 conv2d (forward) with torch, measured before and after
 every configuration (the best measurement stands: other processes on a shared CPU only lower it).
 Utilisation = achieved / peak; ``util/CPU-s`` divides FLOPs per process CPU second by the peak's FLOPs per
-CPU second, which holds on a CPU shared with other processes (wall-clock rates fall with their load).
-Modes (``MODES``): on CPU the trainer's defaults and bf16 autocast + channels_last; on CUDA fp32 and
-AMP (bf16, else fp16) + channels_last; each against the peak of its precision.
+CPU second, which holds on a CPU shared with other processes (wall-clock rates fall with their load), as
+do ``CPU-s/step`` (process CPU seconds per iteration: the speed ratio of two modes at one thread).
+Modes (``MODES``): on CPU the trainer's defaults, fp32 and bf16 autocast, each NCHW and channels_last; on
+CUDA fp32 and AMP (bf16, else fp16) + channels_last; each against the peak of its precision.
 White-box cartoonization computes superpixels in worker processes beside each step: its rows also say how
 long the superpixels of one batch take (in-process, the CPU they cost) and how long the step waited for
 them (the part that is not hidden), both as shares of the step.
@@ -37,10 +38,17 @@ DATA = REPO.parent / "shared" / "data"
 BENCH_METHODS = ("cartoongan", "cartoongan-mask", "cyclegan", "cpgan", "landmark-cyclegan", "whitebox")
 """Methods benchmarked by default (here and in bench_gpu_check.py): a new method is one more entry."""
 MODES = {
-    False: {"default": {}, "bf16+cl": {"amp": "bf16", "channels_last": True}},
+    False: {
+        "default": {},
+        "fp32": {"amp": "off", "channels_last": False},
+        "fp32+cl": {"amp": "off", "channels_last": True},
+        "bf16": {"amp": "bf16", "channels_last": False},
+        "bf16+cl": {"amp": "bf16", "channels_last": True},
+    },
     True: {"fp32": {"amp": "off", "channels_last": False}, "amp+cl": {"amp": "auto", "channels_last": True}},
 }
-"""Trainer options compared per method, on CPU (False) and CUDA (True); ``default`` is what users get."""
+"""Trainer options compared per method, on CPU (False) and CUDA (True); ``default`` is what users get
+(``--modes`` picks some)."""
 
 
 def _sync(device: torch.device) -> None:
@@ -161,6 +169,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
         "flops": flops,
         "achieved": flops * rate,
         "achieved_cpu": flops / max(cpu, 1e-9),
+        "cpu_s": cpu,
         "amp": {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(t.dtype, "fp32"),
         "channels_last": t.channels_last,
         "losses": losses,
@@ -179,6 +188,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="timed iterations per configuration")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--modes", default="", help="comma-separated names of MODES (default: all of the device's)")
     args = ap.parse_args()
 
     from cfkit.console import set_verbosity
@@ -194,6 +204,11 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m in METHODS]
     skipped = sorted(set(args.methods.split(",")) - set(methods))
     modes = MODES[device.type == "cuda"]
+    if args.modes:
+        unknown = set(args.modes.split(",")) - set(modes)
+        if unknown:
+            raise SystemExit(f"unknown modes {', '.join(sorted(unknown))}; choose from {', '.join(modes)}")
+        modes = {k: v for k, v in modes.items() if k in args.modes.split(",")}
     half = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
     dtypes = {
         tag: half
@@ -232,7 +247,7 @@ def main() -> None:
         )
     print(
         f"{'method':16} {'mode':8} {'precision':9} {'batch':>5} {'phase':12} {'steps/s':>8} {'img/s':>7} "
-        f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'util':>6} {'util/CPU-s':>10}"
+        f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'util':>6} {'util/CPU-s':>10} {'CPU-s/step':>10}"
     )
     for name, tag, batch, r in rows:
         p = peaks[dtypes[tag]]
@@ -240,7 +255,8 @@ def main() -> None:
         print(
             f"{name:16} {tag:8} {prec:9} {batch:5d} {r['phase']:12} "
             f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.2f} {r['flops'] / 1e9:10.1f} "
-            f"{r['achieved'] / 1e9:8.1f} {r['achieved'] / p['peak']:6.1%} {r['achieved_cpu'] / p['peak_cpu']:10.1%}"
+            f"{r['achieved'] / 1e9:8.1f} {r['achieved'] / p['peak']:6.1%} {r['achieved_cpu'] / p['peak_cpu']:10.1%} "
+            f"{r['cpu_s']:10.2f}"
         )
     for name, tag, batch, r in rows:
         if "sp_cost" in r:

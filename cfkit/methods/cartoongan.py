@@ -28,6 +28,7 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 @METHODS.register("cartoongan")
 class CartoonGAN(Method):
     name = "cartoongan"
+    cpu_bf16 = True  # loss curves within 4 % of fp32's over a short run, 1.9x faster per step (docs/train.md)
     needs_edge_smoothed_b = True
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content loss in the adversarial phase (identity proxy)

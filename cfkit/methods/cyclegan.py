@@ -36,6 +36,7 @@ class CycleGAN(Method):
     epoch_images = "max"  # the official unaligned data loader: an epoch is max(|A|, |B|) images
     reversible = True  # G_B translates B -> A
     ema_nets = ("G_A", "G_B")
+    cpu_bf16 = True  # loss curves within 4 % of fp32's over a short run, 1.9x faster per step (docs/train.md)
 
     def __init__(self, options, device):
         super().__init__(options, device)

@@ -47,7 +47,8 @@ class TrainOptions:
     device: str = "auto"
     """auto | cpu | cuda | cuda:N | mps."""
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
-    """auto (bf16, else fp16, on CUDA; off elsewhere) | off | bf16 (also CPU) | fp16."""
+    """auto (bf16, else fp16, on CUDA; on CPU bf16 for methods shown to train the same in it,
+    ``Method.cpu_bf16``, where the CPU has native bf16; off elsewhere) | off | bf16 (also CPU) | fp16."""
     channels_last: bool | Literal["auto"] = "auto"
     """auto: on CUDA."""
     accum: int = 1

@@ -1,8 +1,8 @@
 """The training loop shared by every method.
 
 The trainer owns devices, DDP (``torchrun --nproc_per_node N``: gloo on CPU, nccl on GPU,
-``DistributedSampler`` shards), AMP (bf16/fp16 on CUDA), channels_last, gradient accumulation,
-seeding, EMA, the phase schedule, checkpoints, TensorBoard, ``samples/`` grids and the progress
+``DistributedSampler`` shards), AMP (bf16/fp16 on CUDA, bf16 on CPU where a method allows), channels_last,
+gradient accumulation, seeding, EMA, the phase schedule, checkpoints, TensorBoard, ``samples/`` grids and the progress
 bar. A :class:`~cfkit.train.method.Method` only declares networks, optimizers, phases and losses.
 
 Schedule: each phase lasts ``epochs`` passes over domain A (or what the method's ``epoch_images`` says), i.e.
@@ -63,9 +63,18 @@ def pick_device(spec: str, local_rank: int = 0) -> torch.device:
     return dev
 
 
-def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype: on CUDA bf16 (else fp16) for ``auto``; on CPU only an explicit ``bf16``."""
-    if spec == "bf16" and device.type == "cpu":
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 / AMX); elsewhere bf16 is emulated, slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_dtype(spec: str, device: torch.device, cpu_bf16: bool = False) -> torch.dtype | None:
+    """Autocast dtype: on CUDA bf16 (else fp16) for ``auto``; on CPU an explicit ``bf16``, or ``auto`` for a
+    method that trains the same in bf16 (``Method.cpu_bf16``) on a CPU with native bf16."""
+    if device.type == "cpu" and (spec == "bf16" or (spec == "auto" and cpu_bf16 and cpu_has_bf16())):
         return torch.bfloat16
     if spec == "off" or device.type != "cuda":
         if spec == "fp16" and device.type != "cuda":
@@ -144,12 +153,13 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.main = self.rank == 0
         self.run_dir = Path(o.out)
-        self.dtype = amp_dtype(o.amp, self.device)
+        cls = METHODS.get(o.name)
+        self.dtype = amp_dtype(o.amp, self.device, cls.cpu_bf16)
+        # channels_last: on CUDA; on CPU it was no faster in fp32 or bf16 (docs/train.md)
         self.channels_last = self.device.type == "cuda" if o.channels_last == "auto" else o.channels_last
         self.accum = o.accum
         seed_everything(o.seed + self.rank)
 
-        cls = METHODS.get(o.name)
         domains = {k: v for k, v in (("--data-a", o.data_a), ("--data-b", o.data_b)) if v is not None}
         o.size = training_size(o.size, domains, o.split)
         self.method: Method = cls(o, self.device)
