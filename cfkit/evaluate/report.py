@@ -147,10 +147,15 @@ def notes_list(doc: dict) -> list[str]:
             f"{doc['metric_info'][k]['label']}: copy the input scores {fmt(base['value'])}; "
             f"below it: {', '.join(below) or 'none'}; not below: {', '.join(rest) or 'none'}"
         )
+    unavailable: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> methods (one note per reason)
     for method, res in doc["metrics"].items():
         for k, r in res.items():
             if r.get("unavailable"):
-                notes.append(f"{method} / {k}: unavailable: {r['unavailable']}")
+                unavailable.setdefault(r["unavailable"], {}).setdefault(k, []).append(method)
+    for reason, by_metric in unavailable.items():
+        every = all(len(ms) == len(doc["metrics"]) for ms in by_metric.values())
+        what = ", ".join(k if every else f"{k} ({', '.join(ms)})" for k, ms in by_metric.items())
+        notes.append(f"{what} unavailable{' for every method' if every else ''}: {reason}")
     for m, info in doc["methods"].items():
         if info["missing"]:
             notes.append(f"{m}: {len(info['missing'])} source id(s) without output: {', '.join(info['missing'][:10])}")
