@@ -224,13 +224,14 @@ class Trainer:
     # --- batches --------------------------------------------------------------------------
     def _to_device(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        real = torch.get_default_dtype()  # float64 under torch.set_default_dtype: exact runs (the DDP tests)
         out = {}
         for k, v in t.items():
             v = v.to(self.device, non_blocking=True)
             if k.endswith(("_lm", "_lm_ok")):
-                out[k] = v.float()
+                out[k] = v.to(real)
                 continue
-            v = v.float().div_(255.0) if k.endswith("_mask") else to_float(v)
+            v = v.to(real).div_(255.0) if k.endswith("_mask") else to_float(v)
             out[k] = v.contiguous(memory_format=mf)
         if self.lm:
             from cfkit.train.landmark_data import with_heatmaps
