@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+TIMEOUT = 900  # seconds: a guard against a hung rank, generous because test runs share their CPUs
+
 DRIVER = textwrap.dedent(
     """
     import json, sys
@@ -70,7 +72,7 @@ def _run(tmp: Path, nproc: int, method: str, data: tuple[Path, Path], steps: int
     else:
         cmd = [sys.executable, *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     return torch.load(out / "result.pt", weights_only=True)
 
@@ -191,7 +193,9 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(small_data, tmp_path):
     out.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += [str(driver), str(small_data[0]), str(small_data[1]), str(out)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert res.returncode != 0
     errors = {p.name: p.read_text() for p in out.glob("error-rank-*.txt")}
     # both ranks raised the same clear error at the same step (before: rank 1 raised, rank 0 hung or was killed)
@@ -241,7 +245,9 @@ def test_batchnorm_running_statistics_are_the_same_on_every_rank(small_data, tmp
     driver.write_text(BN_DRIVER)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += [str(driver), str(small_data[0]), str(small_data[1]), str(tmp_path)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     rank0, rank1 = torch.load(tmp_path / "stats.pt", weights_only=True)
     assert torch.equal(rank0, rank1)
