@@ -46,7 +46,7 @@ DDP_DRIVER = textwrap.dedent(
     if world == 1:  # one GPU: wrap anyway so DDP's gradient hooks run over NCCL
         for n, net in t.method.nets.items():
             if any(p.requires_grad for p in net.parameters()):
-                t.method.nets[n] = torch.nn.parallel.DistributedDataParallel(net, device_ids=[rank])
+                t.method.nets[n] = t.wrapped[n] = torch.nn.parallel.DistributedDataParallel(net, device_ids=[rank])
     t.step = sum(n for _, n in t.plan[:-1])
     t.train_step()
     torch.cuda.synchronize()

@@ -190,8 +190,8 @@ class IndexStream:
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1]."""
-    return x.float().div_(127.5).sub_(1.0)
+    """uint8 [0, 255] -> [-1, 1] in torch's default dtype (float32 unless set otherwise)."""
+    return x.to(torch.get_default_dtype()).div_(127.5).sub_(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -39,10 +39,11 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
 
 Rules the trainer relies on:
 
-* ``self.nets[name]`` is the live network (DDP-wrapped in distributed runs; ``self.net(name)``
-  unwraps it). Inside ``losses`` call each trainable network at most as often as needed and
-  *detach* or use ``torch.no_grad()`` for networks not updated by ``opt`` (their gradients
-  are discarded but still all-reduced under DDP otherwise).
+* ``self.nets[name]`` is the live network (``self.net(name)`` unwraps it): DDP-wrapped in
+  distributed runs while ``opt`` updates it; the others are plain and frozen (no weight gradients;
+  gradients still flow through them to their inputs, e.g. D inside G's loss). Inside ``losses``
+  call each trainable network at most as often as needed and *detach* or use ``torch.no_grad()``
+  where no gradient must flow through a network (G's fakes in the D step): it saves the backward.
 * All randomness goes through torch's global RNG (seeded and checkpointed by the trainer),
   so ``--resume`` continues bit-for-bit.
 * Batches are dicts of float tensors on the device: ``a``/``b`` images ``N x 3 x H x W`` in

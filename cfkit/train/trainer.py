@@ -188,6 +188,7 @@ class Trainer:
             for name, net in self.method.nets.items():
                 if any(p.requires_grad for p in net.parameters()):
                     self.method.nets[name] = ddp(net, device_ids=ids, **kw)
+        self.wrapped = dict(self.method.nets)  # the DDP wrappers (the plain networks in one process)
         self.ema: dict[str, nn.Module] = {}  # copied after DDP's broadcast: the same start on every rank
         if o.ema:
             self.ema = {n: copy.deepcopy(self.method.net(n)).eval().requires_grad_(False) for n in cls.ema_nets}
@@ -234,13 +235,14 @@ class Trainer:
     # --- batches --------------------------------------------------------------------------
     def _to_device(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        real = torch.get_default_dtype()  # float64 under torch.set_default_dtype: exact runs (the DDP tests)
         out = {}
         for k, v in t.items():
             v = v.to(self.device, non_blocking=True)
             if k.endswith(("_lm", "_lm_ok")):
-                out[k] = v.float()
+                out[k] = v.to(real)
                 continue
-            v = v.float().div_(255.0) if k.endswith("_mask") else to_float(v)
+            v = v.to(real).div_(255.0) if k.endswith("_mask") else to_float(v)
             out[k] = v.contiguous(memory_format=mf)
         if self.lm:
             from cfkit.train.landmark_data import with_heatmaps
@@ -382,6 +384,28 @@ class Trainer:
                 stack.enter_context(net.no_sync())
         return stack
 
+    def _update_only(self, names: tuple[str, ...]) -> None:
+        """Gradients only for the networks ``names`` (those one optimizer steps). The others are called
+        without their DDP wrapper: a discriminator inside the generator's loss then neither computes
+        weight gradients nor all-reduces them, so every process computes what one process would."""
+        for n, net in self.wrapped.items():
+            net.requires_grad_(n in names)
+            self.method.nets[n] = net if n in names else self.method.net(n)
+
+    def _broadcast_buffers(self) -> None:
+        """Process 0's floating-point buffers (BatchNorm running statistics) to every process after each
+        step, as DDP's ``broadcast_buffers`` would before each forward (off here, see ``__init__``): every
+        process holds the same networks, so a frozen eval-mode U-Net gives all of them the same masks."""
+        for net in self.wrapped.values():
+            if not isinstance(net, nn.parallel.DistributedDataParallel):
+                continue
+            bufs = [b for b in net.module.buffers() if b.is_floating_point()]
+            if bufs:
+                flat = torch.cat([b.detach().flatten() for b in bufs])
+                dist.broadcast(flat, 0)
+                for b, v in zip(bufs, flat.split([b.numel() for b in bufs]), strict=True):
+                    b.copy_(v.view_as(b))
+
     def train_step(self) -> None:
         phase, progress = self.phase_at(self.step)
         factor = phase.lr_factor(progress)
@@ -390,9 +414,7 @@ class Trainer:
             spec, opt, scaler = self.specs[opt_name], self.opts[opt_name], self.scalers[opt_name]
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * factor
-            if self.world == 1:  # skip gradients of networks this optimizer does not update
-                for n, net in self.method.nets.items():
-                    net.requires_grad_(n in spec.nets)
+            self._update_only(spec.nets)
             opt.zero_grad(set_to_none=True)
             for i, mb in enumerate(micro):
                 with (
@@ -407,6 +429,9 @@ class Trainer:
                     self._logsum[key] = self._logsum.get(key, 0.0) + v.detach().float() / self.accum
             scaler.step(opt)
             scaler.update()
+        self.method.nets.update(self.wrapped)
+        if self.world > 1:
+            self._broadcast_buffers()
         self._logn += 1
         self.step += 1
         with torch.no_grad():
