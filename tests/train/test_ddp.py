@@ -123,7 +123,7 @@ def test_cyclegan_ddp_gradients_match_single_process_exactly(small_data, tmp_pat
     # gradient lambda * sign(G(x) - x) / N, and a pixel where |G_B(G_A(a)) - a| is below float32 rounding
     # (2e-7 against the ~2e-6 by which batch 2 and batch 1 convolutions round apart) takes the opposite
     # sign in one of the two runs, moving G's gradient by ~2 / sqrt(N) of its norm: 0.3-0.5% for 64 px.
-    exact = {"float64": True, "method": {"load_size": 256}}
+    exact = {"float64": True, "amp": "off", "method": {"load_size": 256}}
     single = _run(tmp_path, 1, "cyclegan", small_data, 1, exact)
     ddp = _run(tmp_path, 2, "cyclegan", small_data, 1, exact)
     assert {n for n, g in single["grads"].items() if g} == {"G_A", "G_B", "D_A", "D_B"}
@@ -137,7 +137,11 @@ def test_cartoongan_ddp_gradients_match_single_process_exactly(small_data, tmp_p
     # frozen (as in one process) are D's gradients the D step's alone (before: off by up to 4x its norm).
     # Instance norm in D: a BatchNorm D normalises over each process's own images (see docs/train.md).
     asset("vgg16")
-    exact = {"float64": True, "method": {"init_epochs": 0, "d_norm": "instance", "content_layer": "vgg16/conv4_3"}}
+    exact = {
+        "float64": True,
+        "amp": "off",
+        "method": {"init_epochs": 0, "d_norm": "instance", "content_layer": "vgg16/conv4_3"},
+    }
     single = _run(tmp_path, 1, "cartoongan", small_data, 1, exact)
     ddp = _run(tmp_path, 2, "cartoongan", small_data, 1, exact)
     assert {n for n, g in single["grads"].items() if g} == {"G", "D"} and "g_adv" in single["logs"]
