@@ -80,7 +80,9 @@ class SuperpixelPool:
         if self._pool is None:
             import multiprocessing as mp
 
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=mp.get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+            )
         return self._pool
 
     def submit(self, images: np.ndarray) -> BatchResult:
@@ -104,6 +106,19 @@ class BatchResult:
 
     def result(self) -> np.ndarray:
         return np.stack([f.result() for f in self.futures])
+
+
+def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """In a worker: exit once the training process is gone (killed runs must not leave workers behind)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _spawnable() -> bool:

@@ -102,6 +102,51 @@ def test_adaptive_colouring_on_a_known_image():
         pool.close()
 
 
+KILLED_PARENT = """
+import multiprocessing
+import time
+
+import numpy as np
+
+from cfkit.nets.superpixel import SuperpixelPool
+
+if __name__ == "__main__":
+    pool = SuperpixelPool(workers=1)
+    pool.submit(np.zeros((1, 16, 16, 3), np.uint8)).result()
+    print(*[p.pid for p in multiprocessing.active_children()], flush=True)
+    time.sleep(60)
+"""
+
+
+def test_superpixel_workers_exit_when_the_training_process_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "train_like.py"  # spawned workers re-import a main script from a file
+    script.write_text(KILLED_PARENT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert workers, "the pool started no worker process"
+    proc.send_signal(signal.SIGKILL)  # no finalizers run: the pool is never shut down
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as f:  # an exited child re-parented to init may linger as a zombie
+            return f.read().split(")")[-1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers)
+
+
 def test_official_architecture_and_normalisations():
     from cfkit.methods.whitebox import feature_l1
     from cfkit.nets.whitebox import Discriminator, Generator, total_variation
