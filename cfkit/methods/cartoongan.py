@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cfkit.errors import InputError
 from cfkit.nets.cartoongan import Discriminator, Generator
 from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 
@@ -36,6 +37,10 @@ class CartoonGAN(Method):
     def __init__(self, options, device):
         super().__init__(options, device)
         self._content = None
+        if not float(self.hp.get("w_init_content", self.hp.get("w_content", 10.0))) and not float(
+            self.hp.get("w_init_pixel", 0.0)
+        ):
+            raise InputError("method.w_init_content and method.w_init_pixel are both 0: the init phase has no loss")
 
     # --- declarations --------------------------------------------------------------------
     def build_networks(self) -> dict[str, nn.Module]:
@@ -97,7 +102,10 @@ class CartoonGAN(Method):
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         if phase == "init":
             fake = self.nets["G"](batch["a"])
-            terms = {"content": self.content_loss(fake, batch["a"])}
+            terms = {}
+            w_content = float(self.hp.get("w_init_content", self.hp.get("w_content", 10.0)))
+            if w_content:  # the paper's init: the content loss alone (0 here skips the VGG: pixel-only init)
+                terms["content"] = w_content * self.content(fake, batch["a"])
             w_pixel = float(self.hp.get("w_init_pixel", 0.0))
             if w_pixel:  # not in the paper (0 in its recipe): lets a short run's G start near the identity
                 terms["pixel"] = w_pixel * (fake - batch["a"]).abs().mean()

@@ -115,3 +115,23 @@ def test_init_pixel_term_is_off_in_the_paper_recipe(asset):
             with torch.no_grad():
                 expected = 7.0 * (m.net("G")(x) - x).abs().mean()
             torch.testing.assert_close(out["pixel"].detach(), expected)
+
+
+def test_pixel_only_init_skips_the_content_network_and_a_lossless_init_is_refused():
+    from skimage import data
+
+    from cfkit.errors import InputError
+    from cfkit.train.config import resolve
+    from cfkit.train.data import fit_square, to_float
+    from cfkit.train.method import METHODS, Batch
+
+    x = to_float(torch.from_numpy(fit_square(data.astronaut(), 32)).permute(2, 0, 1)[None])
+    cfg = resolve("cartoongan", overrides={"size": 32, "width": 0.125})
+    cfg.method.update(w_init_content=0.0, w_init_pixel=5.0)
+    m = METHODS.get("cartoongan")(cfg, "cpu")
+    m.setup()
+    out = m.losses("init", "g", Batch({"a": x}))
+    assert set(out) == {"pixel"} and m._content is None  # no VGG built (nor fetched) for the init phase
+    cfg.method.update(w_init_pixel=0.0)
+    with pytest.raises(InputError, match="init phase has no loss"):
+        METHODS.get("cartoongan")(cfg, "cpu")
