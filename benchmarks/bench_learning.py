@@ -47,7 +47,7 @@ def method_sets(items: list[str], method: str) -> dict:
 
 def run_method(method: str, task, args, out: Path) -> list[dict]:
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest
+    from cfkit.train.checkpoint import latest, step_of
     from cfkit.train.known_answer import score
     from cfkit.train.method import METHODS
 
@@ -58,7 +58,7 @@ def run_method(method: str, task, args, out: Path) -> list[dict]:
     curve = []
     run = out / method
     if done := latest(run):  # a continued run (--override): only the points it has not reached
-        points = [p for p in points if p >= int(done.stem.split("-")[1])]
+        points = [p for p in points if p >= step_of(done)]
     elapsed = 0.0
     for stop in points:
         t = time.perf_counter()

@@ -37,9 +37,10 @@ class CartoonGAN(Method):
     def __init__(self, options, device):
         super().__init__(options, device)
         self._content = None
-        if not float(self.hp.get("w_init_content", self.hp.get("w_content", 10.0))) and not float(
-            self.hp.get("w_init_pixel", 0.0)
-        ):
+        # the init phase's weights: the paper's content loss (w_content unless set), plus a cfkit pixel term
+        self.w_init_content = float(self.hp.get("w_init_content", self.hp.get("w_content", 10.0)))
+        self.w_init_pixel = float(self.hp.get("w_init_pixel", 0.0))
+        if not self.w_init_content and not self.w_init_pixel:
             raise InputError("method.w_init_content and method.w_init_pixel are both 0: the init phase has no loss")
 
     # --- declarations --------------------------------------------------------------------
@@ -103,12 +104,10 @@ class CartoonGAN(Method):
         if phase == "init":
             fake = self.nets["G"](batch["a"])
             terms = {}
-            w_content = float(self.hp.get("w_init_content", self.hp.get("w_content", 10.0)))
-            if w_content:  # the paper's init: the content loss alone (0 here skips the VGG: pixel-only init)
-                terms["content"] = w_content * self.content(fake, batch["a"])
-            w_pixel = float(self.hp.get("w_init_pixel", 0.0))
-            if w_pixel:  # not in the paper (0 in its recipe): lets a short run's G start near the identity
-                terms["pixel"] = w_pixel * (fake - batch["a"]).abs().mean()
+            if self.w_init_content:  # the paper's init: the content loss alone (0 skips the VGG: pixel-only init)
+                terms["content"] = self.w_init_content * self.content(fake, batch["a"])
+            if self.w_init_pixel:  # not in the paper (0 in its recipe): lets a short run's G start near the identity
+                terms["pixel"] = self.w_init_pixel * (fake - batch["a"]).abs().mean()
             return terms
         return self.d_losses(batch) if opt == "d" else self.g_losses(batch)
 

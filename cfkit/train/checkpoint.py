@@ -55,6 +55,14 @@ def step_checkpoints(run: str | Path) -> list[Path]:
     return sorted(p for p in d.glob("step-*.pt") if _STEP.match(p.name)) if d.is_dir() else []
 
 
+def step_of(path: str | Path) -> int:
+    """The step of a ``step-NNNNNNNN.pt`` checkpoint, from its name."""
+    m = _STEP.match(Path(path).name)
+    if m is None:
+        raise ValueError(f"{path}: not a step checkpoint")
+    return int(m.group(1))
+
+
 def latest(run: str | Path) -> Path | None:
     ckpts = step_checkpoints(run)
     return ckpts[-1] if ckpts else None
