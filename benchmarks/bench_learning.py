@@ -3,7 +3,7 @@
     python benchmarks/bench_learning.py --methods cartoongan,cartoongan-mask,cyclegan,nst
                                         [--iters 300] [--size 64] [--width 0.5] [--points 4]
                                         [--photos DIR] [--n-test 16] [--out DIR] [--set METHOD:KEY=VALUE ...]
-                                        [--override] [--landmarks]
+                                        [--override] [--landmarks] [--forward]
 
 Domain A: real face photos (default ../shared/data/photos/ffhq_thumbs128, FFHQ-aligned); domain B: the
 same photos through the fixed stylisation filter; ``--n-test`` photos are held out. Each method trains
@@ -12,7 +12,8 @@ recipe's phases) and is scored on the held-out photos at ``--points`` evenly spa
 there with a checkpoint and resumes), against their known targets: L1 (pixels in [0, 1]) and
 LPIPS-AlexNet, beside the copy-the-input baseline. The final table is what docs/train.md shows.
 Cartoon -> photo methods (``direction`` "cartoon -> photo": cpgan) learn the reverse task, stylised photos
-(A) -> photos (B), scored on the held-out stylised photos against the photos themselves.
+(A) -> photos (B), scored on the held-out stylised photos against the photos themselves; ``--forward``
+trains them on the photo -> stylised task like every other method.
 ``--set nst:method.steps=100`` passes a recipe override to one method (``--set KEY=VALUE``: to all).
 ``--override`` continues the runs kept in ``--out`` with a larger ``--iters`` (the curve goes on);
 ``--landmarks`` gives the task dlib's landmarks (automatic for methods that always need them).
@@ -51,8 +52,8 @@ def run_method(method: str, task, args, out: Path) -> list[dict]:
     from cfkit.train.known_answer import score
     from cfkit.train.method import METHODS
 
-    # cartoon -> photo methods (cpgan) learn the reverse task: stylised photos -> the photos
-    reverse = METHODS.get(method).direction.startswith("cartoon")
+    # cartoon -> photo methods (cpgan) learn the reverse task (stylised photos -> the photos) unless --forward
+    reverse = METHODS.get(method).direction.startswith("cartoon") and not args.forward
     data_a, data_b = (task.b, task.a) if reverse else (task.a, task.b)
     points = sorted({max(1, round(args.iters * k / args.points)) for k in range(1, args.points + 1)})
     curve = []
@@ -128,6 +129,11 @@ def main() -> None:
         "--landmarks",
         action="store_true",
         help="give the task dlib's landmarks (automatic for methods that always need them)",
+    )
+    ap.add_argument(
+        "--forward",
+        action="store_true",
+        help="train cartoon -> photo methods (cpgan) on the photo -> stylised task too, not its reverse",
     )
     args = ap.parse_args()
 

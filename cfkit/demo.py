@@ -144,7 +144,12 @@ def run_demo(opts: DemoOptions = DEMO_DEFAULTS, cartoons: Path | None = None) ->
         from cfkit.train.known_answer import score
 
         paths["known_answer"] = out / "known_answer.json"
-        atomic_write_json(paths["known_answer"], score(run, task).as_dict())
+        known = score(run, task)
+        atomic_write_json(paths["known_answer"], known.as_dict())
+        info(
+            f"      held-out photos vs their stylised copies: L1 {known.l1:.4f}, LPIPS {known.lpips:.4f} "
+            f"(copying the input: L1 {known.copy_l1:.4f}, LPIPS {known.copy_lpips:.4f})"
+        )
 
     info("[4/6] translating the photos (background kept from the original)")
     ours = out / "results" / "cartoongan-mask"

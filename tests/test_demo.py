@@ -10,7 +10,7 @@ import pandas as pd
 from cfkit.demo import DemoOptions, run_demo
 
 
-def test_demo_end_to_end(tmp_path, monkeypatch):
+def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no FID weights, as on any offline machine
     paths = run_demo(DemoOptions(out=tmp_path / "demo", iters=6, size=32, width=0.25, batch=2))
     photos = pd.read_parquet(paths["data"] / "manifest.parquet")
@@ -40,3 +40,10 @@ def test_demo_end_to_end(tmp_path, monkeypatch):
     assert base["landmark_nme"]["n"] >= len(kept) // 3 and 0 <= base["landmark_nme"]["value"] < 0.5
     assert (paths["eval"] / "report.html").stat().st_size > 10_000
     assert (paths["study"] / "study.db").is_file() and (paths["study"] / "study.yaml").is_file()
+    # the run is scored against the held-out photos' known stylised copies, beside copying the input
+    known = json.loads(paths["known_answer"].read_text())
+    printed = " ".join(capsys.readouterr().err.split())
+    assert (
+        f"L1 {known['l1']:.4f}, LPIPS {known['lpips']:.4f} "
+        f"(copying the input: L1 {known['copy_l1']:.4f}, LPIPS {known['copy_lpips']:.4f})"
+    ) in printed
