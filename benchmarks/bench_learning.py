@@ -133,7 +133,7 @@ def main() -> None:
     ap.add_argument(
         "--forward",
         action="store_true",
-        help="train cartoon -> photo methods (cpgan) on the photo -> stylised task too, not its reverse",
+        help="train cartoon -> photo methods (cpgan) on the photo -> stylised task instead of its reverse",
     )
     args = ap.parse_args()
 

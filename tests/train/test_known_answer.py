@@ -106,6 +106,7 @@ SMALL_CARTOONGAN = {"init_epochs": 1, "epochs": 3, "w_init_content": 0.0, "w_ini
 l1 pixel term only, and the content weight is 1, not the paper's 10 (which holds G at its blurred init here)."""
 
 
+@pytest.mark.slow  # also slow: `-m 'not slow'` replaces the default `-m 'not long'`
 @pytest.mark.long
 def test_cartoongan_learns_the_known_answer(task, tmp_path, asset):
     """1000 iterations of CartoonGAN (64 px, width 0.25, batch 4; SMALL_CARTOONGAN) beat copying the input
