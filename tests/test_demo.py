@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 
 import pandas as pd
+import pytest
 
 from cfkit.demo import DemoOptions, run_demo
 
@@ -40,6 +42,12 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert base["landmark_nme"]["n"] >= len(kept) // 3 and 0 <= base["landmark_nme"]["value"] < 0.5
     assert (paths["eval"] / "report.html").stat().st_size > 10_000
     assert (paths["study"] / "study.db").is_file() and (paths["study"] / "study.yaml").is_file()
+    # the held-out photos are spread over the source photos in proportion (not 3 of t1.jpg's 5 colour faces)
+    task = pd.read_parquet(paths["data"].parent / "known-answer" / "A" / "manifest.parquet")
+    source_of = dict(zip(kept["id"], kept["path"], strict=True))
+    held = Counter(source_of[i] for i in task.loc[task["split"] == "test", "id"])
+    sizes = Counter(kept["path"])
+    assert sum(held.values()) == 6 and all(abs(held[s] - 6 * n / len(kept)) < 1 for s, n in sizes.items())
     # the run is scored against the held-out photos' known stylised copies, beside copying the input
     known = json.loads(paths["known_answer"].read_text())
     printed = " ".join(capsys.readouterr().err.split())
@@ -47,3 +55,15 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
         f"L1 {known['l1']:.4f}, LPIPS {known['lpips']:.4f} "
         f"(copying the input: L1 {known['copy_l1']:.4f}, LPIPS {known['copy_lpips']:.4f})"
     ) in printed
+
+
+@pytest.mark.slow
+@pytest.mark.long
+def test_demo_defaults_learn_the_stylisation(tmp_path, monkeypatch):
+    """With its defaults the demo's cartoongan-mask ends closer to the held-out photos' stylised copies
+    than copying the input, in L1 and in LPIPS (docs/train.md, "cfkit demo")."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    paths = run_demo(DemoOptions(out=tmp_path / "demo"))
+    known = json.loads(paths["known_answer"].read_text())
+    assert known["n"] == 6
+    assert known["l1"] < 0.95 * known["copy_l1"] and known["lpips"] < 0.95 * known["copy_lpips"], known

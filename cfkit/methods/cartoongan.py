@@ -19,6 +19,7 @@ from torch import nn
 
 from cfkit.errors import InputError
 from cfkit.nets.cartoongan import Discriminator, Generator
+from cfkit.nets.diffaugment import diff_augment
 from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 
 
@@ -42,6 +43,7 @@ class CartoonGAN(Method):
         self.w_init_pixel = float(self.hp.get("w_init_pixel", 0.0))
         if not self.w_init_content and not self.w_init_pixel:
             raise InputError("method.w_init_content and method.w_init_pixel are both 0: the init phase has no loss")
+        self.augment_d = diff_augment(str(self.hp.get("d_augment") or ""))  # not in the paper: few-image runs
 
     # --- declarations --------------------------------------------------------------------
     def build_networks(self) -> dict[str, nn.Module]:
@@ -76,8 +78,8 @@ class CartoonGAN(Method):
         return self._content
 
     def discriminate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """D's logits for ``x`` (subclasses restrict what D sees through ``mask``)."""
-        return self.nets["D"](x)
+        """D's logits for ``x``, through ``method.d_augment`` (subclasses restrict what D sees via ``mask``)."""
+        return self.nets["D"](self.augment_d(x))
 
     def real_mask(self, batch: Batch) -> torch.Tensor | None:
         """The mask D applies to the real cartoons and their edge-smoothed copies (none here)."""

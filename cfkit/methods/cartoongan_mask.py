@@ -73,7 +73,7 @@ class CartoonGANMask(CartoonGAN):
         return x * (soft > 0.5).to(x.dtype) + x * (soft - soft.detach())
 
     def discriminate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.nets["D"](self.d_input(x, mask))
+        return self.nets["D"](self.augment_d(self.d_input(x, mask)))
 
     # --- losses --------------------------------------------------------------------------
     def real_mask(self, batch: Batch) -> torch.Tensor:

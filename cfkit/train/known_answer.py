@@ -17,7 +17,7 @@ trains every method on this task and prints the curve and the table of docs/trai
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,9 +82,11 @@ def build_task(
     seed: int = 0,
     masks: str | Path | None = None,
     landmarks: bool = False,
+    groups: Mapping[str, str] | None = None,
 ) -> KnownAnswerTask:
     """Write the known-answer task for the face photos in ``photos`` (a folder, searched recursively, or
-    a list of files) into ``out``: ``n_test`` photos chosen with ``seed`` are held out.
+    a list of files) into ``out``: ``n_test`` photos chosen with ``seed`` are held out, spread over
+    ``groups`` (photo id -> group, e.g. the source image of each face) in proportion to their sizes.
 
     Images are centre-cropped to a square and stored at ``size``; the filter runs on the photo at its own
     resolution, then the result is resized like the photo. A photo and its stylised copy share one mask:
@@ -119,11 +121,13 @@ def build_task(
         meta["masks"] = str(masks)
     if landmarks:
         meta["landmarks"] = "dlib"
+    if groups is not None:
+        meta["groups"] = {i: str(groups.get(i, i)) for i in ids}
     if (out / "task.json").is_file():
         if json.loads((out / "task.json").read_text()) != meta:
             raise InputError(f"{out} holds a known-answer task built from other photos or options; choose another")
         return KnownAnswerTask.at(out)
-    test = set(np.random.default_rng(seed).permutation(len(files))[:n_test].tolist())
+    test = held_out([str(groups.get(i, i)) for i in ids] if groups is not None else ids, n_test, seed)
     split = ["test" if k in test else "train" for k in range(len(files))]
     ellipse = ellipse_mask((size, size))
     locate = LandmarkChain("dlib", assume_aligned=True) if landmarks else None
@@ -153,6 +157,21 @@ def build_task(
     rows[rows.split == "train"].reset_index(drop=True).to_parquet(out / "B" / "manifest.parquet")
     atomic_write_json(out / "task.json", meta)
     return KnownAnswerTask.at(out)
+
+
+def held_out(groups: list[str], n: int, seed: int) -> set[int]:
+    """``n`` indices of ``groups`` drawn with ``seed``, each group's share in proportion to its size
+    (largest remainder), so a few large groups (many faces of one group photo) do not decide the test set
+    by chance. With one group per item this is a plain random draw."""
+    rng = np.random.default_rng(seed)
+    members: dict[str, list[int]] = {}
+    for k in rng.permutation(len(groups)).tolist():
+        members.setdefault(groups[k], []).append(k)
+    quota = {g: n * len(m) / len(groups) for g, m in members.items()}
+    count = {g: int(q) for g, q in quota.items()}
+    for g in sorted(quota, key=lambda g: quota[g] - count[g], reverse=True)[: n - sum(count.values())]:
+        count[g] += 1
+    return {k for g, m in members.items() for k in m[: count[g]]}
 
 
 @dataclass(frozen=True)
