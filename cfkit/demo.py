@@ -214,7 +214,7 @@ def register(app: typer.Typer) -> None:
         size: int = typer.Option(DEMO_DEFAULTS.size, "--size", help="Training resolution."),
         seed: int = typer.Option(DEMO_DEFAULTS.seed, "--seed", help="Seed of every stage."),
     ) -> None:
-        """Run the whole loop on images shipped with installed packages, offline, on a CPU.
+        """Run the whole loop on images shipped with installed packages, offline (about 6 minutes on 2 CPU cores).
 
         Without --cartoons the cartoon domain is the photos through a fixed OpenCV stylisation: 6 photos
         are held out, and the run's translations of them are scored against their stylised copies, beside
