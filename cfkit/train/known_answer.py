@@ -121,13 +121,14 @@ def build_task(
         meta["masks"] = str(masks)
     if landmarks:
         meta["landmarks"] = "dlib"
+    labels = ids if groups is None else [str(groups.get(i, i)) for i in ids]
     if groups is not None:
-        meta["groups"] = {i: str(groups.get(i, i)) for i in ids}
+        meta["groups"] = dict(zip(ids, labels, strict=True))
     if (out / "task.json").is_file():
         if json.loads((out / "task.json").read_text()) != meta:
             raise InputError(f"{out} holds a known-answer task built from other photos or options; choose another")
         return KnownAnswerTask.at(out)
-    test = held_out([str(groups.get(i, i)) for i in ids] if groups is not None else ids, n_test, seed)
+    test = held_out(labels, n_test, seed)
     split = ["test" if k in test else "train" for k in range(len(files))]
     ellipse = ellipse_mask((size, size))
     locate = LandmarkChain("dlib", assume_aligned=True) if landmarks else None

@@ -76,28 +76,23 @@ def test_reverse_score_takes_the_stylised_photos_back_to_the_photos(task):
     assert oracle.l1 < 1e-6 and oracle.lpips < 1e-4 and oracle.beats_copy
 
 
+def _train_and_score(task, tmp_path, method, **options):
+    """Train ``method`` on the task (64 px, width 0.25, seed 0, CPU, plus ``options``); score its run."""
+    from cfkit.train import train
+    from cfkit.train.known_answer import score
+
+    run = train(method, task.a, task.b, out=tmp_path / "run", size=64, width=0.25, seed=0, device="cpu", **options)
+    s = score(run, task)
+    print(s)
+    return s
+
+
 @pytest.mark.slow
 def test_cyclegan_learns_the_known_answer(task, tmp_path, asset):
     """150 iterations of CycleGAN (64 px, a quarter of the official widths, ResNet-6) beat copying the
     input: its translations of unseen photos are closer to their stylised targets (L1) than the photos."""
-    from cfkit.train import train
-    from cfkit.train.known_answer import score
-
     asset("alexnet")
-    run = train(
-        "cyclegan",
-        task.a,
-        task.b,
-        out=tmp_path / "run",
-        size=64,
-        width=0.25,
-        iters=150,
-        seed=0,
-        device="cpu",
-        set={"method": {"n_blocks": 6}},
-    )
-    s = score(run, task)
-    print(s)
+    s = _train_and_score(task, tmp_path, "cyclegan", iters=150, set={"method": {"n_blocks": 6}})
     assert s.l1 < 0.9 * s.copy_l1, s
 
 
@@ -111,26 +106,9 @@ l1 pixel term only, and the content weight is 1, not the paper's 10 (which holds
 def test_cartoongan_learns_the_known_answer(task, tmp_path, asset):
     """1000 iterations of CartoonGAN (64 px, width 0.25, batch 4; SMALL_CARTOONGAN) beat copying the input
     in both L1 and LPIPS, LPIPS by at least 10 %."""
-    from cfkit.train import train
-    from cfkit.train.known_answer import score
-
     asset("alexnet")
     asset("vgg16")
-    run = train(
-        "cartoongan",
-        task.a,
-        task.b,
-        out=tmp_path / "run",
-        size=64,
-        width=0.25,
-        batch=4,
-        iters=1000,
-        seed=0,
-        device="cpu",
-        set={"method": SMALL_CARTOONGAN},
-    )
-    s = score(run, task)
-    print(s)
+    s = _train_and_score(task, tmp_path, "cartoongan", batch=4, iters=1000, set={"method": SMALL_CARTOONGAN})
     assert s.beats_copy and s.lpips < 0.9 * s.copy_lpips, s
 
 
