@@ -38,7 +38,10 @@ def train(
     overrides = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
     overrides.update(data_a=str(data_a), data_b=None if data_b is None else str(data_b))
     cfg = resolve(method, recipe, overrides, set)
-    return Trainer(cfg).fit()
+    trainer = Trainer(cfg)
+    run = trainer.fit()
+    trainer.close()  # on success only: a rank that raised must not wait for its peers at a barrier
+    return run
 
 
 def translate(run: str | Path, input: str | Path, out: str | Path, **options: Any) -> list[Path]:  # noqa: A002

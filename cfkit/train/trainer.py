@@ -146,7 +146,8 @@ class Trainer:
         self.options = o = options
         self.rank, self.world, self.local_rank = world_info()
         self.device = pick_device(o.device, self.local_rank)
-        if self.world > 1 and not dist.is_initialized():
+        self.owns_group = self.world > 1 and not dist.is_initialized()
+        if self.owns_group:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
@@ -576,6 +577,19 @@ class Trainer:
             rate = (self.step - s0) / elapsed if elapsed > 0 else 0.0
             self.write_run_info({"status": status, "step": self.step, "total": self.total, "steps_per_s": rate})
         return self.run_dir
+
+    def close(self) -> None:
+        """End the process group this trainer started (nothing in one process). Every rank waits for the
+        others, then drops its DDP wrappers (which hold the group) before the group is destroyed: a rank
+        that exited with the group alive, or left while a peer still sent, could abort at exit."""
+        if not self.owns_group:
+            return
+        dist.barrier()
+        for name in self.wrapped:
+            self.method.nets[name] = self.method.net(name)
+        self.wrapped = dict(self.method.nets)
+        dist.destroy_process_group()
+        self.owns_group = False
 
     def checkpoint(self) -> None:
         state = self.state_dict()  # collective under DDP: every rank takes part

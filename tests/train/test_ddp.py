@@ -55,8 +55,7 @@ DRIVER = textwrap.dedent(
         state = {n: {k: v.detach().clone() for k, v in t.method.net(n).state_dict().items() if torch.is_tensor(v)}
                  for n in t.method.nets}
         torch.save({"logs": logs, "state": state, "grads": grads, "spread": spread}, out + "/result.pt")
-    if world > 1:
-        dist.destroy_process_group()
+    t.close()
     """
 )
 
@@ -236,9 +235,10 @@ BN_DRIVER = textwrap.dedent(
     stats = torch.cat([b.flatten() for b in t.method.net("D").buffers() if b.is_floating_point()])
     every = [torch.zeros_like(stats) for _ in range(2)]
     dist.all_gather(every, stats)
+    t.close()
+    kinds = [type(n).__name__ for n in t.method.nets.values()]
     if t.rank == 0:
-        torch.save(every, out + "/stats.pt")
-    dist.destroy_process_group()
+        torch.save({"stats": every, "group_left": dist.is_initialized(), "kinds": kinds}, out + "/stats.pt")
     """
 )
 
@@ -255,6 +255,28 @@ def test_batchnorm_running_statistics_are_the_same_on_every_rank(small_data, tmp
         cmd, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    rank0, rank1 = torch.load(tmp_path / "stats.pt", weights_only=True)
+    saved = torch.load(tmp_path / "stats.pt", weights_only=True)
+    rank0, rank1 = saved["stats"]
+    # close() ended the process group, after unwrapping the networks from DDP (which holds the group)
+    assert not saved["group_left"]
+    assert saved["kinds"] and "DistributedDataParallel" not in saved["kinds"]
     assert torch.equal(rank0, rank1)
     assert not torch.equal(rank0, torch.tensor([0.0, 1.0]))  # the statistics did move from their start
+
+
+def test_cli_train_under_torchrun_finishes_cleanly(small_data, tmp_path):
+    # the documented DDP command, end to end: both ranks train, rank 0 writes the run, and every rank ends
+    # the process group before it exits (Trainer.close), so torchrun reports success
+    from cfkit.train import checkpoint as ckpt
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "cfkit"]
+    cmd += ["train", "cyclegan", "--data-a", str(small_data[0]), "--data-b", str(small_data[1]), "--out", str(out)]
+    cmd += ["--size", "32", "--width", "0.125", "--batch", "1", "--iters", "4", "--device", "cpu"]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert (run["status"], run["step"], run["world_size"]) == ("finished", 4, 2)
+    assert ckpt.latest(out) is not None
