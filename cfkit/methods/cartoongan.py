@@ -77,9 +77,13 @@ class CartoonGAN(Method):
             self.provenance["content_loss"] = self._content.provenance
         return self._content
 
+    def d_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """What D sees of ``x``: all of it here (subclasses restrict it, e.g. through ``mask``)."""
+        return x
+
     def discriminate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """D's logits for ``x``, through ``method.d_augment`` (subclasses restrict what D sees via ``mask``)."""
-        return self.nets["D"](self.augment_d(x))
+        """D's logits for what it sees of ``x`` (``d_input``), through ``method.d_augment``."""
+        return self.nets["D"](self.augment_d(self.d_input(x, mask)))
 
     def real_mask(self, batch: Batch) -> torch.Tensor | None:
         """The mask D applies to the real cartoons and their edge-smoothed copies (none here)."""

@@ -72,9 +72,6 @@ class CartoonGANMask(CartoonGAN):
         soft = torch.sigmoid(self.mask_logits(x))
         return x * (soft > 0.5).to(x.dtype) + x * (soft - soft.detach())
 
-    def discriminate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.nets["D"](self.augment_d(self.d_input(x, mask)))
-
     # --- losses --------------------------------------------------------------------------
     def real_mask(self, batch: Batch) -> torch.Tensor:
         """The U-Net's mask of each real cartoon (one pass, shared by its edge-smoothed copy)."""
