@@ -47,8 +47,8 @@ def method_sets(items: list[str], method: str) -> dict:
 
 
 def run_method(method: str, task, args, out: Path) -> list[dict]:
+    from cfkit.runs.checkpoint import latest, step_of
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest, step_of
     from cfkit.train.known_answer import score
     from cfkit.train.method import METHODS
 

@@ -17,13 +17,11 @@ import torch
 
 from cfkit.errors import InputError
 from cfkit.imageio import load_rgb
-from cfkit.train import checkpoint as ckpt
+from cfkit.runs.load import load_run
 from cfkit.train.config import TrainOptions
 from cfkit.train.data import _check_ids, fit_square, list_domain, to_float, to_uint8
 from cfkit.train.method import METHODS, Method
 from cfkit.train.trainer import pick_device
-
-WEIGHTS = ("ema", "raw")
 
 
 def load_method(
@@ -34,22 +32,16 @@ def load_method(
     ``weights="ema"``: the exponential moving averages where the run kept them (``ema`` set), else the
     trained weights; ``"raw"``: always the trained weights.
     """
-    if weights not in WEIGHTS:
-        raise InputError(f"--weights must be ema or raw (got {weights!r})")
-    path = ckpt.find(run_or_ckpt, prefer_best)
-    state = ckpt.load(path)
-    if state.get("format") != "cfkit-train-1":
-        raise InputError(f"{path}: not a cfkit training checkpoint")
-    options = TrainOptions.from_saved(state["config"])
+    run = load_run(run_or_ckpt, prefer_best=prefer_best, weights=weights)
+    options = TrainOptions.from_saved(run.config)
     dev = pick_device(device)
     method = METHODS.get(options.name)(options, dev)
     method.setup()
-    averaged = state.get("ema", {}) if weights == "ema" else {}
-    for name, sd in {**state["nets"], **averaged}.items():
+    for name, sd in run.nets.items():
         method.nets[name].load_state_dict(sd)
     for name, net in method.nets.items():
         method.nets[name] = net.to(dev).eval().requires_grad_(False)
-    return method, options, path
+    return method, options, run.path
 
 
 def state_has_ema(options: TrainOptions) -> bool:

@@ -32,7 +32,7 @@ from torch import nn
 from cfkit.console import info, make_progress
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_json, atomic_write_text
-from cfkit.train import checkpoint as ckpt
+from cfkit.runs import checkpoint as ckpt
 from cfkit.train.config import TrainOptions
 from cfkit.train.data import Domain, IndexStream, load_domain, to_float, to_uint8, training_size
 from cfkit.train.method import METHODS, Batch, Method, Phase
@@ -323,7 +323,7 @@ class Trainer:
         else:
             rngs = [rng]
         return {
-            "format": "cfkit-train-1",
+            "format": ckpt.FORMAT,
             "step": self.step,
             "phase": self.phase_at(max(self.step - 1, 0))[0].name,
             "config": self.options.to_dict(),

@@ -115,7 +115,7 @@ def test_cartoongan_learns_the_known_answer(task, tmp_path, asset):
 def test_task_with_landmarks_gives_both_domains_the_photos_points(shared_data, tmp_path, asset):
     import numpy as np
 
-    from cfkit.faces import scheme
+    from cfkit.geometry import scheme
     from cfkit.train.known_answer import build_task
 
     asset("dlib-landmarks68")
