@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cfkit.console import info, warn
+from cfkit.console import warn
 from cfkit.errors import CfkitError, InputError
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted, Item, extract
 from cfkit.evaluate.features import FEATURES, REFERENCE, SOURCE, TARGET
+from cfkit.evaluate.features.inception import reference_from_features, reference_items, statistics
 from cfkit.evaluate.inputs import (
     dataset_images,
     describe_unmatched,
@@ -32,43 +33,6 @@ def _versions() -> dict:
         except md.PackageNotFoundError:
             continue
     return out
-
-
-def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
-    """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
-    from cfkit.assets import asset_info, asset_path
-    from cfkit.nets import inception as inc
-
-    if "inception" not in needs:
-        return [], {}
-    if not cfg.reference:
-        res.unavailable["reference"] = "no reference given (--reference DIR or .npz)"
-        return [], {}
-    ref = Path(cfg.reference)
-    if ref.suffix == ".npz":
-        if not ref.is_file():
-            raise InputError(f"reference statistics not found: {ref}")
-        stats = inc.load_stats(ref)
-        res.reference_stats = {**stats, "n": len(stats["features"]) if stats["features"] is not None else 0}
-        return [], {"path": str(ref), "kind": "npz"}
-    files = index_folder(dataset_images(ref))
-    prov = {"path": str(ref), "kind": "folder", "n": len(files)}
-    try:
-        asset_path("fid-inception")  # fetched on first use
-    except CfkitError:
-        return [], prov  # the Inception load reports the missing weights
-    rec = asset_info("fid-inception")
-    key = inc.stats_key(list(files.values()), cfg.fid_dims, rec["sha256"])
-    cached = inc.cached_stats_path(key)
-    prov.update(cache_key=key, cache_file=str(cached))
-    if cfg.cache and cached.is_file():
-        stats = inc.load_stats(cached)
-        res.reference_stats = {**stats, "n": len(stats["features"])}
-        prov["cached"] = True
-        info(f"reference statistics from cache ({len(files)} images): {cached}")
-        return [], prov
-    prov["cached"] = False
-    return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
 
 
 def _targets(cfg: EvalConfig, ids: list[str], needs: set[str], res: Extracted) -> tuple[dict[str, Path], dict, set]:
@@ -94,27 +58,12 @@ def _score(metric, ctx) -> dict:
         return {"value": None, "ci": None, "n": 0, "unavailable": str(e)}
 
 
-def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
-    """Reference statistics from freshly extracted features (cached for the next run)."""
-    from cfkit.nets import inception as inc
-
-    feats = res.feature("inception", REFERENCE)
-    keys = [it.key for it in ref_items if it.key in feats]
-    if not keys:
-        return
-    f = np.stack([feats[k] for k in keys])
-    if cfg.cache and len(keys) == len(ref_items) and "cache_file" in ref_prov:
-        inc.save_stats(ref_prov["cache_file"], f, [k.split(":", 1)[1] for k in keys])
-    mu, sigma = inc.statistics(f)
-    res.reference_stats = {"mu": mu, "sigma": sigma, "features": f, "n": len(keys)}
-
-
 def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | None = None, **options) -> dict:
     """FID of ``folder`` against ``reference`` (folder, cached by content, or ``.npz``) without a report.
 
     The pytorch-fid equivalent is ``python -m pytorch_fid FOLDER REFERENCE``.
     """
-    from cfkit.metrics.fid import frechet_distance
+    from cfkit.evaluate.metrics.fid import frechet_distance
 
     cfg = EvalConfig.load(
         None, (config or EvalConfig()).to_dict(), options, {"reference": str(reference), "grid_rows": 0}
@@ -122,14 +71,12 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     t0 = time.perf_counter()
     files = index_folder(dataset_images(folder))
     res = Extracted()
-    ref_items, ref_prov = _reference(cfg, {"inception"}, res)
+    ref_items, ref_prov = reference_items(cfg, {"inception"}, res)
     items = [Item(k, {"images": p}) for k, p in files.items()]
     extract(items + ref_items, ["images", REFERENCE], {"inception"}, cfg, res)
     if "inception" in res.unavailable:
         raise CfkitError(res.unavailable["inception"])
-    _reference_from_features(res, ref_items, ref_prov, cfg)
-    from cfkit.nets.inception import statistics
-
+    reference_from_features(res, ref_items, ref_prov, cfg)
     feats = res.feature("inception", "images")
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
         raise InputError("FID needs >= 2 decodable images on each side")
@@ -155,8 +102,9 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
     reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields.
     """
+    from cfkit.evaluate.metrics import METRICS
+    from cfkit.evaluate.metrics._base import MetricContext
     from cfkit.evaluate.report import write_report
-    from cfkit.metrics import METRICS, MetricContext
 
     cfg = EvalConfig.load(None, (config or EvalConfig()).to_dict(), options)
     t0 = time.perf_counter()
@@ -180,12 +128,12 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         paths = {m.name: m.files[k] for m in methods if k in m.files}
         if paths:
             items.append(Item(k, {SOURCE: source[k], **paths, **({TARGET: targets[k]} if k in targets else {})}))
-    ref_items, ref_prov = _reference(cfg, needs, res)
+    ref_items, ref_prov = reference_items(cfg, needs, res)
     roles = [SOURCE, *(m.name for m in methods), REFERENCE, TARGET]
     extract(items + ref_items, roles, needs, cfg, res)
 
     if ref_items and "inception" not in res.unavailable:
-        _reference_from_features(res, ref_items, ref_prov, cfg)
+        reference_from_features(res, ref_items, ref_prov, cfg)
     if res.reference_stats is not None and res.reference_stats["n"] < 2 and ref_prov.get("kind") == "folder":
         res.unavailable["reference"] = f"reference has {res.reference_stats['n']} usable image(s); FID/KID need >= 2"
         res.reference_stats = None

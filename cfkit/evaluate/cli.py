@@ -59,7 +59,7 @@ def eval_cmd(
     from cfkit.options import given, parse_assignments
 
     if list_metrics:
-        from cfkit.metrics import METRICS
+        from cfkit.evaluate.metrics import METRICS
 
         for name in METRICS.names():
             m = METRICS.get(name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _default_metrics() -> list[str]:
-    from cfkit.metrics import default_metrics
+    from cfkit.evaluate.metrics import default_metrics
 
     return default_metrics()
 

@@ -16,8 +16,8 @@ from collections import Counter
 
 import numpy as np
 
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import paired_result
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, paired_result
 
 
 def nme(src: np.ndarray, out: np.ndarray) -> float:
