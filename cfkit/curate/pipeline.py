@@ -30,7 +30,7 @@ from cfkit.curate.card import eye_alignment, render
 from cfkit.curate.dedupe import exact_duplicates, near_duplicates
 from cfkit.curate.defaults import CHUNK, PREPARE_DEFAULTS, PrepareOptions
 from cfkit.curate.journal import Journal
-from cfkit.curate.profiles import profile
+from cfkit.curate.sources import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap
@@ -139,7 +139,6 @@ def prepare(
     prof = profile(source, kind)
     given = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
     opts = load_options(PrepareOptions, asdict(options or PREPARE_DEFAULTS), given_options(given, seed=seed))
-    opts = replace(opts, template=opts.template or prof.template)
     if opts.mask:
         from cfkit.curate.maskers import make_masker
 

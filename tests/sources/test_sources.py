@@ -218,7 +218,8 @@ def test_folder_src_and_missing(tmp_path):
 
 def test_a_source_module_is_all_it_takes(run_cli):
     """Profiles and the prepare help come from the sources themselves (no list to edit elsewhere)."""
-    from cfkit.curate.profiles import ANIME, DRAWING, PHOTO, profile
+    from cfkit.curate.profiles import ANIME, DRAWING, PHOTO
+    from cfkit.curate.sources import profile
 
     assert profile("ffhq") is PHOTO and profile("bitmoji") is DRAWING and profile("anime") is ANIME
     rc, out, _ = run_cli("prepare", "--help")

@@ -20,6 +20,7 @@ class LPIPSPairs(PairDistance):
         from cfkit.nets.pretrained import lpips_model
 
         super().open(cfg, device)
+
         def build():
             import torch
 
