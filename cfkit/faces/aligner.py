@@ -19,7 +19,6 @@ from cfkit.faces.detector import Detection
 from cfkit.geometry.align import TEMPLATES, align_face, centre_crop, eye_error, transform_points
 
 POLICIES = ("largest", "all", "skip")
-DETECTORS = ("scrfd", "animeface", "centre")
 
 # Where dlib's HOG detector puts its box on aligned faces (fraction of the side, measured on
 # apdrawing + CelebA photos); the shape predictor is seeded with it during refinement.
