@@ -61,49 +61,57 @@ def test_adding_a_method(photos, tmp_path, monkeypatch, run_cli):
 
 
 def test_adding_a_feature_and_a_metric(photos, tmp_path, monkeypatch, run_cli):
-    """A per-image feature and a metric reading it: in ``--list-metrics``, ``metrics.json``, ``per_image.csv``
-    and the report, with the value computed by hand."""
-    from cfkit.evaluate.features import FEATURES, OUTPUT, Feature
+    """A per-image feature of outputs and reference images, and a metric comparing the two sets (as FID does
+    with Inception features): in ``--list-metrics``, ``metrics.json``, ``per_image.csv`` and the report, with
+    the values computed by hand."""
+    from cfkit.evaluate.features import FEATURES, OUTPUT, REFERENCE, Feature
     from cfkit.evaluate.metrics import METRICS, default_metrics
-    from cfkit.evaluate.metrics._base import Metric, feature_mean
+    from cfkit.evaluate.metrics._base import Metric, mean_result
 
     class Brightness(Feature):
         name = "brightness"
-        kinds = (OUTPUT,)
+        kinds = (OUTPUT, REFERENCE)
 
         def per_image(self, rgb, cfg):
             return float(rgb.mean() / 255)
 
-    class MeanBrightness(Metric):
-        name = "mean_brightness"
-        label = "Brightness"
+    class BrightnessGap(Metric):
+        """Per output: |its brightness - the reference set's mean brightness|."""
+
+        name = "brightness_gap"
+        label = "Brightness gap"
         needs = ("brightness",)
         default = False
 
         def compute(self, ctx):
-            return feature_mean(ctx, "brightness")
+            ref = np.mean(list(ctx.feature("brightness", REFERENCE).values()))
+            out = ctx.feature("brightness")
+            return mean_result({k: abs(out[k] - ref) for k in ctx.ids if k in out}, ctx)
 
     register(monkeypatch, FEATURES, "brightness", Brightness)
-    register(monkeypatch, METRICS, "mean_brightness", MeanBrightness)
-    assert "mean_brightness" not in default_metrics()
+    register(monkeypatch, METRICS, "brightness_gap", BrightnessGap)
+    assert "brightness_gap" not in default_metrics()
     rc, listed, _ = run_cli("eval", "--list-metrics")
-    assert rc == 0 and "mean_brightness" in listed
+    assert rc == 0 and "brightness_gap" in listed
 
     dark = tmp_path / "dark"
     for p in list_images(photos):
         save_png(dark / p.name, load_rgb(p) // 2)
     out = tmp_path / "eval"
     rc, _, err = run_cli(
-        "eval", "--methods", f"dark={dark}", "--source", photos, "--metrics", "mean_brightness",
-        "--out", out, "--workers", "0", "--device", "cpu",
+        "eval", "--methods", f"dark={dark}", "--source", photos, "--reference", photos,
+        "--metrics", "brightness_gap", "--out", out, "--workers", "0", "--device", "cpu",
     )  # fmt: skip
     assert rc == 0, err
-    by_hand = {p.stem: float(load_rgb(p).mean() / 255) for p in list_images(dark)}
-    result = json.loads((out / "metrics.json").read_text())["metrics"]["dark"]["mean_brightness"]
+    brightness = lambda folder: {p.stem: float(load_rgb(p).mean() / 255) for p in list_images(folder)}  # noqa: E731
+    ref = np.mean(list(brightness(photos).values()))
+    by_hand = {k: abs(v - ref) for k, v in brightness(dark).items()}
+    result = json.loads((out / "metrics.json").read_text())["metrics"]["dark"]["brightness_gap"]
     assert result["value"] == pytest.approx(np.mean(list(by_hand.values())), rel=1e-12) and result["n"] == 6
+    assert result["value"] > 0.1  # the halved images are darker than the reference
     per_image = pd.read_csv(out / "per_image.csv")
-    assert "mean_brightness" in " ".join(per_image.columns)
-    assert "Brightness" in (out / "report.md").read_text()
+    assert "brightness_gap" in " ".join(per_image.columns)
+    assert "Brightness gap" in (out / "report.md").read_text()
 
 
 def test_adding_a_dataset_source(photos, tmp_path, monkeypatch, run_cli):

@@ -11,8 +11,7 @@ from cfkit.console import warn
 from cfkit.errors import CfkitError, InputError
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted, Item, extract
-from cfkit.evaluate.features import FEATURES, REFERENCE, SOURCE, TARGET
-from cfkit.evaluate.features.inception import reference_from_features, reference_items, statistics
+from cfkit.evaluate.features import FEATURES, REFERENCE, SOURCE, TARGET, inception
 from cfkit.evaluate.inputs import (
     dataset_images,
     describe_unmatched,
@@ -33,6 +32,28 @@ def _versions() -> dict:
         except md.PackageNotFoundError:
             continue
     return out
+
+
+def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
+    """The reference images to decode for the features that read them (none where Inception's statistics are
+    all that is needed and are cached), and the reference's provenance."""
+    uses = {n for n in needs if REFERENCE in FEATURES.get(n).kinds}
+    if not uses:
+        return [], {}
+    if not cfg.reference:
+        res.unavailable["reference"] = "no reference given (--reference DIR or .npz)"
+        return [], {}
+    ref = Path(cfg.reference)
+    if ref.suffix == ".npz":
+        for n in sorted(uses - {"inception"}):
+            res.unavailable[n] = f"{ref} holds Inception statistics only; give --reference DIR for {n}"
+        return [], inception.npz_reference(ref, res) if "inception" in uses else {"path": str(ref), "kind": "npz"}
+    files = index_folder(dataset_images(ref))
+    prov = {"path": str(ref), "kind": "folder", "n": len(files)}
+    decode = "inception" in uses and inception.needs_reference_images(cfg, files, res, prov)
+    if decode or uses - {"inception"}:
+        return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
+    return [], prov
 
 
 def _targets(cfg: EvalConfig, ids: list[str], needs: set[str], res: Extracted) -> tuple[dict[str, Path], dict, set]:
@@ -71,17 +92,17 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     t0 = time.perf_counter()
     files = index_folder(dataset_images(folder))
     res = Extracted()
-    ref_items, ref_prov = reference_items(cfg, {"inception"}, res)
+    ref_items, ref_prov = _reference(cfg, {"inception"}, res)
     items = [Item(k, {"images": p}) for k, p in files.items()]
     extract(items + ref_items, ["images", REFERENCE], {"inception"}, cfg, res)
     if "inception" in res.unavailable:
         raise CfkitError(res.unavailable["inception"])
-    reference_from_features(res, ref_items, ref_prov, cfg)
+    inception.reference_from_features(res, ref_items, ref_prov, cfg)
     feats = res.feature("inception", "images")
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
         raise InputError("FID needs >= 2 decodable images on each side")
     x = np.stack([feats[k] for k in files if k in feats])
-    mu, sigma = statistics(x)
+    mu, sigma = inception.statistics(x)
     t1 = time.perf_counter()
     ref = res.reference_stats
     value = frechet_distance(mu, sigma, ref["mu"], ref["sigma"], x, ref.get("features"), cfg.fid_exact)
@@ -128,12 +149,12 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         paths = {m.name: m.files[k] for m in methods if k in m.files}
         if paths:
             items.append(Item(k, {SOURCE: source[k], **paths, **({TARGET: targets[k]} if k in targets else {})}))
-    ref_items, ref_prov = reference_items(cfg, needs, res)
+    ref_items, ref_prov = _reference(cfg, needs, res)
     roles = [SOURCE, *(m.name for m in methods), REFERENCE, TARGET]
     extract(items + ref_items, roles, needs, cfg, res)
 
     if ref_items and "inception" not in res.unavailable:
-        reference_from_features(res, ref_items, ref_prov, cfg)
+        inception.reference_from_features(res, ref_items, ref_prov, cfg)
     if res.reference_stats is not None and res.reference_stats["n"] < 2 and ref_prov.get("kind") == "folder":
         res.unavailable["reference"] = f"reference has {res.reference_stats['n']} usable image(s); FID/KID need >= 2"
         res.reference_stats = None

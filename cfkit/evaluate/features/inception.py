@@ -18,7 +18,6 @@ from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted, Item
 from cfkit.evaluate.features import FEATURES
 from cfkit.evaluate.features._base import OUTPUT, REFERENCE, Feature
-from cfkit.evaluate.inputs import dataset_images, index_folder
 from cfkit.fsutil import atomic_open, sha256_file
 from cfkit.resources import cache_dir
 
@@ -98,30 +97,26 @@ def load_stats(path: str | Path) -> dict:
         }
 
 
-def reference_items(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
-    """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
+def npz_reference(path: Path, res: Extracted) -> dict:
+    """Reference statistics from a pytorch-fid ``.npz`` into ``res``; their provenance."""
+    if not path.is_file():
+        raise InputError(f"reference statistics not found: {path}")
+    stats = load_stats(path)
+    res.reference_stats = {**stats, "n": len(stats["features"]) if stats["features"] is not None else 0}
+    return {"path": str(path), "kind": "npz"}
+
+
+def needs_reference_images(cfg: EvalConfig, files: dict[str, Path], res: Extracted, prov: dict) -> bool:
+    """Whether the reference images must be decoded for their statistics: not when they are cached (loaded
+    into ``res`` here; ``prov`` gains the cache key and file) nor when the weights are missing (the
+    Inception load reports that)."""
     from cfkit.assets import asset_info, asset_path
 
-    if "inception" not in needs:
-        return [], {}
-    if not cfg.reference:
-        res.unavailable["reference"] = "no reference given (--reference DIR or .npz)"
-        return [], {}
-    ref = Path(cfg.reference)
-    if ref.suffix == ".npz":
-        if not ref.is_file():
-            raise InputError(f"reference statistics not found: {ref}")
-        stats = load_stats(ref)
-        res.reference_stats = {**stats, "n": len(stats["features"]) if stats["features"] is not None else 0}
-        return [], {"path": str(ref), "kind": "npz"}
-    files = index_folder(dataset_images(ref))
-    prov = {"path": str(ref), "kind": "folder", "n": len(files)}
     try:
         asset_path("fid-inception")  # fetched on first use
     except CfkitError:
-        return [], prov  # the Inception load reports the missing weights
-    rec = asset_info("fid-inception")
-    key = stats_key(list(files.values()), cfg.fid_dims, rec["sha256"])
+        return False
+    key = stats_key(list(files.values()), cfg.fid_dims, asset_info("fid-inception")["sha256"])
     cached = cached_stats_path(key)
     prov.update(cache_key=key, cache_file=str(cached))
     if cfg.cache and cached.is_file():
@@ -129,9 +124,9 @@ def reference_items(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[l
         res.reference_stats = {**stats, "n": len(stats["features"])}
         prov["cached"] = True
         info(f"reference statistics from cache ({len(files)} images): {cached}")
-        return [], prov
+        return False
     prov["cached"] = False
-    return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
+    return True
 
 
 def reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
