@@ -90,7 +90,7 @@ def safe_id(value: object, where: str) -> str:
     elif any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
         problem = "control or undecodable character"
     elif text.startswith("/") or re.match(r"[A-Za-z]:", text):
-        problem = "absolute path"
+        problem = "absolute path or drive"
     elif "\\" in text or any(p in ("", ".", "..") for p in text.split("/")):
         problem = "not a plain relative name: backslash, '..', '.' or empty part"
     else:

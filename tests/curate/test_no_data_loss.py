@@ -156,7 +156,7 @@ def test_mask_refuses_an_absolute_id(astronaut, tmp_path, save, run_cli):
     before = victim.read_bytes()
     pd.DataFrame({"id": ["a", str(victim.with_suffix(""))]}).to_parquet(ds / "manifest.parquet")
     rc, _, err = run_cli("mask", ds)
-    assert rc != 0 and f"{ds / 'manifest.parquet'} row 1: unusable id" in err and "(absolute path)" in err
+    assert rc != 0 and f"{ds / 'manifest.parquet'} row 1: unusable id" in err and "(absolute path or drive)" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert victim.read_bytes() == before and not (ds / "masks").exists()
 
