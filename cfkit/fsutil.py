@@ -1,4 +1,5 @@
-"""Atomic file writes and content hashing: no reader ever sees a half-written file."""
+"""File safety: atomic writes (no reader sees a half-written file), content hashing, ids that stay inside
+their folder, and output folders that record what cfkit wrote (so it never replaces a file of the user's)."""
 
 from __future__ import annotations
 
