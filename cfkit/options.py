@@ -117,7 +117,7 @@ def check_layer(cls: type, data: dict[str, Any], where: str) -> None:
     hints = _hints(cls)
     for name, value in data.items():
         if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
-            check_layer(hints[name], value, f"{where}: {name}")
+            check_layer(hints[name], value, f"{where}.{name}")
         else:
             check(name, value, hints[name], where)
 
