@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cfkit.curate.profiles import PHOTO, Profile
-from cfkit.curate.sources.source_options import SourceOptions, typed_source_options
+from cfkit.curate.sources.options import SourceOptions, typed_source_options
 from cfkit.fetch import REJECT_REASONS, Rejected
 from cfkit.registry import Registry
 
@@ -115,7 +115,7 @@ SOURCES: Registry[type[Source]] = Registry(
 
 
 def source_options(source: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The ``-o`` ``options`` of ``source`` typed and checked, with its own defaults (see ``source_options``)."""
+    """The ``-o`` ``options`` of ``source`` typed and checked, with its own defaults (:mod:`.options`)."""
     return typed_source_options(source, SOURCES.get(source).options, options)
 
 
