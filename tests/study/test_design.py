@@ -256,18 +256,7 @@ def test_misspelt_or_mistyped_study_options_are_one_line_errors(folders, tmp_pat
     methods = ",".join(f"{k}={p}" for k, p in out.items())
     opts = tmp_path / "study-options.yaml"
     opts.write_text("n_sources: 3\nratings_per_item: 2\n")
-    base = (
-        "study",
-        "create",
-        "--methods",
-        methods,
-        "--source",
-        src,
-        "--db",
-        tmp_path / "c.db",
-        "--out",
-        tmp_path / "c",
-    )
+    base = ("study", "create", "--methods", methods, "--source", src, "--out", tmp_path / "c")
     rc, _, err = run_cli(*base, "--set", "n_soruces=5")
     assert rc == 2 and "--set: unknown option(s) n_soruces" in err and len(err.strip().splitlines()) == 1
     rc, _, err = run_cli(*base, "--options", opts, "--n", "4", "--set", "ratings_per_item=3", "--name", "c")
