@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cfkit.options import Layer, load_options, read_mapping
+from cfkit.options import Layer, read_mapping
 
 
 def _default_metrics() -> list[str]:
@@ -59,18 +59,13 @@ class EvalConfig:
     cache: bool = True
     results_root: str = "results"
 
-    @classmethod
-    def load(cls, protocol: str | Path | None = None, *overrides: dict | None) -> EvalConfig:
-        """Defaults < protocol YAML (keys = field names; a bundled one by name) < ``overrides`` (later wins)."""
-        where, raw = protocol_layer(protocol) or ("options", None)
-        return load_options(cls, raw, *overrides, where=where)
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 def protocol_layer(protocol: str | Path | None) -> Layer | None:
-    """The options of an evaluation protocol (a YAML file, or a bundled ``eval/NAME.yaml`` by name).
+    """The options of an evaluation protocol (a YAML file, or a bundled ``eval/NAME.yaml`` by name): keys are
+    :class:`EvalConfig` fields, a layer under the command's flags and ``--set`` (:func:`cfkit.options.command_options`).
 
     Relative ``source``/``reference`` paths are relative to the working directory (``data/...``).
     """

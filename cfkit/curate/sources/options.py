@@ -31,7 +31,8 @@ def typed_source_options(source: str, own: type[SourceOptions], given: dict[str,
     of ``own``; an unknown key is a one-line error naming the known ones."""
     hints: dict[str, Any] = {}
     for cls in (ExtractLimits, DownloadOptions, own):
-        hints.update({f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)})
+        types = typing.get_type_hints(cls)
+        hints.update({f.name: types[f.name] for f in dataclasses.fields(cls)})
     unknown = sorted(set(given) - set(hints))
     if unknown:
         raise InputError(f"{source}: unknown source option(s) {', '.join(unknown)} (known: {', '.join(sorted(hints))})")
