@@ -55,7 +55,11 @@ def prepare_cmd(
     ),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     option: list[str] = typer.Option(
-        None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
+        None,
+        "--option",
+        "-o",
+        help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao; downloads: "
+        "timeout=60; archives: max_members=N); typed, unknown keys refused.",
     ),
     options_file: Path = typer.Option(
         None, "--options", help="YAML of prepare options (size, policy, quality: {min_blur: ...}, splits, ...)."
