@@ -218,8 +218,12 @@ def test_recipe_and_explicit_hyper_parameters_build_the_same_dataclass(name, tmp
     assert all(getattr(explicit, k) == (tuple(v) if isinstance(v, list) else v) for k, v in recipe.items())
 
 
-def test_misspelt_or_mistyped_key_is_one_line_error():
+def test_misspelt_or_mistyped_key_is_one_line_error(tmp_path):
+    from cfkit.train import train
     from cfkit.train.config import resolve
+
+    with pytest.raises(InputError, match="lambda_cycel"):  # before any data is read: these folders do not exist
+        train("cyclegan", tmp_path / "a", tmp_path / "b", set={"method": {"lambda_cycel": 3}})
 
     cyclegan = _method("cyclegan")
     opts = resolve("cyclegan", sets={"method": {"lambda_cycel": 3}}, overrides={"size": 32})
