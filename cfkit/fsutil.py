@@ -105,9 +105,9 @@ def safe_ids(values, where: str) -> list[str]:
     return [safe_id(v, f"{where} row {k}") for k, v in enumerate(values)]
 
 
-def write_new(path: str | os.PathLike, data: bytes, *, force: bool = False, what: str = "--out") -> Path:
-    """Write ``data`` to ``path`` atomically; an existing file is replaced only with ``force`` (or when it
-    already holds ``data``), since cfkit cannot tell whether it wrote it."""
+def check_new(path: str | os.PathLike, data: bytes, *, force: bool = False, what: str = "--out") -> None:
+    """Raise unless ``path`` may be written with ``data``: an existing file is replaced only with ``force`` (or
+    when it already holds ``data``), since cfkit cannot tell whether it wrote it."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{what} {path} is a folder; give a file name")
@@ -115,8 +115,6 @@ def write_new(path: str | os.PathLike, data: bytes, *, force: bool = False, what
         same = path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
         if not same:
             raise InputError(f"{what} {path} exists; pass --force to replace it, or choose another name")
-    atomic_write_bytes(path, data)
-    return path
 
 
 OUTPUTS_RECORD = ".cfkit-outputs.json"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cfkit.errors import InputError
-from cfkit.fsutil import OUTPUTS_RECORD, OutputFolder, safe_id, safe_ids, write_new
+from cfkit.fsutil import OUTPUTS_RECORD, OutputFolder, check_new, safe_id, safe_ids
 
 
 @pytest.mark.parametrize(
@@ -88,14 +88,12 @@ def test_an_interrupted_run_is_recognised_by_its_plan(tmp_path):
     assert not (out / "a.png").exists()
 
 
-def test_write_new_keeps_existing_files_unless_forced(tmp_path):
+def test_check_new_refuses_existing_files_unless_forced(tmp_path):
     p = tmp_path / "r.csv"
     p.write_text("user's")
     with pytest.raises(InputError, match="exists; pass --force"):
-        write_new(p, b"x")
-    assert p.read_text() == "user's"
-    write_new(p, b"user's")  # the same bytes: nothing is lost
-    write_new(p, b"new", force=True)
-    assert p.read_bytes() == b"new"
+        check_new(p, b"x")
+    check_new(p, b"user's")  # the same bytes: nothing is lost
+    check_new(p, b"new", force=True)
     with pytest.raises(InputError, match="is a folder"):
-        write_new(tmp_path, b"x", force=True)
+        check_new(tmp_path, b"x", force=True)

@@ -187,23 +187,23 @@ def export_study(db: Database, study: str, out: str | Path, definition: str | Pa
     """Write the ratings table to ``out`` (.csv/.parquet) and the definition to ``definition`` (.yaml/.yml).
 
     Neither may be a file of the database (not even with ``force``) or the same file; an existing file is
-    replaced only with ``force``. Returns the number of ratings.
+    replaced only with ``force``, and both are checked before either is written. Returns the number of ratings.
     """
-    from cfkit.fsutil import write_new
+    from cfkit.fsutil import atomic_write_bytes, check_new
     from cfkit.study.design import definition_yaml
 
-    targets = {"--out": Path(out), **({"--yaml": Path(definition)} if definition else {})}
     if definition and Path(definition).suffix not in (".yaml", ".yml"):
         raise InputError(f"--yaml must name a .yaml or .yml file, not '{Path(definition).name}'")
+    targets = {"--out": Path(out), **({"--yaml": Path(definition)} if definition else {})}
     if len({p.resolve() for p in targets.values()}) < len(targets):
         raise InputError("--out and --yaml name the same file")
     for what, path in targets.items():
         if path.resolve() in _database_files(db):
             raise InputError(f"{what} {path} is the study database itself; choose another file")
     df = ratings_frame(db, study)
-    data = table_bytes(df, out)
-    text = definition_yaml(db, study) if definition else None
-    write_new(out, data, force=force, what="--out")
-    if text is not None:
-        write_new(definition, text.encode(), force=force, what="--yaml")
+    data = {"--out": table_bytes(df, out), **({"--yaml": definition_yaml(db, study).encode()} if definition else {})}
+    for what, path in targets.items():
+        check_new(path, data[what], force=force, what=what)
+    for what, path in targets.items():
+        atomic_write_bytes(path, data[what])
     return len(df)

@@ -35,10 +35,14 @@ def test_export_keeps_existing_files_unless_forced(folders, tmp_path, run_cli):
     db = tmp_path / "study.db"
     _study(folders, tmp_path, db)
     out, defn = tmp_path / "r.csv", tmp_path / "def.yaml"
-    out.write_text("the user's own table\n")
+    defn.write_text("the user's own notes\n")
     base = ("study", "export", "--study", "s", "--db", db, "--out", out, "--yaml", defn)
     rc, _, err = run_cli(*base)
-    assert rc != 0 and "exists; pass --force" in err and out.read_text() == "the user's own table\n"
+    assert rc != 0 and f"--yaml {defn} exists; pass --force" in err and not out.exists()  # nothing half-exported
+    assert defn.read_text() == "the user's own notes\n"
+    out.write_text("the user's own table\n")
+    rc, _, err = run_cli(*base)
+    assert rc != 0 and f"--out {out} exists" in err and out.read_text() == "the user's own table\n"
     rc, _, err = run_cli(*base, "--force")
     assert rc == 0, err
     assert "criterion" in pd.read_csv(out).columns and "name: s" in defn.read_text()
