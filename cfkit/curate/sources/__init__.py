@@ -25,6 +25,7 @@ from typing import Any
 
 from cfkit.curate.profiles import KINDS, Profile
 from cfkit.curate.sources.base import Source
+from cfkit.curate.sources.options import SourceOptions, typed_source_options
 from cfkit.curate.sources.raw import RawImage, Resolved
 from cfkit.fetch import REJECT_REASONS, Rejected
 from cfkit.registry import Registry
@@ -35,15 +36,21 @@ SOURCES: Registry[type[Source]] = Registry(
 )
 
 
+def source_options(source: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``-o`` ``options`` of ``source`` typed and checked, with its own defaults (:mod:`.options`)."""
+    return typed_source_options(source, SOURCES.get(source).options, options)
+
+
 def resolve(source: str, src: str | None, workdir: Path, limit: int | None = None, **options: Any) -> Resolved:
     """Local raw images of ``source`` (from ``src``, else its official location), plus rejections.
 
     ``workdir`` receives downloads and extracted archives (re-running resumes there). ``limit`` caps
     the number of images. ``options`` are source-specific (e.g. ffhq ``variant="thumbs"``,
-    ``base_url=...``; anime ``style="Hayao"``; downloads ``workers``, ``max_bytes``).
+    ``base_url=...``; anime ``style="Hayao"``; downloads ``workers``, ``max_bytes``); an unknown or
+    wrongly typed one is a one-line error.
     """
-    src_cls = SOURCES.get(source)
-    inst = src_cls()
+    options = source_options(source, options)
+    inst = SOURCES.get(source)()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if src:
@@ -70,6 +77,8 @@ __all__ = [
     "Rejected",
     "Resolved",
     "Source",
+    "SourceOptions",
     "profile",
     "resolve",
+    "source_options",
 ]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cfkit.curate.profiles import PHOTO, Profile
+from cfkit.curate.sources.options import SourceOptions
 from cfkit.curate.sources.raw import Resolved
 
 
@@ -17,6 +18,8 @@ class Source:
     """How its images are processed (:mod:`cfkit.curate.profiles`)."""
     help: str = ""
     """One line for ``cfkit prepare --help``: what the source is and where it comes from."""
+    options: type[SourceOptions] = SourceOptions
+    """Its own ``-o KEY=VALUE`` options (besides those of downloads and archives), with their defaults."""
 
     def recipe(self) -> dict[str, Any]:
         from cfkit.curate.sources.recipes import load_dataset_recipe
