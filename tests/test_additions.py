@@ -130,8 +130,8 @@ def test_adding_a_dataset_source(photos, tmp_path, monkeypatch, run_cli):
             return Resolved(self.name, [RawImage(p, str(p), self.name) for p in files], licence="public domain")
 
     register(monkeypatch, SOURCES, "added-source", Added)
-    helptext = sources_help()  # the source list of ``cfkit prepare --help`` (built with the CLI)
-    assert any(ln.split()[:2] == ["added-source", "flat"] for ln in helptext.splitlines())
+    lines = sources_help()  # the source list of ``cfkit prepare --help`` (built with the CLI)
+    assert any(ln.split()[:2] == ["added-source", "flat"] for ln in lines)
     out = tmp_path / "prepared"
     rc, _, err = run_cli("prepare", "added-source", "--out", out, "--size", "32", "--limit", "4", "--workers", "1")
     assert rc == 0, err
