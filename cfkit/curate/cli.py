@@ -56,6 +56,9 @@ def prepare_cmd(
     option: list[str] = typer.Option(
         None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
     ),
+    allow_host: list[str] = typer.Option(
+        None, "--allow-host", help="Host of --src URLs that may be loopback/private/link-local (repeatable)."
+    ),
     options_file: Path = typer.Option(
         None, "--options", help="YAML of prepare options (size, policy, quality: {min_blur: ...}, splits, ...)."
     ),
@@ -76,6 +79,9 @@ def prepare_cmd(
         return
     flags = given(size=size, template=template, policy=policy, mask=mask, mask_method=mask_method, seed=seed)
     file = read_mapping(options_file) if options_file else None
+    source_options = parse_key_values(option or [])
+    if allow_host:
+        source_options["allow_hosts"] = allow_host
     options = load_options(PrepareOptions, file, flags, parse_assignments(sets), where=str(options_file or "--set"))
     prepare(
         source,
@@ -88,7 +94,7 @@ def prepare_cmd(
         workers=workers,
         kind=kind,
         landmarks=landmarks,
-        source_options=parse_key_values(option or []),
+        source_options=source_options,
     )
     typer.echo(str(out))
 
