@@ -43,6 +43,7 @@ from cfkit.fetch.manifest import MANIFEST, Manifest
 from cfkit.fetch.names import safe_relpath
 from cfkit.fetch.reasons import Reject
 from cfkit.imageio import ImageDecodeError, decode_rgb
+from cfkit.options import load_options
 
 __all__ = ["MANIFEST", "Downloader", "DownloadItem", "DownloadOptions", "DownloadResult", "Reject", "download_one"]
 
@@ -329,9 +330,9 @@ def download_one(
     the building block for single files such as model assets. ``label`` shows a byte progress bar.
     """
     defaults = {"images": False, "workers": 1, "dedupe": False, "progress": False, "manifest": False}
-    opts = {**defaults, "max_bytes": 64 << 30, **opts}
+    options = load_options(DownloadOptions, {**defaults, "max_bytes": 64 << 30}, opts, where="download options")
     dest = Path(dest)
-    with Downloader(dest.parent, DownloadOptions(**opts)) as dl, byte_progress(label) as on_bytes:
+    with Downloader(dest.parent, options) as dl, byte_progress(label) as on_bytes:
         dl.on_bytes = on_bytes
         res = dl.fetch(DownloadItem(url, name=dest.name, sha256=sha256, md5=md5))
     with contextlib.suppress(OSError):

@@ -85,7 +85,8 @@ def test_scrape_url_list_and_rate_limit(server, tmp_path):
     urls = [server.add(f"/l/{i}.png", image_bytes(60 + i)) for i in range(4)]
     lst = tmp_path / "urls.csv"
     lst.write_text("url,licence\n" + "".join(f"{u},CC0\n" for u in urls))
-    rep = scrape(tmp_path / "o", urls_file=lst, options=scrape_options({"download": {**FAST, "min_interval": 0.2, "workers": 4}}))
+    paced = scrape_options({"download": {**FAST, "min_interval": 0.2, "workers": 4}})
+    rep = scrape(tmp_path / "o", urls_file=lst, options=paced)
     assert rep.kept == 4
     assert_paced(server, 0.2, n=5)  # robots.txt + 4 images, all to one host
     assert set(pd.read_parquet(tmp_path / "o" / PROVENANCE).licence) == {"CC0"}
@@ -175,3 +176,14 @@ def test_licence_text_with_rich_markup_is_printed_verbatim(server, tmp_path, run
     rc, _, err = run_cli("scrape", "--page", page, "--out", tmp_path / "o", "--rate", "0", *LOCAL)
     assert rc == 0, err
     assert "licence hint: CC [/b] [bold red]x" in err.replace("\n", " ")
+
+
+def test_scrape_options_are_typed_and_hold_download_options():
+    from cfkit.errors import InputError
+
+    opts = scrape_options({"licence": "CC0", "download": {"workers": 2}})
+    assert (opts.download.workers, opts.download.min_interval, opts.download.max_bytes) == (2, 1.0, 20 << 20)
+    with pytest.raises(InputError, match=r"unknown option\(s\) worker "):
+        scrape_options({"download": {"worker": 2}})
+    with pytest.raises(InputError, match="max_page_bytes must be an integer"):
+        scrape_options({"max_page_bytes": "5MB"})

@@ -226,3 +226,20 @@ def test_a_source_module_is_all_it_takes(run_cli):
     for name in SOURCES.names():
         src = SOURCES.get(name)
         assert any(ln.split()[:2] == [name, src.profile.name] for ln in out.splitlines() if ln.strip()), name
+
+
+def test_prepare_refuses_a_url_list_on_a_private_host_unless_allowed(server, tmp_path, run_cli):
+    """User-given URLs are held to scrape's public-address policy: one line naming --allow-host, no request."""
+    url = server.add("/img/0.png", image_bytes(3))
+    lst = tmp_path / "urls.txt"
+    lst.write_text(f"{url}\n")
+    code, _, err = run_cli("prepare", "folder", "--src", lst, "--out", tmp_path / "out")
+    assert code != 0 and err.strip().splitlines() == [
+        f"error: {lst}: 127.0.0.1 resolves to 127.0.0.1, not a public address; pass --allow-host 127.0.0.1 "
+        "to fetch from it"
+    ]
+    assert not server.log
+    with pytest.raises(InputError, match="--allow-host 127.0.0.1"):
+        resolve("folder", url, tmp_path / "w")
+    got = resolve("folder", str(lst), tmp_path / "w", allow_hosts=["127.0.0.1"])
+    assert [i.origin for i in got] == [url]
