@@ -79,13 +79,15 @@ class PublicOnlyBackend(httpcore.SyncBackend):
         raise httpcore.ConnectError(f"{name} has no address")
 
 
-def public_transport(allow_hosts: tuple[str, ...], max_connections: int) -> httpx.HTTPTransport:
-    """An httpx transport whose connections go through :class:`PublicOnlyBackend` (environment proxies
-    are not used: the checked address is the one connected to)."""
+def public_transport(allow_hosts: tuple[str, ...], limits: httpx.Limits) -> httpx.HTTPTransport:
+    """An httpx transport (``limits`` as httpx would apply them) whose connections go through
+    :class:`PublicOnlyBackend`; environment proxies are not used: the checked address is the one connected to."""
     transport = httpx.HTTPTransport()
     transport._pool = httpcore.ConnectionPool(  # httpx takes no network backend; its pool does
         ssl_context=httpx.create_ssl_context(),
-        max_connections=max_connections,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
         network_backend=PublicOnlyBackend(allow_hosts),
     )
     return transport

@@ -67,13 +67,13 @@ class Downloader:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / ".parts").mkdir(exist_ok=True)
         self.policy = HostPolicy(self.opt.min_interval, self.opt.robots, self.opt.user_agent, self.opt.max_crawl_delay)
-        connections = max(self.opt.workers, 1) * 2
+        limits = httpx.Limits(max_connections=max(self.opt.workers, 1) * 2)
         self.client = httpx.Client(
             timeout=self.opt.timeout,
             follow_redirects=True,
             headers={"User-Agent": self.opt.user_agent},
-            limits=httpx.Limits(max_connections=connections),
-            transport=public_transport(self.opt.allow_hosts, connections) if self.opt.public_only else None,
+            limits=limits,
+            transport=public_transport(self.opt.allow_hosts, limits) if self.opt.public_only else None,
         )
         self.manifest = Manifest(self.out, self.opt.limits(), keep=self.opt.manifest)
         self.on_bytes: Callable[[int, int | None], None] | None = None
