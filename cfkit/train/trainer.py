@@ -29,7 +29,7 @@ from cfkit.train import checkpoint as ckpt
 from cfkit.train import distributed
 from cfkit.train.batches import Batches
 from cfkit.train.config import TrainOptions
-from cfkit.train.data import training_size
+from cfkit.train.data import Domain, training_size
 from cfkit.train.ema import ema_copies, ema_decay, ema_update
 from cfkit.train.method import METHODS, Batch, Method, Phase
 from cfkit.train.outputs import LossLog, save_samples, write_logs, write_run_info
@@ -102,17 +102,19 @@ class Trainer:
         self._monitor: list[float] = []
 
     @property
-    def data_a(self):
+    def data_a(self) -> Domain:
         return self.batches.data_a
 
     @property
-    def data_b(self):
+    def data_b(self) -> Domain | None:
         return self.batches.data_b
 
     def next_batch(self) -> Batch:
+        """The next augmented batch of each domain, on the device."""
         return self.batches.next(self.options.batch)
 
     def fixed_batch(self, n: int = 8) -> Batch:
+        """The first ``n`` images of each domain, unaugmented (sample grids)."""
         return self.batches.fixed(n)
 
     def phase_at(self, step: int) -> tuple[Phase, float]:
