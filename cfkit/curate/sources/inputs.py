@@ -151,7 +151,7 @@ def fetch_file(
     """A non-image URL (archive, URL list, metadata) downloaded once (resumably) into ``workdir/fetched``."""
     tail = unquote(_url_basename(url)) or "download"
     name = hashlib.sha1(url.encode()).hexdigest()[:10] + "-" + safe_relpath(tail).replace("/", "_")
-    limit = options.get("max_archive_bytes", 64 << 30)
+    limit = options["max_archive_bytes"]  # typed, with its default, by resolve()
     dl_opts = download_options(options, images=False, dedupe=False, progress=False, max_bytes=limit)
     check_hosts([url], dl_opts, url)
     with Downloader(workdir / "fetched", dl_opts) as dl:
