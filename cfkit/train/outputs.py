@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,22 @@ class LossLog:
             where = f" (on {self.world} processes)" if self.world > 1 else ""
             raise CfkitError(f"loss {bad[0]} became non-finite by step {step}{where}; lower the lr or check the data")
         return logs
+
+
+def tensorboard_writer(run_dir: Path, resume_step: int | None):
+    """A SummaryWriter on ``RUN/tb``; resumed, it drops events after ``resume_step`` from the earlier files.
+
+    TensorBoard reads a folder's event files in name order, and a name starts with the second it was
+    made in (then host, pid and a counter, compared as text): a resume within the same second as the
+    earlier file could sort first, so wait (at most a second) until the new file sorts after them.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = run_dir / "tb"
+    newest = max((int(p.name.split(".")[3]) for p in tb.glob("events.out.tfevents.*")), default=0)
+    while time.time() < newest + 1:
+        time.sleep(0.05)
+    return SummaryWriter(str(tb), purge_step=None if resume_step is None else resume_step + 1)
 
 
 def write_logs(writer, run_dir: Path, record: dict[str, Any], lrs: dict[str, float]) -> None:

@@ -32,7 +32,7 @@ from cfkit.train.config import TrainOptions
 from cfkit.train.data import Domain, training_size
 from cfkit.train.ema import ema_copies, ema_decay, ema_update
 from cfkit.train.method import METHODS, Batch, Method, Phase
-from cfkit.train.outputs import LossLog, save_samples, write_logs, write_run_info
+from cfkit.train.outputs import LossLog, save_samples, tensorboard_writer, write_logs, write_run_info
 from cfkit.train.runtime import (
     amp_dtype,
     cpu_has_bf16,
@@ -216,13 +216,11 @@ class Trainer:
         stop = min(self.total, o.stop_at) if o.stop_at else self.total
         writer = None
         if self.main:
-            from torch.utils.tensorboard import SummaryWriter
-
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.write_run_info({"status": "running", "step": self.step, "total": self.total})
             if o.resume:  # logs written after the checkpoint would repeat: cut both back to it
                 ckpt.trim_metrics(self.run_dir, self.step)
-            writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step + 1 if o.resume else None)
+            writer = tensorboard_writer(self.run_dir, self.step if o.resume else None)
         fixed = self.fixed_batch()
         t0, s0 = time.perf_counter(), self.step
         try:
