@@ -155,6 +155,9 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
     reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields.
     """
+    from cfkit.evaluate.compare import compare_methods
+    from cfkit.evaluate.figure import write_figure
+    from cfkit.evaluate.latex import write_latex
     from cfkit.evaluate.report import write_report
     from cfkit.metrics import METRICS, MetricContext
 
@@ -228,5 +231,9 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         "metrics": results,
         "copy_input": copy_input,
     }
+    doc["comparisons"] = compare_methods(doc, res, cfg.bootstrap, cfg.set_bootstrap, cfg.seed)
     write_report(Path(cfg.out), doc, res, [m.name for m in methods])
+    write_latex(Path(cfg.out) / "report.tex", doc)
+    if cfg.figure:
+        write_figure(cfg.out)
     return doc
