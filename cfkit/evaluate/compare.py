@@ -4,7 +4,7 @@ Per-image metrics: on the ids both methods measured, the mean paired difference 
 paired bootstrap CI (:func:`cfkit.stats.bootstrap_ci` of the differences) and the Wilcoxon signed-rank
 p-value (``scipy.stats.wilcoxon``, zero differences dropped), Holm-corrected across the pairs of that
 metric. Set-level metrics (FID, KID): the difference on the common images and its percentile bootstrap
-CI, the same image resamples (feature rows) for both methods; no p-value.
+CI (:mod:`cfkit.evaluate.set_bootstrap`); no p-value.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
+from cfkit.evaluate.set_bootstrap import ALPHA, SetLevelBootstrap
 from cfkit.stats import bootstrap_ci, holm
 
-ALPHA = 0.05
 SET_LEVEL = ("fid", "kid")
 """Set-level metrics with a bootstrap of their difference."""
 
@@ -50,48 +50,6 @@ def paired_test(a: dict[str, float], b: dict[str, float], n_boot: int = 1000, se
     return out
 
 
-def _kid_parts(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel matrix of ``x`` with itself and each row's mean kernel against the reference ``y``."""
-    d = x.shape[1]
-    return (x @ x.T / d + 1) ** 3, ((x @ y.T / d + 1) ** 3).mean(axis=1)
-
-
-def _kid_less_ref(kxx: np.ndarray, kxy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Unbiased MMD^2 less its reference-only term, for each row of image weights ``w`` (resample counts).
-
-    Pairs of an image with itself are left out, as in the unbiased estimate without resampling.
-    """
-    diag = np.diag(kxx)
-    pairs = ((w @ kxx) * w).sum(axis=1) - (w * w) @ diag
-    return pairs / (w.sum(axis=1) ** 2 - (w * w).sum(axis=1)) - 2 * (w @ kxy) / w.sum(axis=1)
-
-
-def set_level_diffs(metric: str, xa: np.ndarray, xb: np.ndarray, ref: dict, n_boot: int, seed: int) -> dict:
-    """Difference of FID or KID between the feature rows ``xa`` and ``xb`` (the same images, row for row)
-    against the reference statistics, and its bootstrap CI over those rows (same resamples for both)."""
-    from cfkit.metrics.fid import fid_lowrank, sigma_factor
-
-    n = len(xa)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    if metric == "fid":
-        b = sigma_factor(ref["sigma"], ref.get("features"))
-        tr2 = float(np.trace(ref["sigma"]))
-        value = fid_lowrank(xa, ref["mu"], tr2, b) - fid_lowrank(xb, ref["mu"], tr2, b)
-        boots = np.array([fid_lowrank(xa[i], ref["mu"], tr2, b) - fid_lowrank(xb[i], ref["mu"], tr2, b) for i in idx])
-        kind = "FID on the common images (low-rank Frechet trace)"
-    else:
-        y = np.asarray(ref["features"], np.float64)
-        w = np.zeros((n_boot + 1, n))
-        w[0] = 1  # the estimate itself
-        np.add.at(w, (np.repeat(np.arange(1, n_boot + 1), n), idx.ravel()), 1)
-        diffs = _kid_less_ref(*_kid_parts(xa, y), w) - _kid_less_ref(*_kid_parts(xb, y), w)
-        value, boots = float(diffs[0]), diffs[1:]
-        kind = "unbiased MMD^2 of all common images against the whole reference (what KID's subsets estimate)"
-    lo, hi = np.quantile(boots, [ALPHA / 2, 1 - ALPHA / 2])
-    return {"n": n, "diff": float(value), "ci": [float(lo), float(hi)], "estimate": kind}
-
-
 def _better(entry: dict, higher_is_better: bool) -> None:
     """Set ``better`` (by the mean difference) and ``significant`` (Holm p, or a CI that excludes 0)."""
     diff, ci = entry["diff"], entry.get("ci")
@@ -103,11 +61,6 @@ def _better(entry: dict, higher_is_better: bool) -> None:
     entry["significant"] = significant and entry["better"] is not None
 
 
-def _inception_rows(res, method: str, ids: list[str]) -> np.ndarray:
-    feats = res.feature("inception", method)
-    return np.stack([feats[k] for k in ids]).astype(np.float64)
-
-
 def compare_methods(doc: dict, res, n_boot: int = 1000, set_boot: int = 200, seed: int = 0) -> list[dict]:
     """One entry per metric and pair of methods (``a`` before ``b`` in the order given, ``diff = a - b``).
 
@@ -117,6 +70,7 @@ def compare_methods(doc: dict, res, n_boot: int = 1000, set_boot: int = 200, see
     methods = list(doc["metrics"])
     out = []
     for metric, info in doc["metric_info"].items():
+        sets = SetLevelBootstrap(metric, res, set_boot, seed) if metric in SET_LEVEL and res is not None else None
         entries = []
         for a, b in itertools.combinations(methods, 2):
             ra, rb = doc["metrics"][a][metric], doc["metrics"][b][metric]
@@ -125,8 +79,8 @@ def compare_methods(doc: dict, res, n_boot: int = 1000, set_boot: int = 200, see
                 entry.update(n=0, diff=None, ci=None, p=None, note="unavailable for one of the two methods")
             elif info["per_image"]:
                 entry.update(paired_test(ra["per_image"], rb["per_image"], n_boot, seed))
-            elif metric in SET_LEVEL and res is not None:
-                entry.update(_set_level(metric, res, a, b, set_boot, seed))
+            elif sets is not None:
+                entry.update(sets.diff(a, b))
             else:
                 entry.update(n=0, diff=None, ci=None, p=None, note="no per-image values and no bootstrap")
             entries.append(entry)
@@ -141,18 +95,6 @@ def compare_methods(doc: dict, res, n_boot: int = 1000, set_boot: int = 200, see
                 e.update(better=None, significant=False)
         out += entries
     return out
-
-
-def _set_level(metric: str, res, a: str, b: str, n_boot: int, seed: int) -> dict:
-    fa, fb = res.feature("inception", a), res.feature("inception", b)
-    ids = sorted(set(fa) & set(fb))
-    ref = res.reference_stats
-    if len(ids) < 2 or ref is None or (metric == "kid" and ref.get("features") is None):
-        why = f"{len(ids)} common image(s)" if len(ids) < 2 else "no reference features"
-        return {"n": len(ids), "diff": None, "ci": None, "p": None, "note": f"no bootstrap: {why}"}
-    r = set_level_diffs(metric, _inception_rows(res, a, ids), _inception_rows(res, b, ids), ref, n_boot, seed)
-    r.update(p=None, set_level=True, resamples=n_boot, note="set-level: 95% bootstrap CI of the difference (no test)")
-    return r
 
 
 def compared_metrics(doc: dict) -> list[str]:

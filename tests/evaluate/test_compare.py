@@ -11,9 +11,11 @@ import pytest
 from scipy import stats
 
 from cfkit.errors import InputError
-from cfkit.evaluate.compare import compare_methods, min_pairs, paired_test, set_level_diffs
+from cfkit.evaluate.compare import compare_methods, min_pairs, paired_test
+from cfkit.evaluate.extract import Extracted
 from cfkit.evaluate.latex import escape, latex_table
-from cfkit.metrics.fid import frechet_distance
+from cfkit.evaluate.set_bootstrap import SetLevelBootstrap, weighted_fid
+from cfkit.metrics.fid import fid_lowrank, frechet_distance, sigma_factor
 from cfkit.metrics.kid import polynomial_mmd2
 from cfkit.nets.inception import statistics
 from cfkit.stats import bootstrap_ci
@@ -73,6 +75,12 @@ def test_too_few_pairs_give_no_p_value():
     assert "too few for a Wilcoxon test" in e["note"] and not e["significant"] and e["better"] == "a"
 
 
+def _set_level(metric: str, xa: np.ndarray, xb: np.ndarray, ref: dict, n_boot: int) -> dict:
+    res = Extracted(reference_stats=ref)
+    res.features["inception"] = {m: {f"i{k}": row for k, row in enumerate(x)} for m, x in (("a", xa), ("b", xb))}
+    return SetLevelBootstrap(metric, res, n_boot, seed=0).diff("a", "b")
+
+
 def test_set_level_difference_equals_fid_and_kid_of_each_side():
     rng = np.random.default_rng(1)
     y = rng.normal(0, 1, (40, 16))
@@ -80,15 +88,22 @@ def test_set_level_difference_equals_fid_and_kid_of_each_side():
     xb = xa + 0.6  # the same images, shifted away from the reference
     mu, sigma = statistics(y)
     ref = {"mu": mu, "sigma": sigma, "features": y}
-    fid = set_level_diffs("fid", xa, xb, ref, 200, 0)
+    fid = _set_level("fid", xa, xb, ref, 200)
     expect = [frechet_distance(*statistics(x), mu, sigma) for x in (xa, xb)]
-    assert fid["diff"] == pytest.approx(expect[0] - expect[1], rel=1e-8)
+    assert fid["diff"] == pytest.approx(expect[0] - expect[1], rel=1e-8) and fid["n"] == 40
     assert fid["ci"][0] <= fid["diff"] <= fid["ci"][1] < 0  # a is closer to the reference, on every resample
-    kid = set_level_diffs("kid", xa, xb, ref, 200, 0)
+    kid = _set_level("kid", xa, xb, ref, 200)
     assert kid["diff"] == pytest.approx(polynomial_mmd2(xa, y) - polynomial_mmd2(xb, y), rel=1e-9)
     assert kid["ci"][1] < 0
-    same = set_level_diffs("fid", xa, xa.copy(), ref, 50, 0)  # same resamples for both: exactly no difference
+    idx = np.random.default_rng(5).integers(0, 40, 40)  # a resample as counts = the drawn rows themselves
+    b = sigma_factor(sigma, y)
+    w = np.bincount(idx, minlength=40).astype(float)
+    assert weighted_fid(xa, xa @ b.T, w, mu, float(np.trace(sigma))) == pytest.approx(
+        fid_lowrank(xa[idx], mu, float(np.trace(sigma)), b), rel=1e-9
+    )
+    same = _set_level("fid", xa, xa.copy(), ref, 50)  # same resamples for both: exactly no difference
     assert same["diff"] == 0 and same["ci"] == [0, 0]
+    assert _set_level("kid", xa, xb, {"mu": mu, "sigma": sigma, "features": None}, 50)["diff"] is None
 
 
 def test_latex_escapes_bolds_by_direction_and_daggers():
@@ -107,6 +122,18 @@ def test_latex_escapes_bolds_by_direction_and_daggers():
     doc["comparisons"] = [{**e, "significant": False} for e in compare_methods(doc, None, n_boot=100)]
     tex = latex_table(doc)
     assert r"cycle\#gan & \textbf{" in tex and r"$^\dagger$" not in tex.split(r"\midrule")[1]
+
+
+def test_figure_picks_disagreement_and_each_methods_worst():
+    from cfkit.evaluate.figure import pick_ids
+
+    values = {
+        "a": {"i0": 0.1, "i1": 0.2, "i2": 0.9, "i3": 0.5, "i4": 0.3},
+        "b": {"i0": 0.8, "i1": 0.25, "i2": 0.1, "i3": 0.5, "i4": 0.35},
+    }
+    assert pick_ids(values, ["a", "b"], "disagree", 3, False) == ["i2", "i0", "i1"]  # spreads .8, .7, .05
+    assert pick_ids(values, ["a", "b"], "worst", 3, False) == ["i2", "i0", "i3"]  # a's worst, b's worst, a's next
+    assert pick_ids(values, ["a", "b"], "worst", 2, True) == ["i0", "i2"]  # higher is better: lowest first
 
 
 @pytest.fixture(scope="module")
