@@ -189,7 +189,7 @@ def test_report_tex_compiles(copy_blur_eval, tmp_path):
     assert (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
 
 
-def test_figure_rows_picked_or_given(copy_blur_eval, run_cli):
+def test_figure_rows_picked_or_given(copy_blur_eval, run_cli, tmp_path):
     from cfkit.evaluate.figure import write_figure
 
     out, _ = copy_blur_eval
@@ -202,5 +202,7 @@ def test_figure_rows_picked_or_given(copy_blur_eval, run_cli):
     assert h < w  # two rows, three columns (source | copy | blur)
     rc, _, err = run_cli("figure", out, "--ids", "nope")
     assert rc != 0 and "not among the sources" in err
+    rc, _, err = run_cli("figure", tmp_path)
+    assert rc != 0 and "is not a cfkit eval folder" in err and "Traceback" not in err
     with pytest.raises(InputError, match="no per-image values of 'fid'"):
         write_figure(out, metric="fid")
