@@ -148,16 +148,19 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     }
 
 
-def run_eval(config: EvalConfig | None = None, **options) -> dict:
+def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options) -> dict:
     """Evaluate methods against their sources (a reference set, known targets); write the report; return metrics.json.
 
     ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
     reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields (over ``config``).
+    ``out`` must be new or empty; ``force`` replaces an earlier evaluation there (only the files it
+    recorded) and writes beside files of others.
     """
     from cfkit.evaluate.compare import compare_methods
     from cfkit.evaluate.figure import write_figure
     from cfkit.evaluate.latex import write_latex
     from cfkit.evaluate.report import write_report
+    from cfkit.fsutil import OutputFolder
     from cfkit.metrics import METRICS, MetricContext
 
     cfg = api_options(EvalConfig, config, options)
@@ -177,6 +180,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         ids = ids[: cfg.max_images]
     res = Extracted()
     targets, target_info, needs = _targets(cfg, ids, needs, res)
+    folder = OutputFolder(cfg.out, "eval", force=force, replace=force)
     items = []
     for k in ids:
         paths = {m.name: m.files[k] for m in methods if k in m.files}
@@ -231,8 +235,10 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         "copy_input": copy_input,
     }
     doc["comparisons"] = compare_methods(doc, res, cfg.bootstrap, cfg.set_bootstrap, cfg.seed)
+    folder.begin()
     write_report(Path(cfg.out), doc, res, [m.name for m in methods])
     write_latex(Path(cfg.out) / "report.tex", doc)
     if cfg.figure:
-        write_figure(cfg.out)
+        write_figure(cfg.out, force=True)  # the folder was checked above
+    folder.finish()
     return doc

@@ -32,7 +32,13 @@ def eval_cmd(
         help="Known correct translation of each source id (ids = file stems), e.g. a known-answer task's "
         "targets/: adds l1_target and lpips_target, with the copy-the-input baseline.",
     ),
-    out: str = typer.Option(None, help="Output folder (metrics.json, per_image.csv, report.md/.html/.tex)."),
+    out: str = typer.Option(
+        None,
+        help="Output folder (metrics.json, per_image.csv, report.md/.html/.tex): new or empty (default eval/out).",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an earlier evaluation in --out, and write beside files cfkit did not write."
+    ),
     metrics: str = typer.Option(None, help="Comma list of metrics (default: all with default = True; see below)."),
     protocol: str = typer.Option(None, help="Protocol YAML (eval/NAME.yaml); options given here override it."),
     max_images: int = typer.Option(None, help="Only the first N source ids (sorted)."),
@@ -100,7 +106,7 @@ def eval_cmd(
     from cfkit.evaluate.api import run_eval
     from cfkit.evaluate.compare import summary_lines
 
-    doc = run_eval(cfg)
+    doc = run_eval(cfg, force=force)
     for method, res in doc["metrics"].items():
         parts = [f"{k}={_value(r)}" for k, r in res.items()]
         typer.echo(f"{method}: " + " ".join(parts))
@@ -121,6 +127,7 @@ def figure_cmd(
     metric: str = typer.Option(None, help="Per-image metric that picks the rows (default: lpips if measured)."),
     rows: int = typer.Option(6, help="Rows to pick."),
     name: str = typer.Option("figure", help="File name: EVAL_DIR/NAME.png and NAME.pdf."),
+    force: bool = typer.Option(False, "--force", help="Replace NAME.png/.pdf even where cfkit did not write them."),
 ) -> None:
     """Comparison figure of an evaluation: rows of source ids, columns source | each method (| target).
 
@@ -129,7 +136,7 @@ def figure_cmd(
     from cfkit.console import info
     from cfkit.evaluate.figure import write_figure
 
-    paths = write_figure(eval_dir, _csv(ids), pick, metric, rows, name)
+    paths = write_figure(eval_dir, _csv(ids), pick, metric, rows, name, force)
     info("wrote " + ", ".join(str(p) for p in paths))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cfkit.errors import InputError
 from cfkit.evaluate.inputs import COPY_INPUT, dataset_images, index_folder
-from cfkit.fsutil import atomic_write_bytes
+from cfkit.fsutil import atomic_write_bytes, record_outputs, recorded_outputs
 
 PICKS = ("disagree", "worst")
 DEFAULT_METRICS = ("lpips", "lpips_target", "identity", "landmark_nme")
@@ -128,11 +128,14 @@ def write_figure(
     metric: str | None = None,
     rows: int = 6,
     name: str = "figure",
+    force: bool = False,
 ) -> list[Path]:
     """Write ``EVAL_DIR/<name>.png`` and ``.pdf``; return their paths.
 
     ``ids`` are the rows in order; otherwise ``rows`` ids picked by ``metric`` (default: LPIPS to the
-    input, else the first per-image metric) with ``pick`` = ``disagree`` or ``worst``.
+    input, else the first per-image metric) with ``pick`` = ``disagree`` or ``worst``. An existing file of
+    that name is replaced only where the eval folder's record says cfkit wrote it (or with ``force``); the
+    files are added to that record.
     """
     import matplotlib
 
@@ -147,6 +150,13 @@ def write_figure(
         raise InputError(f"{eval_dir} is not a cfkit eval folder ({type(e).__name__}: {e})") from None
     if rows < 1:
         raise InputError(f"--rows must be >= 1 (got {rows})")
+    names = [f"{name}.{ext}" for ext in ("png", "pdf")]
+    own = recorded_outputs(eval_dir, "eval")
+    if not force and (theirs := [n for n in names if (eval_dir / n).exists() and n not in own]):
+        raise InputError(
+            f"{eval_dir / theirs[0]} exists and cfkit has no record of writing it; pass --force to replace it, "
+            "or choose another --name"
+        )
     source = _folder(doc["source"]["folder"], "source")
     chosen, metric = choose_rows(doc, per_image, ids, pick, metric, rows)
     if not chosen:
@@ -164,11 +174,10 @@ def write_figure(
         label = doc["metric_info"].get(metric, {}).get("label", metric)
         captions = {(m, k): f"{label} {v:.3f}" for m, vals in per_image[metric].items() for k, v in vals.items()}
     fig = render(columns, chosen, captions)
-    paths = []
-    for ext in ("png", "pdf"):
+    for n in names:
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight")
-        atomic_write_bytes(eval_dir / f"{name}.{ext}", buf.getvalue())
-        paths.append(eval_dir / f"{name}.{ext}")
+        fig.savefig(buf, format=n.rsplit(".", 1)[1], dpi=150, bbox_inches="tight")
+        atomic_write_bytes(eval_dir / n, buf.getvalue())
     plt.close(fig)
-    return paths
+    record_outputs(eval_dir, "eval", names)
+    return [eval_dir / n for n in names]

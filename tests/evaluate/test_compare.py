@@ -15,6 +15,7 @@ from cfkit.evaluate.compare import compare_methods, min_pairs, paired_test
 from cfkit.evaluate.extract import Extracted
 from cfkit.evaluate.latex import escape, latex_table
 from cfkit.evaluate.set_bootstrap import SetLevelBootstrap, weighted_fid
+from cfkit.fsutil import recorded_outputs
 from cfkit.metrics.fid import fid_lowrank, frechet_distance, sigma_factor
 from cfkit.metrics.kid import polynomial_mmd2
 from cfkit.nets.inception import statistics
@@ -202,6 +203,11 @@ def test_figure_rows_picked_or_given(copy_blur_eval, run_cli, tmp_path):
     assert h < w  # two rows, three columns (source | copy | blur)
     rc, _, err = run_cli("figure", out, "--ids", "nope")
     assert rc != 0 and "not among the sources" in err
+    rc, _, _ = run_cli("figure", out, "--ids", "img001", "--name", "mine")  # cfkit wrote mine.png: replaced
+    assert rc == 0 and {"figure.png", "figure.pdf", "mine.png", "mine.pdf"} <= recorded_outputs(out, "eval")
+    (out / "theirs.png").write_bytes(b"not cfkit's")
+    rc, _, err = run_cli("figure", out, "--name", "theirs")
+    assert rc != 0 and "no record of writing it" in err and (out / "theirs.png").read_bytes() == b"not cfkit's"
     rc, _, err = run_cli("figure", tmp_path)
     assert rc != 0 and "is not a cfkit eval folder" in err and "Traceback" not in err
     with pytest.raises(InputError, match="no per-image values of 'fid'"):
