@@ -41,8 +41,13 @@ def pngs(tokens: tuple[str, ...]) -> list[bytes]:
     return trial_pngs(db, tokens)
 
 
+def client() -> str:
+    ip = st.context.ip_address
+    return ip if isinstance(ip, str) else "localhost"  # None when served to localhost
+
+
 def start() -> None:
-    if not NEW_SESSIONS.allow(st.context.ip_address or "localhost"):
+    if not NEW_SESSIONS.allow(client()):
         st.session_state["flash"] = "Too many new sessions from your connection; please try again in a few minutes."
         return
     try:
