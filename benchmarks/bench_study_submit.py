@@ -143,7 +143,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--volunteers", type=int, default=100)
     ap.add_argument("--sources", type=int, default=8)
-    ap.add_argument("--think", type=float, default=0.3, help="mean think time (s) of the paced run")
+    ap.add_argument(
+        "--think", type=float, default=5.0, help="mean think time (s) per screen of the paced run (people: 10-30 s)"
+    )
     ap.add_argument("--postgres", default=os.environ.get("CFKIT_TEST_POSTGRES_URL"))
     args = ap.parse_args()
     set_verbosity(quiet=True)
