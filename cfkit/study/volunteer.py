@@ -229,7 +229,7 @@ def validate(view_format: str, outputs: tuple[str, ...], criteria: tuple[str, ..
         if a is None:
             raise InputError(f"please answer '{c}'")
         if view_format == "pairwise":
-            picked = [k for k, v in a.items() if v is True or v == 1] if isinstance(a, dict) else [a]
+            picked = [k for k, v in a.items() if v is True or _whole(v, 1, 1) == 1] if isinstance(a, dict) else [a]
             if len(picked) != 1 or not isinstance(picked[0], str) or picked[0] not in outputs:
                 raise InputError(f"please choose one image for '{c}'")
             norm[c] = {o: float(o == picked[0]) for o in outputs}
