@@ -34,8 +34,7 @@ from cfkit.curate.profiles import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap
-from cfkit.options import given as given_options
-from cfkit.options import load_options
+from cfkit.options import api_options
 
 
 @dataclass
@@ -129,17 +128,22 @@ def prepare(
 ) -> PrepareResult:
     """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``).
 
-    Options: :class:`PrepareOptions` defaults < ``options`` < the keyword arguments given (not None).
+    Options: ``options`` as given (e.g. built by ``cfkit prepare``), else built once: :class:`PrepareOptions`
+    defaults < the recipe's ``prepare:`` block < ``options`` < the keyword arguments given (not None).
 
     ``source_options`` go to the source's resolver (e.g. ``variant="thumbs"`` for ffhq,
     ``style="Hayao"`` for anime, ``base_url=...`` for a mirror; see ``pipelines/datasets``).
     ``kind`` ("photo" | "cartoon") overrides the source's profile; ``landmarks`` names a
     ``landmark-regressor`` run that places the cartoon landmarks animeface misses.
     """
+    from cfkit.curate.sources import source_options as typed_source_options
+    from cfkit.curate.sources.recipes import prepare_layer
+
     prof = profile(source, kind)
-    given = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
-    opts = load_options(PrepareOptions, asdict(options or PREPARE_DEFAULTS), given_options(given, seed=seed))
+    fields = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
+    opts = api_options(PrepareOptions, options, {**fields, "seed": seed}, prepare_layer(source))
     opts = replace(opts, template=opts.template or prof.template)
+    source_options = typed_source_options(source, source_options or {})  # a bad -o fails before any work
     if opts.mask:
         from cfkit.curate.maskers import make_masker
 
@@ -170,7 +174,7 @@ def prepare(
         recorded["seed"] = opts.seed  # every shard must split alike; --merge reads it back
     journal.check_options(recorded)
 
-    raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit, source_options or {})
+    raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit, source_options)
     raws = [r for r in raws if in_shard(str(r.origin), shard)]
     src_rejected = [r for r in src_rejected if in_shard(str(r["origin"]), shard)]
     if not raws and not src_rejected:

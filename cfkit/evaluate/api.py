@@ -20,6 +20,7 @@ from cfkit.evaluate.inputs import (
     match_targets,
     run_info,
 )
+from cfkit.options import api_options
 
 
 def _versions() -> dict:
@@ -116,9 +117,7 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     """
     from cfkit.metrics.fid import frechet_distance
 
-    cfg = EvalConfig.load(
-        None, (config or EvalConfig()).to_dict(), options, {"reference": str(reference), "grid_rows": 0}
-    )
+    cfg = api_options(EvalConfig, config, {**options, "reference": reference, "grid_rows": 0})
     t0 = time.perf_counter()
     files = index_folder(dataset_images(folder))
     res = Extracted()
@@ -153,12 +152,12 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
     """Evaluate methods against their sources (a reference set, known targets); write the report; return metrics.json.
 
     ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
-    reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields.
+    reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields (over ``config``).
     """
     from cfkit.evaluate.report import write_report
     from cfkit.metrics import METRICS, MetricContext
 
-    cfg = EvalConfig.load(None, (config or EvalConfig()).to_dict(), options)
+    cfg = api_options(EvalConfig, config, options)
     t0 = time.perf_counter()
     if not cfg.source:
         raise InputError("no source folder given (--source DIR)")

@@ -40,9 +40,10 @@ def load_method(
     state = ckpt.load(path)
     if state.get("format") != "cfkit-train-1":
         raise InputError(f"{path}: not a cfkit training checkpoint")
-    options = TrainOptions.from_saved(state["config"])
     dev = pick_device(device)
-    method = METHODS.get(options.name)(options, dev)
+    config = state["config"]  # given as saved: method keys of other cfkit versions are ignored
+    method = METHODS.get(TrainOptions.from_saved(config).name)(config, dev)
+    options = method.options
     method.setup()
     averaged = state.get("ema", {}) if weights == "ema" else {}
     for name, sd in {**state["nets"], **averaged}.items():

@@ -121,17 +121,18 @@ def test_per_image_values_match_reference_libraries(e2e, face_sets):
 
 
 def test_protocols_parse():
-    from cfkit.evaluate.config import EvalConfig
+    from cfkit.evaluate.config import EvalConfig, protocol_layer
+    from cfkit.options import command_options
     from cfkit.resources import resource_dir
 
     protocols = sorted(resource_dir("eval").glob("*.yaml"))
     assert protocols
     for p in protocols:
-        cfg = EvalConfig.load(p, {"out": "x"})
+        cfg = command_options(EvalConfig, protocol_layer(p), flags={"out": "x"})
         assert cfg.metrics and cfg.out == "x"
-    assert EvalConfig.load("smoke").fid_dims == 64  # bundled protocol by name
+    assert command_options(EvalConfig, protocol_layer("smoke")).fid_dims == 64  # bundled protocol by name
     for p in protocols:  # data under the working directory, never beside the project
-        cfg = EvalConfig.load(p)
+        cfg = command_options(EvalConfig, protocol_layer(p))
         for path in filter(None, (cfg.source, cfg.reference, cfg.targets)):
             assert not Path(path).is_absolute() and ".." not in Path(path).parts, (p.name, path)
 
