@@ -237,15 +237,17 @@ def main() -> None:
         wall, cpu = spread([w for w, _ in t]), spread([c for _, c in t])
         print(f"{names[r]:34} {wall:>20} {cpu:>20} {ratio[0]:>9} {ratio[1]:>10}")
     print("ratio = reference s/iteration / cfkit s/iteration (medians); goals: default >= 3x, fp32 >= 1.3x")
+    print("wall differences of short runs carry the load's noise: CPU time is the figure on a shared CPU")
     if model:
         flops = model["cyclegan"][0]
         print(
-            f"\nstep-cost model: fp32 conv peak {model['peak_cpu']:.1f} GFLOP per CPU second ({args.threads} threads)"
+            f"\nstep-cost model: fp32 conv peak {model['peak_cpu']:.1f} GFLOP per CPU second (threads {args.threads})"
         )
         print(f"cyclegan {flops:.1f} GFLOP per iteration; utilisation of the fp32 peak by CPU time:")
         for r in times:
             util = flops / med[r][1] / model["peak_cpu"]
-            print(f"  {names[r]:32} {util:6.1%}")
+            note = " (bf16 autocast where the CPU has it: its peak is about twice fp32's)" if r == "default" else ""
+            print(f"  {names[r]:32} {util:6.1%}{note}")
         for name in ("cpgan", "whitebox"):
             g, c = model[name]
             util = g / c / model["peak_cpu"]
