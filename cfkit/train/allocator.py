@@ -2,7 +2,7 @@
 
 glibc's ``malloc`` hands large freed blocks back to the kernel (``munmap``, heap trimming), so each
 iteration faults in, and the kernel zeroes, fresh pages for the same activations: CycleGAN at 128 px, batch
-1, faulted 44-83 k pages per iteration, and took 4.7 % more CPU time per iteration than without (docs/train.md).
+1, faulted 44-83 k pages per iteration and spent 4.7 % more CPU time on it than with them kept (docs/train.md).
 Raising malloc's mmap and trim thresholds keeps freed blocks in the process for the next iteration, as
 CUDA's caching allocator does on GPUs. Only where memory lives changes, not the arithmetic: results are
 bit-identical; the process keeps its peak memory instead of returning it between iterations.
