@@ -1,8 +1,7 @@
 """Training speed against the reference implementations: cfkit and the code users would otherwise run, one run.
 
     python benchmarks/bench_vs_reference.py [--lengths 1,2] [--repeats 3] [--threads 1] [--size 128]
-        [--width 1.0] [--runners peer,default,fp32] [--cyclegan-peer PATH] [--cartoongan-peer PATH]
-        [--model] [--dry-run]
+        [--width 1.0] [--runners peer,default,fp32] [--cyclegan-peer PATH] [--model] [--dry-run]
 
 CycleGAN: cfkit's ``cfkit train cyclegan`` against the official pytorch-CycleGAN-and-pix2pix ``train.py``
 (``--cyclegan-peer``, default ``../shared/peers/pytorch-CycleGAN-and-pix2pix`` from the repository root,
@@ -24,8 +23,8 @@ whose authors' code does not run on today's stack (below).
 CartoonGAN: the public PyTorch CartoonGAN (github.com/znxlwm/pytorch-CartoonGAN, MIT licence) hard-codes
 its data layout relative to its working directory, pre-trains and edge-promotes before its first timed
 iteration and loads VGG19 weights from a file; it is not in ``../shared/peers`` (read-only here) and is
-not run: its row says how a user places it. CP-GAN's code (Python 2.7, torch 0.3) and White-box's
-(TensorFlow 1) do not run on today's stack: their rows point to the step-cost model.
+not run: the output says how a user places it. CP-GAN's code (Python 2.7, torch 0.3) and White-box's
+(TensorFlow 1) do not run on today's stack: the output points to the step-cost model.
 """
 
 from __future__ import annotations
@@ -168,7 +167,6 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier (the peer's --ngf/--ndf 64 x it)")
     ap.add_argument("--runners", default=",".join(RUNNERS), help=f"some of {', '.join(RUNNERS)}")
     ap.add_argument("--cyclegan-peer", type=Path, default=PEERS / "pytorch-CycleGAN-and-pix2pix")
-    ap.add_argument("--cartoongan-peer", type=Path, default=PEERS / "pytorch-CartoonGAN")
     ap.add_argument("--model", action="store_true", help="add the step-cost model (FLOPs, conv peak)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = ap.parse_args()
@@ -191,11 +189,7 @@ def main() -> None:
     print(f"cpus {os.cpu_count()}, threads per runner {args.threads}, load average {os.getloadavg()[0]:.1f} at start")
     print(f"CycleGAN, {args.size} px, batch 1, width {args.width}, {PHOTOS} -> {CARTOONS}; lengths {lengths}")
     print(f"reference: {args.cyclegan_peer.resolve()} (official train.py, fp32)")
-    print(
-        CARTOONGAN_PEER
-        if not (args.cartoongan_peer / "CartoonGAN.py").is_file()
-        else f"CartoonGAN: {args.cartoongan_peer} is present but not driven by this benchmark (see its docstring)"
-    )
+    print(CARTOONGAN_PEER)
     print(SEED_CODE)
 
     def command(runner: str, root: Path, out: Path, n: int):
