@@ -4,8 +4,10 @@ Losses (Sec. 3.2): ``L = L_adv + w * L_con``.
 
 * ``L_adv`` (edge-promoted adversarial loss, Sec. 3.2.1): D separates real cartoons (label 1)
   from generated images *and* edge-smoothed cartoons (label 0); G is trained to make D say 1.
-* ``L_con`` (Sec. 3.2.2): l1 distance of VGG19 ``conv4_4`` features of ``G(p)`` and ``p``
-  (VGG16 ``conv4_3`` when VGG19 weights are missing; recorded in ``run.json``), ``w = 10``.
+* ``L_con`` (Sec. 3.2.2): l1 distance of VGG19 ``conv4_4`` features of ``G(p)`` and ``p``, ``w = 10``,
+  the VGG fed RGB in [0, 1] as the public reproduction (``method.content_input: unit``). Without VGG19 a
+  run refuses to start unless it asks for a stand-in (``--substitute vgg19=vgg16``: VGG16 ``conv4_3``,
+  announced, weight times the stand-in's factor, recorded in ``run.json``).
 
 Schedule: an initialisation phase trains G with the content loss only (Sec. 3.3), then D and G
 alternate. Hyper-parameters live in ``pipelines/train/cartoongan.yaml`` with their sources.
@@ -38,6 +40,7 @@ class CartoonGAN(Method):
     def __init__(self, options, device):
         super().__init__(options, device)
         self._content = None
+        self._content_factor = 1.0  # the weight factor of a stand-in content network
         # the init phase's weights: the paper's content loss (w_content unless set), plus a cfkit pixel term
         self.w_init_content = float(self.hp.get("w_init_content", self.hp.get("w_content", 10.0)))
         self.w_init_pixel = float(self.hp.get("w_init_pixel", 0.0))
@@ -67,15 +70,27 @@ class CartoonGAN(Method):
         ]
 
     # --- losses --------------------------------------------------------------------------
+    def require_assets(self) -> None:
+        self.content  # noqa: B018 - built now: a missing VGG19 stops the run before any work
+
     @property
     def content(self) -> nn.Module:
         """The frozen VGG content loss, built on first use (inference never needs it)."""
         if self._content is None:
             from cfkit.nets.losses import frozen_content_loss
 
-            self._content = frozen_content_loss(str(self.hp.get("content_layer", "vgg19/conv4_4")), self.device)
+            spec, inputs = str(self.hp.get("content_layer", "vgg19/conv4_4")), str(self.hp.get("content_input", "unit"))
+            purpose = f"{self.name}: the content loss"
+            self._content, self._content_factor = frozen_content_loss(
+                spec, self.device, self.options.substitute, purpose, inputs
+            )
             self.provenance["content_loss"] = self._content.provenance
         return self._content
+
+    def content_distance(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """``L_con`` times a stand-in network's weight factor (1 for the paper's VGG19)."""
+        distance = self.content(fake, a)  # builds the network (and its factor) on first use
+        return self._content_factor * distance
 
     def d_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """What D sees of ``x``: all of it here (subclasses restrict it, e.g. through ``mask``)."""
@@ -90,7 +105,7 @@ class CartoonGAN(Method):
         return None
 
     def content_loss(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return float(self.hp.get("w_content", 10.0)) * self.content(fake, a)
+        return float(self.hp.get("w_content", 10.0)) * self.content_distance(fake, a)
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
@@ -111,7 +126,7 @@ class CartoonGAN(Method):
             fake = self.nets["G"](batch["a"])
             terms = {}
             if self.w_init_content:  # the paper's init: the content loss alone (0 skips the VGG: pixel-only init)
-                terms["content"] = self.w_init_content * self.content(fake, batch["a"])
+                terms["content"] = self.w_init_content * self.content_distance(fake, batch["a"])
             if self.w_init_pixel:  # not in the paper (0 in its recipe): lets a short run's G start near the identity
                 terms["pixel"] = self.w_init_pixel * (fake - batch["a"]).abs().mean()
             return terms

@@ -156,7 +156,7 @@ class LandmarkCycleGAN(CycleGAN):
         scaled and shifted copy of the batch (so aligned faces do not just teach the mean face)."""
         dom = regressor[-1].lower()
         aug = [self._hp(f"regressor_{k}", 0.0) for k in ("aug_rotate", "aug_scale", "aug_shift")]
-        x, pts, ok, w = batch[dom], batch[f"{dom}_lm"], batch[f"{dom}_lm_ok"], self._hp("regressor_w_heatmap", 1000.0)
+        x, pts, ok, w = batch[dom], batch[f"{dom}_lm"], batch[f"{dom}_lm_ok"], self._hp("regressor_w_heatmap", 100.0)
         return regressor_objective(self.nets[regressor], x, pts, ok, self.size, aug, w)
 
     def _local_weight(self, part: str) -> float:

@@ -8,8 +8,8 @@ the parameters of a small ``style`` network, and one plain SGD step with learnin
 image (L-BFGS or Adam, initialised from the input) to match its own content features and the
 averaged Grams; this is per-image optimisation, so it is slow (seconds to minutes per image).
 
-VGG-19 (the paper's network) has no offline source; VGG-16 is used instead and recorded in the
-run's provenance. Layers are named as in the paper (block, index) and taken after the ReLU, which
+VGG-19 (the paper's network) has no offline source: without it a run refuses to start, unless it asks
+for VGG-16 as a stand-in (``--substitute vgg19=vgg16``, recorded in the run's provenance). Layers are named as in the paper (block, index) and taken after the ReLU, which
 is what Caffe's in-place ReLU gave the original implementation.
 """
 
@@ -19,7 +19,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cfkit.nets.pretrained import vgg_features
 from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -119,7 +118,14 @@ class NeuralStyleTransfer(Method):
     @property
     def vgg(self) -> VGGFeatures:
         if self._vgg is None:
-            feats, prov = vgg_features(str(self.hp.get("vgg", "vgg19")))
+            from cfkit.nets.pretrained import torchvision_features
+            from cfkit.nets.standins import announce, resolve
+
+            paper = str(self.hp.get("vgg", "vgg19"))
+            standin = resolve(paper, self.options.substitute, "nst: the style and content features")
+            feats, prov = torchvision_features(standin.arch if standin else paper)
+            if standin is not None:
+                prov.update(announce(standin, paper, standin.arch, "nst: the style and content features"))
             self.provenance["vgg"] = prov
             layers = (*self.style_layers, self.content_layer)
             self._vgg = VGGFeatures(feats, layers).to(self.device)

@@ -60,6 +60,7 @@ class WhiteBox(Method):
     def __init__(self, options, device):
         super().__init__(options, device)
         self._vgg = None
+        self._vgg_factor = 1.0  # the weight factor of a stand-in VGG
         self._pool: SuperpixelPool | None = None
         self._regressor: nn.Module | None = None
 
@@ -108,12 +109,19 @@ class WhiteBox(Method):
         return phases
 
     # --- frozen helpers, built on first use ----------------------------------------------
+    def require_assets(self) -> None:
+        self.vgg  # noqa: B018 - built now: a missing VGG19 stops the run before any work
+
     @property
     def vgg(self):
+        """The frozen VGG of the content and structure terms, fed BGR 0-255 minus the Caffe means as the
+        official ``Vgg19.build_conv4_4`` (``method.content_input: caffe``)."""
         if self._vgg is None:
             from cfkit.nets.losses import frozen_content_loss
 
-            self._vgg = frozen_content_loss(str(self.hp.get("content_layer", "vgg19/conv4_4")), self.device)
+            spec, inputs = str(self.hp.get("content_layer", "vgg19/conv4_4")), str(self.hp.get("content_input", "caffe"))
+            purpose = "whitebox: the content and structure losses"
+            self._vgg, self._vgg_factor = frozen_content_loss(spec, self.device, self.options.substitute, purpose, inputs)
             self.provenance["content_loss"] = self._vgg.provenance
         return self._vgg
 
@@ -165,7 +173,7 @@ class WhiteBox(Method):
         ok = torch.cat([batch["a_lm_ok"], batch["b_lm_ok"]])
         aug = [self._w(f"regressor_{k}", d) for k, d in (("rotate", 15.0), ("scale", 0.1), ("shift", 0.08))]
         return {
-            "heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self._w("w_heatmap", 1000.0))
+            "heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self._w("w_heatmap", 100.0))
         }
 
     def g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -174,14 +182,15 @@ class WhiteBox(Method):
         pending = self.pool.submit(to_uint8(out.detach()).permute(0, 2, 3, 1).cpu().numpy())
         (gray,) = color_shift(out)
         terms = {
-            "surface": self._w("w_surface", 0.2) * lsgan_g(self.nets["D_surface"](self._surface(out))),
-            "texture": self._w("w_texture", 5.0) * lsgan_g(self.nets["D_texture"](gray)),
-            "tv": self._w("w_tv", 1e5) * total_variation(out),
+            "surface": self._w("w_surface", 0.1) * lsgan_g(self.nets["D_surface"](self._surface(out))),
+            "texture": self._w("w_texture", 1.0) * lsgan_g(self.nets["D_texture"](gray)),
+            "tv": self._w("w_tv", 1e4) * total_variation(out),
         }
-        f_out = self.vgg.features(out)
+        vgg = self.vgg
+        f_out = vgg.features(out)
         with torch.no_grad():
-            f_a = self.vgg.features(a)
-        terms["content"] = self._w("w_content", 20.0) * feature_l1(f_out, f_a)
+            f_a = vgg.features(a)
+        terms["content"] = self._w("w_content", 200.0) * self._vgg_factor * feature_l1(f_out, f_a)
         w_lm = self._w("w_landmark", 0.6)
         if w_lm > 0:
             reg = self.regressor()
@@ -191,8 +200,8 @@ class WhiteBox(Method):
             terms["landmark"] = w_lm * landmark_loss(reg.points(out), target)
         structure = torch.from_numpy(pending.result()).to(a.device).permute(0, 3, 1, 2)
         with torch.no_grad():
-            f_sp = self.vgg.features(structure / 127.5 - 1)
-        terms["structure"] = self._w("w_structure", 20.0) * feature_l1(f_out, f_sp)
+            f_sp = vgg.features(structure / 127.5 - 1)
+        terms["structure"] = self._w("w_structure", 200.0) * self._vgg_factor * feature_l1(f_out, f_sp)
         return terms
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:

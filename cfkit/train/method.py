@@ -227,6 +227,12 @@ class Method:
         m = self.nets[name]
         return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
 
+    def require_assets(self) -> None:
+        """Build the frozen pretrained networks training needs (the trainer calls it first; inference never
+        does): a paper network that is not installed stops the run before any work with
+        :class:`~cfkit.errors.AssetMissingError`, and a stand-in the options ask for (``substitute``) is
+        announced and in :attr:`provenance` from ``run.json``'s first write. Nothing by default."""
+
     def setup(self) -> None:
         """Build the networks (called once by the trainer before moving them to the device)."""
         self.nets = dict(self.build_networks())

@@ -39,7 +39,7 @@ from cfkit.train.method import METHODS, Batch, Method, Phase
 from cfkit.train.store import UInt8Store
 
 # keys whose change makes a checkpoint incompatible with the current run
-STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema")
+STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema", "substitute")
 # keys whose change would silently re-plan a resumed run's data or schedule: refused unless ``override``
 PLANNED = {"data_a": "--data-a", "data_b": "--data-b", "iters": "--iters", "epochs": "--epochs", "split": "--set split"}
 
@@ -164,6 +164,7 @@ class Trainer:
         domains = {k: v for k, v in (("--data-a", o.data_a), ("--data-b", o.data_b)) if v is not None}
         o.size = training_size(o.size, domains, o.split)
         self.method: Method = cls(o, self.device)
+        self.method.require_assets()  # before any work: a missing paper network stops the run here
         self.method.setup()
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         for name, net in self.method.nets.items():
