@@ -66,8 +66,16 @@ class CartoonGAN(Method):
     def phases(self) -> list[Phase]:
         return [
             Phase("init", float(self.hp.get("init_epochs", 10)), ("g",)),
-            Phase("adversarial", float(self.hp.get("epochs", 100)), ("d", "g")),
+            Phase("adversarial", float(self.hp.get("epochs", 100)), ("d", "g"), drops=self.lr_drops),
         ]
+
+    @property
+    def lr_drops(self) -> tuple[float, ...]:
+        """Fractions of the adversarial phase from which G's and D's lr is multiplied by 0.1 (``method.lr_drops``)."""
+        drops = tuple(float(d) for d in self.hp.get("lr_drops") or ())
+        if any(not 0 < d < 1 for d in drops):
+            raise InputError(f"method.lr_drops must be fractions of the adversarial phase in (0, 1), got {drops}")
+        return drops
 
     # --- losses --------------------------------------------------------------------------
     def require_assets(self) -> None:

@@ -9,8 +9,8 @@ input photo. Training (official ``train_code/train.py``), with ``out = GF(a, G(a
   other terms are computed), L1 on VGG features; content: L1 on VGG features of ``out`` and ``a``.
   Both divided by the feature map's ``H*W*C`` as the official code does;
 * total variation (official normalisation ``/(3 H W)``);
-* landmark (seed 003): landmarks of ``out`` through a frozen landmark regressor vs the input
-  photo's (its curated landmarks where it has them, else the regressor's on the photo).
+* landmark (seed 003): landmarks of ``out`` through a frozen landmark regressor vs that regressor's
+  landmarks of the input photo (detached): one consistent target, zero for an identity generator.
 
 Phases: ``landmarks`` (only when no regressor run is named: the regressor learns from the batches'
 heatmaps of both domains, then is frozen), ``pretrain`` (G alone, pixel L1 to the photo, no guided
@@ -193,16 +193,21 @@ class WhiteBox(Method):
         terms["content"] = self._w("w_content", 200.0) * self._vgg_factor * feature_l1(f_out, f_a)
         w_lm = self._w("w_landmark", 0.6)
         if w_lm > 0:
-            reg = self.regressor()
-            with torch.no_grad():
-                ok = batch["a_lm_ok"].view(-1, 1, 1) > 0
-                target = torch.where(ok, batch["a_lm"], reg.points(a))
-            terms["landmark"] = w_lm * landmark_loss(reg.points(out), target)
+            terms["landmark"] = w_lm * self.landmark_term(out, a)
         structure = torch.from_numpy(pending.result()).to(a.device).permute(0, 3, 1, 2)
         with torch.no_grad():
             f_sp = vgg.features(structure / 127.5 - 1)
         terms["structure"] = self._w("w_structure", 200.0) * self._vgg_factor * feature_l1(f_out, f_sp)
         return terms
+
+    def landmark_term(self, out: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Seed 003's landmark term: the frozen regressor's points on ``out`` against its points on the
+        photo ``a`` (detached). One regressor on both sides, so its own error cancels: the term is zero
+        when ``out`` is the photo (curated labels as the target would push G by the regressor's error)."""
+        reg = self.regressor()
+        with torch.no_grad():
+            target = reg.points(a)
+        return landmark_loss(reg.points(out), target)
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         b = batch["b"]

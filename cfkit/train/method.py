@@ -24,7 +24,8 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
     the schedule: a list of :class:`Phase` (name, length in epochs of domain A, the optimizer
     names stepped each iteration, in order, and an optional linear lr decay).
 ``losses(phase, opt, batch)``
-    the *weighted* loss terms for one optimizer step: ``{term: scalar tensor}``. The trainer sums
+    the *weighted* loss terms for one optimizer step (``opt``: the phase's step name, an optimizer name
+    or ``"name:stage"``): ``{term: scalar tensor}``. The trainer sums
     them, back-propagates into the networks of ``opt``, logs every term (``loss/<opt>_<term>``).
 ``visuals(batch)``
     ``{name: images in [-1, 1]}`` for TensorBoard and ``samples/`` grids.
@@ -102,7 +103,8 @@ class Phase:
     ``epochs`` counts epochs (passes over domain A, or what the method's ``epoch_images`` says;
     fractions allowed); ``iters``, when set, gives the length in iterations instead (papers that count
     ``--total_iter``, e.g. White-box cartoonization); ``steps`` names the optimizers stepped each
-    iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear lr decay to zero
+    iteration, in order (e.g. ``("d", "g")``; ``"g:local"`` steps optimizer ``g`` on the terms
+    ``losses(phase, "g:local", batch)`` returns, logged as ``g_local_<term>``); ``decay_from`` in [0, 1) starts a linear lr decay to zero
     at that fraction of the phase, ``None`` keeps lr constant. ``decay_per_epoch``: the lr changes once
     per epoch as in the official CycleGAN code: epoch ``e`` (1-based) of a phase whose decay starts after
     ``n`` of its ``E`` epochs runs at ``1 - max(0, e - n) / (E - n + 1)`` of the base lr.
@@ -115,9 +117,16 @@ class Phase:
     iters: int | None = None
     decay_per_epoch: bool = False
     round_up: bool = False  # whole batches: a fraction of an iteration counts as one (a pass leaves no image out)
+    drops: tuple[float, ...] = ()
+    """Step decay (torch's ``MultiStepLR``, gamma 0.1): the lr is multiplied by 0.1 from each of these
+    fractions of the phase on (the CartoonGAN reproduction: ``(0.5, 0.75)``)."""
 
     def lr_factor(self, progress: float) -> float:
         """The lr multiplier at ``progress`` in [0, 1) through the phase."""
+        step = 0.1 ** sum(progress >= d for d in self.drops)
+        return step * self._decay(progress)
+
+    def _decay(self, progress: float) -> float:
         if self.decay_from is None or progress < self.decay_from:
             return 1.0
         if self.decay_per_epoch:

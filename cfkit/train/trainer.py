@@ -412,7 +412,8 @@ class Trainer:
         phase, progress = self.phase_at(self.step)
         factor = phase.lr_factor(progress)
         micro = [self.next_batch() for _ in range(self.accum)]
-        for opt_name in phase.steps:
+        for step in phase.steps:  # "opt", or "opt:stage" for a second step of one optimizer on other terms
+            opt_name = step.partition(":")[0]
             spec, opt, scaler = self.specs[opt_name], self.opts[opt_name], self.scalers[opt_name]
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * factor
@@ -423,11 +424,11 @@ class Trainer:
                     self._sync_ctx(i == self.accum - 1),
                     torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None),
                 ):
-                    terms = self.method.losses(phase.name, opt_name, mb)
+                    terms = self.method.losses(phase.name, step, mb)
                     total = sum(terms.values())
                 scaler.scale(total / self.accum).backward()
                 for k, v in terms.items():
-                    key = f"{opt_name}_{k}"
+                    key = f"{step.replace(':', '_')}_{k}"
                     self._logsum[key] = self._logsum.get(key, 0.0) + v.detach().float() / self.accum
             scaler.step(opt)
             scaler.update()
