@@ -34,7 +34,7 @@ from torch import nn
 from cfkit.errors import InputError
 from cfkit.faces.scheme import NAMES, PARTS
 from cfkit.methods.cyclegan import CycleGAN, lsgan
-from cfkit.methods.landmark_regressor import regressor_objective
+from cfkit.methods.landmark_regressor import check_in_run_regressor, regressor_objective
 from cfkit.nets.cyclegan import NLayerDiscriminator, init_weights
 from cfkit.nets.image_pool import ImagePool
 from cfkit.nets.landmark_cyclegan import (
@@ -112,14 +112,35 @@ class LandmarkCycleGAN(CycleGAN):
         return specs
 
     def phases(self) -> list[Phase]:
+        """Lengths in iterations, as the paper counts stage I (Sec. 3.3.1: 100K iterations)."""
         phases = []
         if self._trained_regressors():
-            phases.append(Phase("regressor", self._hp("regressor_epochs", 10), ("r",)))
-        phases.append(Phase("stage1", self._hp("stage1_epochs", 50), ("g", "d")))
+            batch = int(self.hp.get("regressor_batch", 16))
+            phases.append(Phase("regressor", 0, ("r",), iters=int(self.hp.get("regressor_iters", 4000)), batch=batch))
+        phases.append(Phase("stage1", 0, ("g", "d"), iters=int(self.hp.get("stage1_iters", 100_000))))
         decay = self.hp.get("stage2_decay_from", 0.5)
         decay = None if decay is None else float(decay)
-        phases.append(Phase("stage2", self._hp("stage2_epochs", 25), ("g", "d"), decay))
+        phases.append(Phase("stage2", 0, ("g", "d"), decay, iters=int(self.hp.get("stage2_iters", 50_000))))
         return phases
+
+    def check_landmarks(self, labelled: dict[str, int]) -> None:
+        """A regressor trained here needs its domain's landmark labels: refuse a domain without any."""
+        for r in self._trained_regressors():
+            d = r[-1].lower()
+            if not labelled.get(d):
+                raise InputError(
+                    f"landmark-cyclegan: --data-{d} has no landmark labels to train {r} on: prepare it with them "
+                    f"(`cfkit prepare folder --src DIR --profile cartoon` for cartoons) or train a regressor with "
+                    f"`cfkit train landmark-regressor --data DIR` and name its run: --set method.regressor_{d}=RUN"
+                )
+
+    def end_phase(self, phase: str, batch: Batch) -> None:
+        """After the regressor phase: each trained regressor must beat the mean face before the GAN phases."""
+        if phase != "regressor":
+            return
+        enforce = bool(self.hp.get("regressor_check", True))
+        for r in self._trained_regressors():
+            check_in_run_regressor(self.net(r), batch, r[-1].lower(), f"landmark-cyclegan: {r}", enforce)
 
     # --- landmarks -----------------------------------------------------------------------
     def predicted_points(self, x: torch.Tensor, regressor: str) -> torch.Tensor:

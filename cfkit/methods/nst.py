@@ -9,8 +9,9 @@ image (L-BFGS or Adam, initialised from the input) to match its own content feat
 averaged Grams; this is per-image optimisation, so it is slow (seconds to minutes per image).
 
 VGG-19 (the paper's network) has no offline source: without it a run refuses to start, unless it asks
-for VGG-16 as a stand-in (``--substitute vgg19=vgg16``, recorded in the run's provenance). Layers are named as in the paper (block, index) and taken after the ReLU, which
-is what Caffe's in-place ReLU gave the original implementation.
+for VGG-16 as a stand-in (``--substitute vgg19=vgg16``, recorded in the run's provenance). Layers are
+named as in the paper (block, index) and taken after the ReLU, which is what Caffe's in-place ReLU gave
+the original implementation.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cfkit.errors import InputError
 from cfkit.nets.superpixel import SuperpixelPool
 from cfkit.nets.whitebox import Discriminator, Generator, color_shift, guided_filter, surface, total_variation
 from cfkit.train.data import to_uint8
@@ -105,8 +106,26 @@ class WhiteBox(Method):
             Phase("train", 0, ("g", "d"), iters=int(self.hp.get("train_iters", 30000))),
         ]
         if self.trains_regressor:
-            phases.insert(0, Phase("landmarks", 0, ("r",), iters=int(self.hp.get("regressor_iters", 2000))))
+            iters, batch = int(self.hp.get("regressor_iters", 2000)), int(self.hp.get("regressor_batch", 16))
+            phases.insert(0, Phase("landmarks", 0, ("r",), iters=iters, batch=batch))
         return phases
+
+    def check_landmarks(self, labelled: dict[str, int]) -> None:
+        """The regressor trained here learns from both domains' landmark labels: refuse data without any."""
+        if self.trains_regressor and not sum(labelled.values()):
+            raise InputError(
+                "whitebox: neither --data-a nor --data-b has landmark labels to train the landmark regressor on: "
+                "prepare them with landmarks (`cfkit prepare folder --src DIR --profile cartoon` for cartoons) or "
+                "train one with `cfkit train landmark-regressor --data DIR` and name it: --set method.regressor=RUN"
+            )
+
+    def end_phase(self, phase: str, batch: Batch) -> None:
+        """After the ``landmarks`` phase: the regressor must beat the mean face before G trains against it."""
+        if phase == "landmarks":
+            from cfkit.methods.landmark_regressor import check_in_run_regressor
+
+            enforce = bool(self.hp.get("regressor_check", True))
+            check_in_run_regressor(self.net("R"), batch, "ab", "whitebox: the landmark regressor", enforce)
 
     # --- frozen helpers, built on first use ----------------------------------------------
     def require_assets(self) -> None:
@@ -119,9 +138,10 @@ class WhiteBox(Method):
         if self._vgg is None:
             from cfkit.nets.losses import frozen_content_loss
 
-            spec, inputs = str(self.hp.get("content_layer", "vgg19/conv4_4")), str(self.hp.get("content_input", "caffe"))
-            purpose = "whitebox: the content and structure losses"
-            self._vgg, self._vgg_factor = frozen_content_loss(spec, self.device, self.options.substitute, purpose, inputs)
+            spec = str(self.hp.get("content_layer", "vgg19/conv4_4"))
+            inputs = str(self.hp.get("content_input", "caffe"))
+            why, standins = "whitebox: the content and structure losses", self.options.substitute
+            self._vgg, self._vgg_factor = frozen_content_loss(spec, self.device, standins, why, inputs)
             self.provenance["content_loss"] = self._vgg.provenance
         return self._vgg
 
@@ -172,9 +192,7 @@ class WhiteBox(Method):
         x, pts = torch.cat([batch["a"], batch["b"]]), torch.cat([batch["a_lm"], batch["b_lm"]])
         ok = torch.cat([batch["a_lm_ok"], batch["b_lm_ok"]])
         aug = [self._w(f"regressor_{k}", d) for k, d in (("rotate", 15.0), ("scale", 0.1), ("shift", 0.08))]
-        return {
-            "heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self._w("w_heatmap", 100.0))
-        }
+        return {"heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self._w("w_heatmap", 100.0))}
 
     def g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         a = batch["a"]

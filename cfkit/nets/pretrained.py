@@ -19,8 +19,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cfkit.errors import AssetMissingError
-
 ARCHS = ("vgg16", "vgg19", "alexnet")
 _JAX_ROOT = {"vgg16": "VGG16_0", "alexnet": "AlexNet_0"}
 _LPIPS_NET = {"alex": "alexnet", "vgg": "vgg16", "vgg16": "vgg16"}

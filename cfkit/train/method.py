@@ -104,10 +104,11 @@ class Phase:
     fractions allowed); ``iters``, when set, gives the length in iterations instead (papers that count
     ``--total_iter``, e.g. White-box cartoonization); ``steps`` names the optimizers stepped each
     iteration, in order (e.g. ``("d", "g")``; ``"g:local"`` steps optimizer ``g`` on the terms
-    ``losses(phase, "g:local", batch)`` returns, logged as ``g_local_<term>``); ``decay_from`` in [0, 1) starts a linear lr decay to zero
-    at that fraction of the phase, ``None`` keeps lr constant. ``decay_per_epoch``: the lr changes once
-    per epoch as in the official CycleGAN code: epoch ``e`` (1-based) of a phase whose decay starts after
-    ``n`` of its ``E`` epochs runs at ``1 - max(0, e - n) / (E - n + 1)`` of the base lr.
+    ``losses(phase, "g:local", batch)`` returns, logged as ``g_local_<term>``); ``decay_from`` in [0, 1)
+    starts a linear lr decay to zero at that fraction of the phase, ``None`` keeps lr constant.
+    ``decay_per_epoch``: the lr changes once per epoch as in the official CycleGAN code: epoch ``e``
+    (1-based) of a phase whose decay starts after ``n`` of its ``E`` epochs runs at
+    ``1 - max(0, e - n) / (E - n + 1)`` of the base lr.
     """
 
     name: str
@@ -117,6 +118,9 @@ class Phase:
     iters: int | None = None
     decay_per_epoch: bool = False
     round_up: bool = False  # whole batches: a fraction of an iteration counts as one (a pass leaves no image out)
+    batch: int | None = None
+    """Images per iteration in this phase when not the run's ``batch`` (a landmark regressor trained
+    inside a batch-1 method learns at the batch its own recipe uses)."""
     drops: tuple[float, ...] = ()
     """Step decay (torch's ``MultiStepLR``, gamma 0.1): the lr is multiplied by 0.1 from each of these
     fractions of the phase on (the CartoonGAN reproduction: ``(0.5, 0.75)``)."""
@@ -241,6 +245,14 @@ class Method:
         does): a paper network that is not installed stops the run before any work with
         :class:`~cfkit.errors.AssetMissingError`, and a stand-in the options ask for (``substitute``) is
         announced and in :attr:`provenance` from ``run.json``'s first write. Nothing by default."""
+
+    def check_landmarks(self, labelled: dict[str, int]) -> None:
+        """Refuse data the method cannot use: ``labelled`` counts the images with landmarks per domain key
+        (``"a"``, ``"b"``); called once the data is loaded, for methods that set ``needs_landmarks``."""
+
+    def end_phase(self, phase: str, batch: Batch) -> None:
+        """Called when training leaves ``phase`` (not after the last one); ``batch``: up to 64 unaugmented
+        training images of each domain, e.g. to check a regressor trained in that phase."""
 
     def setup(self) -> None:
         """Build the networks (called once by the trainer before moving them to the device)."""

@@ -125,13 +125,15 @@ def schedule(phases: list[Phase], n_epoch: int, options: TrainOptions, world: in
     phases = [p for p in phases if (p.iters or p.epochs) > 0]
     if not phases:
         raise CfkitError("the method's schedule is empty (every phase has 0 epochs)")
-    per_epoch = n_epoch / (options.batch * options.accum * world)
-    own = [float(p.iters) if p.iters else p.epochs * per_epoch for p in phases]  # the recipe's lengths
+    own = [  # the recipe's lengths in iterations; a phase with its own batch counts its epochs in it
+        float(p.iters) if p.iters else p.epochs * n_epoch / ((p.batch or options.batch) * options.accum * world)
+        for p in phases
+    ]
     if options.iters:
         target = max(options.iters, len(phases))
         raw = [r / sum(own) * target for r in own]
     else:
-        scale = options.epochs * per_epoch / sum(own) if options.epochs else 1.0
+        scale = options.epochs * n_epoch / (options.batch * options.accum * world) / sum(own) if options.epochs else 1.0
         raw = [r * scale for r in own]
     iters = [max(1, math.ceil(r - 1e-9) if p.round_up else round(r)) for p, r in zip(phases, raw, strict=True)]
     if options.iters:  # exact total: adjust the longest phase
@@ -203,6 +205,7 @@ class Trainer:
             for key, dom in (("a", self.data_a), ("b", self.data_b)):
                 if dom is not None:
                     self.lm[key] = domain_landmarks(dom.root, dom.ids, o.size)
+            self.method.check_landmarks({k: int((ok > 0).sum()) for k, (_, ok) in self.lm.items()})
         seed = o.seed
         self.stream_a = IndexStream(len(self.data_a), seed, self.rank, self.world)
         self.stream_b = None if self.data_b is None else IndexStream(len(self.data_b), seed + 1, self.rank, self.world)
@@ -295,8 +298,8 @@ class Trainer:
         }
         return crops, ((ys, xs), side, size)
 
-    def next_batch(self) -> Batch:
-        bs = self.options.batch
+    def next_batch(self, batch: int | None = None) -> Batch:
+        bs = batch or self.options.batch
         ia = self.stream_a.take(bs)
         t = self._gather(self.data_a, ia, None, "a", True)
         ids = {"a": [self.data_a.ids[i] for i in ia]}
@@ -411,7 +414,7 @@ class Trainer:
     def train_step(self) -> None:
         phase, progress = self.phase_at(self.step)
         factor = phase.lr_factor(progress)
-        micro = [self.next_batch() for _ in range(self.accum)]
+        micro = [self.next_batch(phase.batch) for _ in range(self.accum)]
         for step in phase.steps:  # "opt", or "opt:stage" for a second step of one optimizer on other terms
             opt_name = step.partition(":")[0]
             spec, opt, scaler = self.specs[opt_name], self.opts[opt_name], self.scalers[opt_name]
@@ -558,6 +561,9 @@ class Trainer:
                 task = progress.add_task(o.name, total=self.total, completed=self.step, rate="")
                 while self.step < stop:
                     self.train_step()
+                    ended = self.phase_at(self.step - 1)[0]
+                    if self.step < self.total and self.phase_at(self.step)[0] is not ended:
+                        self.method.end_phase(ended.name, self.fixed_batch(64))
                     done = self.step >= stop
                     if self.step % o.log_every == 0 or done:
                         logs = self.flush_logs(writer)
