@@ -72,9 +72,9 @@ def resolve(paper: str, substitute: Mapping[str, str], purpose: str) -> StandIn 
 
 def announce(standin: StandIn, paper: str, used: str, purpose: str) -> dict[str, object]:
     """Say on the console that ``used`` stands in for ``paper``; returns what ``run.json`` keeps of it."""
-    from cfkit.console import info
+    from cfkit.console import warn
 
-    info(
+    warn(
         f"{purpose}: {used} stands in for the paper's {paper} (--substitute {paper.partition('/')[0]}="
         f"{standin.arch}); its weight x{standin.factor:g}"
     )
