@@ -37,6 +37,10 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
 ``mask_probs(x)`` (optional)
     a method with a mask model returns ``N x 1 x H x W`` face probabilities of domain A images;
     ``translate --mask-composite`` then uses it (> 0.5) instead of the input dataset's ``masks/``.
+``require_assets()``, ``check_landmarks(labelled)``, ``end_phase(phase, batch)`` (optional)
+    training-only hooks: build the frozen pretrained networks before any work (a paper network that is
+    not installed stops the run; a stand-in is only used when ``options.substitute`` asks for it,
+    :mod:`cfkit.nets.standins`), refuse unusable landmark data, check what a phase trained.
 
 Rules the trainer relies on:
 
