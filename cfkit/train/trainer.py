@@ -342,7 +342,8 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         old, now = state["config"], self.options.to_dict()
-        diff = [k for k in STRUCTURAL if old.get(k) != now[k]]
+        default = TrainOptions().to_dict()  # a key newer than the checkpoint's cfkit: its default then
+        diff = [k for k in STRUCTURAL if old.get(k, default[k]) != now[k]]
         if diff:
             raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
         changed = [k for k in PLANNED if old.get(k) != now[k]]
