@@ -97,3 +97,17 @@ def byte_progress(description: str | None) -> Iterator[Callable[[int, int | None
             progress.update(task, completed=done, total=total)
 
         yield update
+
+
+def listed_help(title: str, lines: Callable[[], Iterable[str]]) -> type:
+    """A Typer command class whose ``--help`` ends with ``title`` and ``lines()`` (e.g. a registry's names),
+    computed only when that help is shown: other commands never import the registry's modules."""
+    from typer.core import TyperCommand
+
+    class ListedCommand(TyperCommand):
+        def format_help(self, ctx, formatter) -> None:  # noqa: ANN001 - click's types
+            own = self.__dict__.setdefault("own_help", self.help or "")
+            self.help = f"{own}\n\n[bold]{title}[/bold]:\n\n" + "\n".join(lines())
+            super().format_help(ctx, formatter)
+
+    return ListedCommand

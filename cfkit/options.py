@@ -1,11 +1,12 @@
 """Typed options from layers: dataclass defaults < YAML file < keyword/CLI overrides < ``KEY=VALUE`` items.
 
-    opts = load_options(TrainOptions, read_mapping(recipe), given(size=64, iters=None), parse_assignments(sets))
+    opts = command_options(TrainOptions, file_layer(recipe), flags={"size": 64, "iters": None}, sets=["ema=0.999"])
     opts.size  # 64, an int: every value is checked against the field's type, unknown keys are one-line errors
 
-The one loader behind ``cfkit train`` (recipes), ``cfkit eval`` (protocols) and ``cfkit prepare``
-(``--options FILE``); each command keeps its options in one dataclass, the single source of defaults
-shared by the CLI and the Python API.
+The one loader behind every command that takes options (``cfkit train`` recipes, ``cfkit eval``
+protocols, ``cfkit prepare`` dataset recipes and ``--options FILE``, ``cfkit study create``); each
+command keeps its options in one dataclass, the single source of defaults shared by the CLI and the
+Python API, and each Python API merges its options once (:func:`api_options`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import os
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,6 +72,56 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+Layer = tuple[str, dict[str, Any] | None]
+"""Options named by where they came from (a file, ``--set``...), for error messages."""
+
+
+def file_layer(path: str | os.PathLike, what: str = "options file") -> Layer:
+    """The layer of a YAML options file, named by its path."""
+    return str(path), read_mapping(path, what)
+
+
+def command_options(
+    cls: type[T],
+    *layers: Layer | None,
+    flags: dict[str, Any] | None = None,
+    sets: Sequence[str] | dict[str, Any] | None = None,
+) -> T:
+    """A command's options, merged once: ``cls`` defaults < ``layers`` (recipe, protocol, options file; lowest
+    first) < ``flags`` given (None: left out) < ``sets`` (``--set KEY=VALUE`` items, or their parsed mapping).
+
+    Each layer's keys and types are checked under its own name, so an error names the file or ``--set``.
+    """
+    parsed = sets if isinstance(sets, dict) else parse_assignments(list(sets or []))
+    named = [*(layer for layer in layers if layer), ("options given", given(flags)), ("--set", parsed)]
+    for where, data in named:
+        check_layer(cls, data or {}, where)
+    return load_options(cls, *(data for _, data in named))
+
+
+def api_options(cls: type[T], options: T | None, fields: dict[str, Any], *layers: Layer | None) -> T:
+    """The options of a Python API call: ``options`` as built (e.g. by its command) when no keyword field is
+    given, else built once: ``cls`` defaults < ``layers`` < ``options`` < ``fields`` (None: left out)."""
+    if options is not None and not given(fields):
+        return options
+    base = ("options", dataclasses.asdict(options)) if options is not None else None  # type: ignore[call-overload]
+    return command_options(cls, *layers, base, flags=fields)
+
+
+def check_layer(cls: type, data: dict[str, Any], where: str) -> None:
+    """Refuse unknown keys and wrongly typed values of one layer (nested dataclasses included)."""
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise InputError(f"{where}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
+    hints = _hints(cls)
+    for name, value in data.items():
+        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
+            check_layer(hints[name], value, f"{where}.{name}")
+        else:
+            check(name, value, hints[name], where)
+
+
 def load_options(cls: type[T], *layers: dict[str, Any] | None, where: str = "") -> T:
     """``cls`` built from its defaults and ``layers`` (later wins); types checked, unknown keys refused."""
     data: dict[str, Any] = {}
@@ -108,6 +161,18 @@ def check(name: str, value: Any, tp: Any, where: str = "") -> Any:
     return out
 
 
+def check_text(name: str, value: Any, tp: Any, where: str = "") -> Any:
+    """:func:`check`, with text read as a YAML value where ``tp`` does not take text (``-o max_members=5``)."""
+    import yaml
+
+    if isinstance(value, str) and not _coerce(value, tp)[0]:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass  # reported below as the wrong type
+    return check(name, value, tp, where)
+
+
 def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is Any:
         return True, value
@@ -128,6 +193,8 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return ok, float(value) if ok else value
     if tp is str:
+        if isinstance(value, os.PathLike):  # a path where text is expected: converted here, once
+            return True, os.fspath(value)
         return isinstance(value, str), value
     if origin is typing.Literal:
         return value in args, value

@@ -49,3 +49,26 @@ def test_prepare_source_options_reach_the_source(run_cli, tmp_path):
     assert rc == 2 and "--option expects KEY=VALUE" in err
     rc, _, err = run_cli("prepare", "ffhq", "--option", "variant=nope", "--out", tmp_path / "o2")
     assert rc == 2 and "nope" in err and "Traceback" not in err
+
+
+def test_help_lists_come_from_the_registries(run_cli, monkeypatch):
+    """A method, metric or dataset source registered by a new module shows up in its command's help."""
+    from cfkit.curate.profiles import PHOTO
+    from cfkit.curate.sources import SOURCES, Source
+    from cfkit.metrics import METRICS
+    from cfkit.train.method import METHODS
+
+    for registry in (METHODS, METRICS, SOURCES):
+        registry.names()  # discover the real modules first
+    monkeypatch.setitem(METHODS._entries, "zz-method", type("ZzMethod", (), {"one_domain": True}))
+    monkeypatch.setitem(METRICS._entries, "zz_metric", type("ZzMetric", (), {"label": "ZZ", "higher_is_better": 1}))
+    monkeypatch.setitem(SOURCES._entries, "zzsource", type("Zz", (Source,), {"profile": PHOTO, "help": "zz faces"}))
+    for command, line in [
+        ("train", f"{'zz-method':<20} one (--data)"),
+        ("eval", "zz_metric            ZZ (higher is better)"),
+        ("prepare", "zzsource     photo    zz faces"),
+    ]:
+        rc, out, _ = run_cli(command, "--help")
+        assert rc == 0 and line in out, command
+    rc, out, _ = run_cli("eval", "--list-metrics")
+    assert "zz_metric" in out

@@ -67,3 +67,63 @@ def test_bad_files_and_assignments(tmp_path):
         read_mapping(tmp_path / "list.yaml")
     with pytest.raises(InputError, match="KEY=VALUE"):
         parse_assignments(["novalue"])
+
+
+def test_command_options_layers_in_order_each_checked_under_its_name(tmp_path):
+    """The one helper behind every command: defaults < recipe < options file < flags < --set."""
+    from pathlib import Path
+
+    from cfkit.options import command_options, file_layer
+
+    recipe = ("recipe.yaml", {"size": 256, "rate": 2, "device": "cpu", "ema": 0.5, "method": {"w": 1, "k": 2}})
+    file = tmp_path / "opts.yaml"
+    file.write_text("rate: 3\ndevice: cuda\nema: 0.6\nmethod: {w: 3}\n")
+    opts = command_options(
+        Opts, recipe, file_layer(file), flags={"device": Path("mps"), "ema": 0.7, "size": None}, sets=["ema=0.8"]
+    )
+    assert (opts.size, opts.rate, opts.device, opts.ema) == (256, 3.0, "mps", 0.8)  # a path is text, once
+    assert opts.method == {"w": 3, "k": 2} and opts.flip is True  # nested keys merge; untouched: the default
+    with pytest.raises(InputError, match=r"^recipe.yaml: unknown option\(s\) sizee"):
+        command_options(Opts, ("recipe.yaml", {"sizee": 1}))
+    with pytest.raises(InputError, match=rf"^{file}.inner: unknown option\(s\) loww"):
+        file.write_text("inner: {loww: 1}\n")
+        command_options(Opts, file_layer(file))
+    with pytest.raises(InputError, match="^--set: size must be an integer"):
+        command_options(Opts, recipe, sets=["size=big"])
+
+
+def test_api_options_take_built_options_as_they_are():
+    """A Python API given options built by its command uses them as they are (merged once, not again)."""
+    from cfkit.options import api_options
+
+    built = Opts(size=64)
+    assert api_options(Opts, built, {"size": None}) is built
+    assert api_options(Opts, built, {"rate": 2}) == Opts(size=64, rate=2.0)  # keyword fields over the options
+    assert api_options(Opts, None, {}, ("recipe", {"size": 32})) == Opts(size=32)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("prepare", "folder", "--src", "{tmp}/missing", "--out", "{tmp}/out", "--size", "64"),
+        ("eval", "--methods", "a={tmp}/a", "--source", "{tmp}/missing", "--out", "{tmp}/ev", "--seed", "3"),
+        ("train", "cyclegan", "--data-a", "{tmp}/a", "--data-b", "{tmp}/b", "--out", "{tmp}/run", "--size", "32"),
+    ],
+)
+def test_each_command_builds_its_options_once(run_cli, monkeypatch, tmp_path, args):
+    """prepare merged its options twice (CLI, then the API), eval built its config twice and train read its
+    recipe twice; each now builds them once (the command fails later, on the missing data)."""
+    import cfkit.options
+
+    built = []
+    real = cfkit.options.build
+
+    def counting(cls, data, where=""):
+        built.append(cls.__name__)
+        return real(cls, data, where)
+
+    monkeypatch.setattr(cfkit.options, "build", counting)
+    rc, _, err = run_cli(*(a.format(tmp=tmp_path) for a in args))
+    assert rc != 0 and "not found" in err, err
+    top = [n for n in built if n in ("PrepareOptions", "EvalConfig", "TrainOptions")]
+    assert len(top) == 1, built

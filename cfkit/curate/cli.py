@@ -6,16 +6,17 @@ from pathlib import Path
 
 import typer
 
+from cfkit.console import listed_help
 from cfkit.curate.defaults import PREPARE_DEFAULTS
 from cfkit.errors import InputError
 
 
-def sources_help() -> str:
+def sources_help() -> list[str]:
     """One line per registered dataset source: name, profile, what it is (for ``cfkit prepare --help``)."""
     from cfkit.curate.sources import SOURCES
 
     rows = [(n, SOURCES.get(n)) for n in SOURCES.names()]
-    return "\n".join(f"{n:<12} {s.profile.name:<8} {s.help}" for n, s in rows)
+    return [f"{n:<12} {s.profile.name:<8} {s.help}" for n, s in rows]
 
 
 def parse_key_values(items: list[str]) -> dict[str, str]:
@@ -54,7 +55,11 @@ def prepare_cmd(
     ),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     option: list[str] = typer.Option(
-        None, "--option", "-o", help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao)."
+        None,
+        "--option",
+        "-o",
+        help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao; downloads: "
+        "timeout=60; archives: max_members=N); typed, unknown keys refused.",
     ),
     options_file: Path = typer.Option(
         None, "--options", help="YAML of prepare options (size, policy, quality: {min_blur: ...}, splits, ...)."
@@ -68,15 +73,23 @@ def prepare_cmd(
     """
     from cfkit.curate import PrepareOptions, prepare
     from cfkit.curate import merge as merge_shards
-    from cfkit.options import given, load_options, parse_assignments, read_mapping
+    from cfkit.curate.sources.recipes import prepare_layer
+    from cfkit.options import command_options, file_layer
 
     out = out or Path("data") / source
     if merge:
         merge_shards(out, merge_from or [], seed=seed)
         return
-    flags = given(size=size, template=template, policy=policy, mask=mask, mask_method=mask_method, seed=seed)
-    file = read_mapping(options_file) if options_file else None
-    options = load_options(PrepareOptions, file, flags, parse_assignments(sets), where=str(options_file or "--set"))
+    flags = {
+        "size": size,
+        "template": template,
+        "policy": policy,
+        "mask": mask,
+        "mask_method": mask_method,
+        "seed": seed,
+    }
+    file = file_layer(options_file) if options_file else None
+    options = command_options(PrepareOptions, prepare_layer(source), file, flags=flags, sets=sets)
     prepare(
         source,
         src,
@@ -126,7 +139,6 @@ def mask_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add prepare/align/mask to the root app (``scrape`` registers itself from ``scrape_cli``)."""
-    doc = (prepare_cmd.__doc__ or "").strip()
-    app.command("prepare", help=f"{doc}\n\n[bold]Sources[/bold] (name, profile):\n\n{sources_help()}")(prepare_cmd)
+    app.command("prepare", cls=listed_help("Sources (name, profile)", sources_help))(prepare_cmd)
     app.command("align")(align_cmd)
     app.command("mask")(mask_cmd)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+from cfkit.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,14 @@ class PrepareOptions:
     seed: int = 0
     splits: tuple[tuple[str, float], ...] = (("train", 0.9), ("val", 0.05), ("test", 0.05))
     quality: QualityThresholds = field(default_factory=QualityThresholds)
+
+    def __post_init__(self) -> None:
+        names = [name for name, _ in self.splits]
+        if not self.splits or len(set(names)) != len(names) or not all(names):
+            raise InputError(f"splits must name distinct non-empty splits (got {list(self.splits)})")
+        fractions = [f for _, f in self.splits]
+        if not all(math.isfinite(f) and f >= 0 for f in fractions) or not sum(fractions) > 0:
+            raise InputError(f"split sizes must be >= 0 and add up to more than 0 (got {list(self.splits)})")
 
     def fingerprint(self) -> dict:
         d = asdict(self)

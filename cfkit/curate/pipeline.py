@@ -33,9 +33,8 @@ from cfkit.curate.journal import Journal
 from cfkit.curate.profiles import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
-from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap
-from cfkit.options import given as given_options
-from cfkit.options import load_options
+from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap, safe_id
+from cfkit.options import api_options
 
 
 @dataclass
@@ -129,17 +128,22 @@ def prepare(
 ) -> PrepareResult:
     """Build (or resume) the prepared dataset of ``source`` in ``out`` (default ``data/SOURCE``).
 
-    Options: :class:`PrepareOptions` defaults < ``options`` < the keyword arguments given (not None).
+    Options: ``options`` as given (e.g. built by ``cfkit prepare``), else built once: :class:`PrepareOptions`
+    defaults < the recipe's ``prepare:`` block < ``options`` < the keyword arguments given (not None).
 
     ``source_options`` go to the source's resolver (e.g. ``variant="thumbs"`` for ffhq,
     ``style="Hayao"`` for anime, ``base_url=...`` for a mirror; see ``pipelines/datasets``).
     ``kind`` ("photo" | "cartoon") overrides the source's profile; ``landmarks`` names a
     ``landmark-regressor`` run that places the cartoon landmarks animeface misses.
     """
+    from cfkit.curate.sources import source_options as typed_source_options
+    from cfkit.curate.sources.recipes import prepare_layer
+
     prof = profile(source, kind)
-    given = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
-    opts = load_options(PrepareOptions, asdict(options or PREPARE_DEFAULTS), given_options(given, seed=seed))
+    fields = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
+    opts = api_options(PrepareOptions, options, {**fields, "seed": seed}, prepare_layer(source))
     opts = replace(opts, template=opts.template or prof.template)
+    source_options = typed_source_options(source, source_options or {})  # a bad -o fails before any work
     if opts.mask:
         from cfkit.curate.maskers import make_masker
 
@@ -170,7 +174,7 @@ def prepare(
         recorded["seed"] = opts.seed  # every shard must split alike; --merge reads it back
     journal.check_options(recorded)
 
-    raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit, source_options or {})
+    raws, src_rejected, licence = _raw_images(source, str(src) if src else None, out, limit, source_options)
     raws = [r for r in raws if in_shard(str(r.origin), shard)]
     src_rejected = [r for r in src_rejected if in_shard(str(r["origin"]), shard)]
     if not raws and not src_rejected:
@@ -269,6 +273,25 @@ def _copy_faces(folder: Path, out: Path, table: pd.DataFrame) -> None:
                 shutil.copyfile(src, dest)
 
 
+def _check_shard_ids(table: pd.DataFrame, where: Path) -> None:
+    """Every id of a shard table must be a safe name and the one prepare derives from the file's sha256 and
+    face index: rows repeating a file then share its id, and dropping them as duplicates deletes nothing."""
+    if "id" not in table:
+        return
+    if not {"sha256", "face_index"} <= set(table.columns):
+        raise InputError(f"{where}: not a shard table of cfkit prepare (ids without sha256 and face_index)")
+    for k, (fid, sha, face) in enumerate(zip(table["id"], table["sha256"], table["face_index"], strict=True)):
+        if fid is None or pd.isna(fid):
+            continue  # a file without a face
+        fid = safe_id(fid, f"{where} row {k}")
+        expected = worker.face_id(str(sha)[:16], int(face)) if isinstance(sha, str) and pd.notna(face) else None
+        if fid != expected:
+            raise InputError(
+                f"{where} row {k}: id {fid!r} is not the one prepare gives its sha256 and face index ({expected}); "
+                "was the table edited?"
+            )
+
+
 def _agreed_options(recorded: dict[str, dict]) -> dict:
     """The options every shard was prepared with; a clear error where two shards differ."""
     if not recorded:
@@ -300,6 +323,7 @@ def merge(
     for folder in [out, *map(Path, inputs)]:
         for part in sorted((folder / "shards").glob("shard-*-of-*.parquet")):
             df = pd.read_parquet(part)
+            _check_shard_ids(df, part)
             if folder.resolve() != out.resolve():
                 _copy_faces(folder, out, df)
             tables.append((part.stem, df))

@@ -20,6 +20,7 @@ from cfkit.evaluate.inputs import (
     match_targets,
     run_info,
 )
+from cfkit.options import api_options
 
 
 def _versions() -> dict:
@@ -116,9 +117,7 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     """
     from cfkit.metrics.fid import frechet_distance
 
-    cfg = EvalConfig.load(
-        None, (config or EvalConfig()).to_dict(), options, {"reference": str(reference), "grid_rows": 0}
-    )
+    cfg = api_options(EvalConfig, config, {**options, "reference": reference, "grid_rows": 0})
     t0 = time.perf_counter()
     files = index_folder(dataset_images(folder))
     res = Extracted()
@@ -149,16 +148,19 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     }
 
 
-def run_eval(config: EvalConfig | None = None, **options) -> dict:
+def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options) -> dict:
     """Evaluate methods against their sources (a reference set, known targets); write the report; return metrics.json.
 
     ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
-    reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields.
+    reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields (over ``config``).
+    ``out`` must be new or empty; ``force`` replaces an earlier evaluation there (only the files it
+    recorded) and writes beside files of others.
     """
     from cfkit.evaluate.report import write_report
+    from cfkit.fsutil import OutputFolder
     from cfkit.metrics import METRICS, MetricContext
 
-    cfg = EvalConfig.load(None, (config or EvalConfig()).to_dict(), options)
+    cfg = api_options(EvalConfig, config, options)
     t0 = time.perf_counter()
     if not cfg.source:
         raise InputError("no source folder given (--source DIR)")
@@ -175,6 +177,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         ids = ids[: cfg.max_images]
     res = Extracted()
     targets, target_info, needs = _targets(cfg, ids, needs, res)
+    folder = OutputFolder(cfg.out, "eval", force=force, replace=force)
     items = []
     for k in ids:
         paths = {m.name: m.files[k] for m in methods if k in m.files}
@@ -228,5 +231,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         "metrics": results,
         "copy_input": copy_input,
     }
+    folder.begin()
     write_report(Path(cfg.out), doc, res, [m.name for m in methods])
+    folder.finish()
     return doc

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cfkit.console import listed_help
+
 
 def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
@@ -11,6 +13,14 @@ def _csv(value: str | None) -> list[str] | None:
 
 def _value(result: dict) -> str:
     return "n/a" if result.get("value") is None else f"{result['value']:.4g}"
+
+
+def metrics_help() -> list[str]:
+    """One line per registered metric: name, label, direction (``--list-metrics`` and ``cfkit eval --help``)."""
+    from cfkit.metrics import METRICS
+
+    rows = [(name, METRICS.get(name)) for name in METRICS.names()]
+    return [f"{n:20s} {m.label} ({'higher' if m.higher_is_better else 'lower'} is better)" for n, m in rows]
 
 
 def eval_cmd(
@@ -22,8 +32,14 @@ def eval_cmd(
         help="Known correct translation of each source id (ids = file stems), e.g. a known-answer task's "
         "targets/: adds l1_target and lpips_target, with the copy-the-input baseline.",
     ),
-    out: str = typer.Option(None, help="Output folder (metrics.json, per_image.csv, report.md, report.html)."),
-    metrics: str = typer.Option(None, help="Comma list of metrics (default: all; see --list-metrics)."),
+    out: str = typer.Option(
+        None,
+        help="Output folder (metrics.json, per_image.csv, report.md, report.html): new or empty (default eval/out).",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an earlier evaluation in --out, and write beside files cfkit did not write."
+    ),
+    metrics: str = typer.Option(None, help="Comma list of metrics (default: all with default = True; see below)."),
     protocol: str = typer.Option(None, help="Protocol YAML (eval/NAME.yaml); options given here override it."),
     max_images: int = typer.Option(None, help="Only the first N source ids (sorted)."),
     fid_dims: int = typer.Option(None, help="pytorch-fid feature block: 64, 192, 768, 2048."),
@@ -55,15 +71,11 @@ def eval_cmd(
     """
     from cfkit.console import info
     from cfkit.errors import InputError
-    from cfkit.evaluate.config import EvalConfig
-    from cfkit.options import given, parse_assignments
+    from cfkit.evaluate.config import EvalConfig, protocol_layer
+    from cfkit.options import command_options
 
     if list_metrics:
-        from cfkit.metrics import METRICS
-
-        for name in METRICS.names():
-            m = METRICS.get(name)
-            typer.echo(f"{name:20s} {m.label} ({'higher' if m.higher_is_better else 'lower'} is better)")
+        typer.echo("\n".join(metrics_help()))
         return
     overrides = {
         "methods": _csv(methods),
@@ -84,12 +96,12 @@ def eval_cmd(
         "cache": False if no_cache else None,
         "fid_exact": True if exact else None,
     }
-    cfg = EvalConfig.load(protocol, given(overrides), parse_assignments(sets))
+    cfg = command_options(EvalConfig, protocol_layer(protocol), flags=overrides, sets=sets)
     if not cfg.methods:
         raise InputError("no methods given (--methods a,b or name=DIR, or a --protocol)")
     from cfkit.evaluate.api import run_eval
 
-    doc = run_eval(cfg)
+    doc = run_eval(cfg, force=force)
     for method, res in doc["metrics"].items():
         parts = [f"{k}={_value(r)}" for k, r in res.items()]
         typer.echo(f"{method}: " + " ".join(parts))
@@ -100,4 +112,4 @@ def eval_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add ``cfkit eval``."""
-    app.command("eval")(eval_cmd)
+    app.command("eval", cls=listed_help("Metrics", metrics_help))(eval_cmd)

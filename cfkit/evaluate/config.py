@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cfkit.options import Layer, read_mapping
+
 
 def _default_metrics() -> list[str]:
     from cfkit.metrics import default_metrics
@@ -57,24 +59,22 @@ class EvalConfig:
     cache: bool = True
     results_root: str = "results"
 
-    @classmethod
-    def load(cls, protocol: str | Path | None = None, *overrides: dict | None) -> EvalConfig:
-        """Defaults < protocol YAML (keys = field names; a bundled one by name) < ``overrides`` (later wins).
-
-        Relative ``source``/``reference`` paths are relative to the working directory (``data/...``).
-        """
-        from cfkit.options import load_options, read_mapping
-
-        raw, path = {}, protocol
-        if path is not None:
-            path = Path(path)
-            if not path.is_file() and not path.suffix:  # a bundled protocol by name: eval/NAME.yaml
-                from cfkit.resources import resource_dir
-
-                path = resource_dir("eval") / f"{path}.yaml"
-            raw = {k.replace("-", "_"): v for k, v in read_mapping(path, "protocol").items()}
-            raw = {k: v for k, v in raw.items() if k not in ("name", "description")}
-        return load_options(cls, raw, *overrides, where=str(path or "options"))
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def protocol_layer(protocol: str | Path | None) -> Layer | None:
+    """The options of an evaluation protocol (a YAML file, or a bundled ``eval/NAME.yaml`` by name): keys are
+    :class:`EvalConfig` fields, a layer under the command's flags and ``--set`` (:func:`cfkit.options.command_options`).
+
+    Relative ``source``/``reference`` paths are relative to the working directory (``data/...``).
+    """
+    if protocol is None:
+        return None
+    path = Path(protocol)
+    if not path.is_file() and not path.suffix:  # a bundled protocol by name: eval/NAME.yaml
+        from cfkit.resources import resource_dir
+
+        path = resource_dir("eval") / f"{path}.yaml"
+    raw = {k.replace("-", "_"): v for k, v in read_mapping(path, "protocol").items()}
+    return str(path), {k: v for k, v in raw.items() if k not in ("name", "description")}

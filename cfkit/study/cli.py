@@ -31,54 +31,71 @@ def create(
         None, "--methods", help="Method result folders: name=DIR,name=DIR (ids = source file stems)."
     ),
     source: Path | None = typer.Option(None, "--source", help="Source image folder (or prepared dataset)."),
-    name: str = typer.Option(_D.name, "--name", help="Study name (unique within the database)."),
+    name: str | None = typer.Option(
+        None, "--name", help=f"Study name, unique within the database \\[default: {_D.name}]."
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="Study folder: study.yaml, attention images, default SQLite db \\[default: studies/NAME]."
     ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
-    n_sources: int = typer.Option(_D.n_sources, "--n", help="Source images to sample (seeded)."),
-    criteria: str = typer.Option(",".join(_D.criteria), "--criteria", help="Comma-separated criteria."),
-    response_format: str = typer.Option(_D.response_format, "--format", help=f"Response format: {', '.join(FORMATS)}."),
-    ratings_per_item: int = typer.Option(_D.ratings_per_item, "--ratings-per-item", help="Quota of ratings per item."),
+    n_sources: int | None = typer.Option(
+        None, "--n", help=f"Source images to sample (seeded) \\[default: {_D.n_sources}]."
+    ),
+    criteria: str | None = typer.Option(
+        None, "--criteria", help=f"Comma-separated criteria \\[default: {','.join(_D.criteria)}]."
+    ),
+    response_format: str | None = typer.Option(
+        None, "--format", help=f"Response format: {', '.join(FORMATS)} \\[default: {_D.response_format}]."
+    ),
+    ratings_per_item: int | None = typer.Option(
+        None, "--ratings-per-item", help=f"Quota of ratings per item \\[default: {_D.ratings_per_item}]."
+    ),
     trials_per_participant: int | None = typer.Option(
         None, "--trials-per-participant", help="Items per volunteer \\[default: all]."
     ),
-    attention_duplicates: int = typer.Option(
-        _D.attention_duplicates, "--attention-duplicates", help="Repeated trials per volunteer."
+    attention_duplicates: int | None = typer.Option(
+        None, "--attention-duplicates", help=f"Repeated trials per volunteer \\[default: {_D.attention_duplicates}]."
     ),
-    attention_broken: int = typer.Option(
-        _D.attention_broken, "--attention-broken", help="Trials with a broken image per volunteer."
+    attention_broken: int | None = typer.Option(
+        None,
+        "--attention-broken",
+        help=f"Trials with a broken image per volunteer \\[default: {_D.attention_broken}].",
     ),
-    seed: int = typer.Option(_D.seed, "--seed", help="Sampling seed."),
+    seed: int | None = typer.Option(None, "--seed", help=f"Sampling seed \\[default: {_D.seed}]."),
     stratify_by: str | None = typer.Option(
         None, "--stratify-by", help="Manifest column to stratify the sample by (e.g. gender)."
     ),
+    options_file: Path | None = typer.Option(
+        None, "--options", help="YAML of study options (n_sources, criteria, questions, instructions, ...)."
+    ),
+    sets: list[str] = typer.Option(None, "--set", help="Study option KEY=VALUE, repeatable (stale_after_s=3600)."),
 ) -> None:
     """Design a study from an evaluation or method folders; writes it to the database and to study.yaml.
 
+    Options: defaults < --options FILE < flags < --set.
+
     Example: cfkit study create --methods cyclegan=results/cyclegan,ours=results/ours --source data/x --n 48 --name s1
     """
+    from cfkit.options import command_options, file_layer
     from cfkit.study.db import masked
     from cfkit.study.design import create_study
 
+    flags = {
+        "name": name,
+        "n_sources": n_sources,
+        "criteria": [c.strip() for c in criteria.split(",") if c.strip()] if criteria is not None else None,
+        "response_format": response_format,
+        "ratings_per_item": ratings_per_item,
+        "trials_per_participant": trials_per_participant,
+        "attention_duplicates": attention_duplicates,
+        "attention_broken": attention_broken,
+        "seed": seed,
+        "stratify_by": stratify_by,
+    }
+    config = command_options(StudyConfig, file_layer(options_file) if options_file else None, flags=flags, sets=sets)
+    name = config.name
     out = out or Path("studies") / name
-    create_study(
-        db=db or out / "study.db",
-        out=out,
-        from_eval=from_eval,
-        methods=methods,
-        source=source,
-        name=name,
-        n_sources=n_sources,
-        criteria=[c.strip() for c in criteria.split(",") if c.strip()],
-        response_format=response_format,
-        ratings_per_item=ratings_per_item,
-        trials_per_participant=trials_per_participant,
-        attention_duplicates=attention_duplicates,
-        attention_broken=attention_broken,
-        seed=seed,
-        stratify_by=stratify_by,
-    )
+    create_study(config, db=db or out / "study.db", out=out, from_eval=from_eval, methods=methods, source=source)
     typer.echo(
         f"created study '{name}': {out / 'study.yaml'}; serve it with: cfkit study serve --study {name}"
         + (f" --db {masked(db)}" if db else "")
@@ -142,22 +159,20 @@ def export(
     study: str = typer.Option(_D.name, "--study", help="Study name."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     out: Path = typer.Option(..., "--out", help="Ratings table: .csv or .parquet."),
-    definition: Path | None = typer.Option(None, "--yaml", help="Also write the study definition as YAML."),
+    definition: Path | None = typer.Option(None, "--yaml", help="Also write the study definition (.yaml)."),
+    force: bool = typer.Option(False, "--force", help="Replace existing --out / --yaml files."),
 ) -> None:
     """Export every rating (with method names, attention-check trials marked) as CSV or parquet.
 
-    Example: cfkit study export --study s1 --out studies/s1/ratings.parquet --yaml studies/s1/study.yaml
+    Existing files are kept unless --force; the database itself is never written.
+
+    Example: cfkit study export --study s1 --out studies/s1/ratings.parquet --yaml studies/s1/definition.yaml
     """
     from cfkit.study.db import open_db
-    from cfkit.study.design import export_yaml
-    from cfkit.study.export import ratings_frame, write_table
+    from cfkit.study.export import export_study
 
-    database = open_db(_db(db, study), create=False)
-    df = ratings_frame(database, study)
-    write_table(df, out)
-    if definition:
-        export_yaml(database, study, definition)
-    typer.echo(f"{len(df)} ratings -> {out}")
+    n = export_study(open_db(_db(db, study), create=False), study, out, definition, force)
+    typer.echo(f"{n} ratings -> {out}")
 
 
 @study_app.command("analyze")

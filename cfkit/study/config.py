@@ -1,4 +1,4 @@
-"""One source of defaults for study design, shared by the CLI and the Python API."""
+"""One source of defaults for study design, shared by the CLI and the Python API (typed by :mod:`cfkit.options`)."""
 
 from __future__ import annotations
 
@@ -67,5 +67,8 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> StudyConfig:
+        """The config of a saved study (typed; keys of other cfkit versions are ignored)."""
+        from cfkit.options import load_options
+
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return load_options(cls, {k: v for k, v in d.items() if k in known}, where="saved study config")

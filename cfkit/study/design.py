@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import secrets
 from pathlib import Path
@@ -14,6 +15,7 @@ from cfkit.console import info, warn
 from cfkit.errors import InputError
 from cfkit.fsutil import atomic_write_text
 from cfkit.imageio import load_rgb, save_png
+from cfkit.options import api_options
 from cfkit.study.config import StudyConfig
 from cfkit.study.db import Database, open_db
 from cfkit.study.schema import Image, Item, Study, StudyMethod
@@ -77,15 +79,16 @@ def create_study(
     methods: str | dict | None = None,
     source: str | Path | None = None,
     inputs: StudyInputs | None = None,
-    **overrides,
+    **fields,
 ) -> Study:
     """Create a study and return its row.
 
     ``out`` is the study folder (YAML definition, attention-check images, default SQLite file
-    ``study.db``); ``db`` a SQLite path or ``postgresql://`` URL. ``overrides`` set
-    :class:`StudyConfig` fields (``n_sources=12, response_format="rank"``...).
+    ``study.db``); ``db`` a SQLite path or ``postgresql://`` URL. ``fields`` set
+    :class:`StudyConfig` fields over ``config`` (``n_sources=12, response_format="rank"``...);
+    an unknown or wrongly typed one is a one-line error.
     """
-    cfg = StudyConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
+    cfg = copy.copy(api_options(StudyConfig, config, fields))  # n_sources is set to the number found below
     out = Path(out or Path("studies") / cfg.name).expanduser()
     database = db if isinstance(db, Database) else open_db(db or out / "study.db")
     inputs = inputs or gather(from_eval, methods, source, cfg.stratify_by)
@@ -176,6 +179,11 @@ def study_definition(database: Database, name: str) -> dict:
         }
 
 
+def definition_yaml(database: Database, name: str) -> str:
+    """The study's definition as YAML text (what ``study.yaml`` holds)."""
+    return yaml.safe_dump(study_definition(database, name), sort_keys=False, allow_unicode=True)
+
+
 def export_yaml(database: Database, name: str, path: str | Path) -> Path:
-    atomic_write_text(path, yaml.safe_dump(study_definition(database, name), sort_keys=False, allow_unicode=True))
+    atomic_write_text(path, definition_yaml(database, name))
     return Path(path)

@@ -19,7 +19,7 @@ def train(
     data_a: str | Path | None,
     data_b: str | Path | None = None,
     recipe: str | Path | None = None,
-    set: dict[str, Any] | None = None,  # noqa: A002 - mirrors the CLI's --set
+    set: list[str] | dict[str, Any] | None = None,  # noqa: A002 - the CLI's --set items (or their mapping)
     **options: Any,
 ) -> Path:
     """Train ``method`` from domain A to B (one-domain methods: ``data_a`` only); returns the run folder.
@@ -31,13 +31,13 @@ def train(
     from cfkit.train.method import METHODS
     from cfkit.train.trainer import Trainer
 
-    one = METHODS.get(method).one_domain
+    cls = METHODS.get(method)
+    one = cls.one_domain
     if data_a is None or (data_b is None) != one:
         need = "--data DIR" if one else "--data-a DIR and --data-b DIR"
         raise InputError(f"{method} trains on {'one domain' if one else 'two domains'}: give {need}")
-    overrides = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
-    overrides.update(data_a=str(data_a), data_b=None if data_b is None else str(data_b))
-    cfg = resolve(method, recipe, overrides, set)
+    cfg = resolve(method, recipe, {**options, "data_a": data_a, "data_b": data_b}, set)
+    cls.hyper_parameters(cfg.method)  # a misspelt or mistyped method key fails before any data is read
     trainer = Trainer(cfg)
     run = trainer.fit()
     trainer.close()  # on success only: a rank that raised must not wait for its peers at a barrier

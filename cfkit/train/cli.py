@@ -6,17 +6,25 @@ from pathlib import Path
 
 import typer
 
+from cfkit.console import listed_help
+
+
+def methods_help() -> list[str]:
+    """One line per registered training method and the domains it trains on (for ``cfkit train --help``)."""
+    from cfkit.train.method import METHODS
+
+    return [
+        f"{n:<20} {'one (--data)' if METHODS.get(n).one_domain else 'two (--data-a, --data-b)'}"
+        for n in METHODS.names()
+    ]
+
 
 def register(app: typer.Typer) -> None:
     """Add ``train`` and ``translate`` to the root app."""
 
-    @app.command("train")
+    @app.command("train", cls=listed_help("Methods (domains)", methods_help))
     def train_cmd(
-        method: str = typer.Argument(
-            ...,
-            help="Method: cartoongan, cartoongan-mask, cyclegan, landmark-cyclegan, cpgan, whitebox, nst, "
-            "landmark-regressor (one module each in cfkit/methods/).",
-        ),
+        method: str = typer.Argument(..., help="Method (see the list above; one module each in cfkit/methods/)."),
         data_a: Path | None = typer.Option(
             None, "--data-a", help="Domain A, the input (photos; cartoons for cpgan): dataset or folder."
         ),
@@ -57,7 +65,6 @@ def register(app: typer.Typer) -> None:
         """
         from cfkit.console import info
         from cfkit.errors import InputError
-        from cfkit.options import parse_assignments
         from cfkit.train import train
 
         if size not in (None, "auto"):
@@ -77,13 +84,13 @@ def register(app: typer.Typer) -> None:
             data or data_a,
             data_b,
             recipe=recipe,
-            set=parse_assignments(sets),
+            set=sets,
             size=size,
             iters=iters,
             epochs=epochs,
             batch=batch,
             width=width,
-            out=str(out) if out else None,
+            out=out,
             resume=resume or None,
             override=override or None,
             seed=seed,
@@ -98,7 +105,9 @@ def register(app: typer.Typer) -> None:
     def translate_cmd(
         run: Path = typer.Argument(..., help="Run folder (latest checkpoint) or checkpoint .pt file."),
         input: Path = typer.Option(..., "--input", help="Images to translate: prepared dataset or image folder."),
-        out: Path = typer.Option(..., "--out", help="Output folder: OUT/<id>.png."),
+        out: Path = typer.Option(
+            ..., "--out", help="Output folder: OUT/<id>.png (new, empty, or an earlier translation: replaced)."
+        ),
         mask_composite: bool = typer.Option(
             False, "--mask-composite", help="Keep the original background (method's U-Net, else input masks/)."
         ),

@@ -2,7 +2,8 @@
 
 Precedence (later wins): :class:`TrainOptions` defaults < recipe YAML (``pipelines/train/<method>.yaml``
 unless another is given) < explicit CLI flags / Python keyword arguments < ``--set key=value`` items.
-The trainer reads the typed fields; the method gets its recipe section as ``self.hp`` (``method:``);
+The trainer reads the typed fields; the method builds its typed ``self.hp`` (its ``hparams`` dataclass)
+from the ``method:`` section, which stays the raw mapping given (see :mod:`cfkit.train.method`);
 ``RUN/config.yaml`` and every checkpoint keep :meth:`TrainOptions.to_dict`.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cfkit.errors import InputError
-from cfkit.options import given, load_options, read_mapping
+from cfkit.options import command_options, load_options, read_mapping
 
 RECIPE_NOTES = ("cite",)
 """Recipe keys that document the recipe (sources of its numbers) and are not options."""
@@ -71,7 +72,7 @@ class TrainOptions:
     """Stand-ins for paper networks, asked for explicitly: ``{vgg19: vgg16}`` (``--substitute vgg19=vgg16``;
     known pairs: :data:`cfkit.nets.standins.STANDINS`). Without one a paper network must be installed."""
     method: dict[str, Any] = field(default_factory=dict)
-    """The method's hyper-parameters (the recipe's ``method:`` section): ``Method.hp``."""
+    """The method's hyper-parameters as given (recipe ``method:`` + ``--set method.KEY``); ``Method.hp`` types them."""
     recipe: str | None = None
     """The recipe file read (recorded)."""
 
@@ -101,7 +102,7 @@ def resolve(
     name: str,
     recipe: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
-    sets: dict[str, Any] | None = None,
+    sets: list[str] | dict[str, Any] | None = None,
 ) -> TrainOptions:
     """Options of a run of method ``name``: defaults < recipe < ``overrides`` (None = unset) < ``sets``.
 
@@ -110,11 +111,9 @@ def resolve(
     path = Path(recipe) if recipe else recipe_path(name)
     if recipe and not path.is_file() and path.suffix == "" and recipe_path(str(recipe)).is_file():
         path = recipe_path(str(recipe))
-    rec = load_train_recipe(path) if (recipe or path.is_file()) else {}
-    flags = {k: str(v) if isinstance(v, Path) else v for k, v in given(overrides).items()}
-    if rec:
-        load_options(TrainOptions, rec, where=str(path))  # a bad recipe is named as such
-    opts = load_options(TrainOptions, rec, flags, sets, {"name": name}, where=f"{name} options")
+    rec = (str(path), load_train_recipe(path)) if (recipe or path.is_file()) else None
+    opts = command_options(TrainOptions, rec, flags=overrides, sets=sets)
+    opts.name = name
     opts.recipe = str(path) if path.is_file() else None
     if opts.out is None:
         opts.out = str(Path("runs") / name)

@@ -411,6 +411,11 @@ def test_wild_photos_face_counts(models, shared_data, tmp_path):
         (("--mask", "--mask-method", "unet"), "--checkpoint"),
         (("--set", "quality.min_blurr=3"), "--set.quality: unknown option(s) min_blurr"),
         (("--set", "size=big"), "size must be an integer (got 'big')"),
+        (("--set", "splits=[[train,0],[val,0]]"), "split sizes must be >= 0 and add up to more than 0"),
+        (("--set", "splits=[[train,-0.5],[val,1.5]]"), "split sizes must be >= 0"),
+        (("--set", "splits=[[train,1],[train,1]]"), "splits must name distinct non-empty splits"),
+        (("-o", "max_memberz=5"), "folder: unknown source option(s) max_memberz (known: allow_hosts,"),
+        (("-o", "max_members=many"), "max_members must be an integer (got 'many')"),
     ],
 )
 def test_bad_options_are_one_line_errors_before_any_work(models, astronaut, tmp_path, save, run_cli, args, message):

@@ -96,6 +96,15 @@ def test_archive_as_src_returns_images_and_rejections(tmp_path):
     assert len(again) == 1 and again.rejected_by_reason() == {"unsafe_path": 1}
 
 
+def test_source_options_are_typed_before_they_reach_the_extractor(tmp_path, run_cli):
+    """``-o max_members=2`` arrives as text; it is read as the integer the limit is (it was a TypeError)."""
+    arc = _zip(tmp_path / "set.zip", {f"{i}.png": image_bytes(i) for i in range(3)})
+    with pytest.raises(CfkitError, match=r"has 3 members \(limit 2\)"):
+        resolve("folder", str(arc), tmp_path / "work", max_members="2")
+    rc, _, err = run_cli("prepare", "folder", "--src", arc, "--out", tmp_path / "o", "-o", "max_members=2")
+    assert rc != 0 and "set.zip has 3 members (limit 2)" in err and "internal error" not in err
+
+
 def _patch_zip_member(path, name: str, *, flags: int | None = None, method: int | None = None) -> None:
     """Rewrite one member's general-purpose flags / compression method in its local and central headers."""
     import struct

@@ -29,6 +29,54 @@ def test_registry_and_recipes():
     assert load_dataset_recipe("ffhq")["official"]["metadata"]["md5"] == "425ae20f06a4da1d4dc0f46d40ba5fd6"
 
 
+def test_recipes_prepare_block_is_a_typed_layer_that_agrees_with_the_code():
+    """Every bundled recipe's ``prepare:`` block is PrepareOptions the code really uses; today's defaults hold."""
+    from cfkit.curate.defaults import PREPARE_DEFAULTS, PrepareOptions
+    from cfkit.curate.profiles import profile
+    from cfkit.curate.sources.recipes import prepare_layer
+    from cfkit.options import command_options
+
+    for name in SOURCES.names():
+        where, block = prepare_layer(name)
+        assert where.endswith(f"datasets/{name}.yaml: prepare")
+        opts = command_options(PrepareOptions, (where, block))
+        assert opts.size == PREPARE_DEFAULTS.size and opts.template == profile(name).template, name
+
+
+@pytest.fixture
+def recipe_dir(tmp_path, monkeypatch):
+    """A pipelines folder whose ``datasets/folder.yaml`` a test writes (the bundled one is left alone)."""
+    from cfkit.curate.sources import recipes
+
+    (tmp_path / "pipes" / "datasets").mkdir(parents=True)
+    monkeypatch.setattr(recipes, "resource_dir", lambda _: tmp_path / "pipes")
+    recipes.load_dataset_recipe.cache_clear()
+    yield tmp_path / "pipes" / "datasets" / "folder.yaml"
+    recipes.load_dataset_recipe.cache_clear()
+
+
+def test_recipe_keys_nothing_reads_are_errors_naming_the_recipe(recipe_dir, run_cli, tmp_path):
+    recipe_dir.write_text("name: folder\nprepare: {size: 128, detector: anime}\n")
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "nope", "--out", tmp_path / "o")
+    assert rc == 2 and f"{recipe_dir}: prepare: unknown option(s) detector (known: mask," in err
+    recipe_dir.write_text("name: folder\nkind: photo\n")
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "nope", "--out", tmp_path / "o")
+    assert rc == 2 and f"{recipe_dir}: unknown key(s) kind" in err
+
+
+def test_recipe_prepare_block_is_a_layer_under_the_flags(recipe_dir, run_cli, tmp_path):
+    """The recipe's size reaches prepare (the worker's size check refuses 8 px); a --size flag overrides it."""
+    from cfkit.curate import prepare
+
+    recipe_dir.write_text("name: folder\nprepare: {size: 8}\n")
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "nope", "--out", tmp_path / "o")
+    assert rc != 0 and "--size must be between 16 and 4096, got 8" in err
+    with pytest.raises(CfkitError, match="got 8"):
+        prepare("folder", tmp_path / "nope", tmp_path / "o")
+    rc, _, err = run_cli("prepare", "folder", "--src", tmp_path / "nope", "--out", tmp_path / "o", "--size", "64")
+    assert rc != 0 and "--src not found" in err
+
+
 @pytest.mark.parametrize("name", ["celeba", "bitmoji", "idphoto", "handpainted", "folder"])
 def test_sources_without_download_explain(name, tmp_path):
     with pytest.raises(CfkitError, match=f"cfkit prepare {name} --src"):

@@ -244,3 +244,23 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli, write_eval):
     assert rc != 0 and "no study named 'nope'" in e
     rc, o, e = run_cli("study", "serve", "--help")
     assert rc == 0 and "http://127.0.0.1:8501/" in o
+
+
+def test_misspelt_or_mistyped_study_options_are_one_line_errors(folders, tmp_path, run_cli):
+    """StudyConfig goes through the typed loader: a misspelt key is refused (it used to be dropped silently)."""
+    src, out = folders
+    with pytest.raises(InputError, match=r"unknown option\(s\) n_soruces \(known: .*n_sources"):
+        create_study(db=tmp_path / "x.db", out=tmp_path / "x", source=src, methods=out, n_soruces=5)
+    with pytest.raises(InputError, match="seed must be an integer"):
+        create_study(db=tmp_path / "x.db", out=tmp_path / "x", source=src, methods=out, seed="zero")
+    methods = ",".join(f"{k}={p}" for k, p in out.items())
+    opts = tmp_path / "study-options.yaml"
+    opts.write_text("n_sources: 3\nratings_per_item: 2\n")
+    base = ("study", "create", "--methods", methods, "--source", src, "--out", tmp_path / "c")
+    rc, _, err = run_cli(*base, "--set", "n_soruces=5")
+    assert rc == 2 and "--set: unknown option(s) n_soruces" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = run_cli(*base, "--options", opts, "--n", "4", "--set", "ratings_per_item=3", "--name", "c")
+    assert rc == 0, err
+    cfg = yaml.safe_load((tmp_path / "c" / "study.yaml").read_text())["config"]
+    assert (cfg["n_sources"], cfg["ratings_per_item"]) == (4, 3)  # file < flags < --set
+    assert not (tmp_path / "x").exists()

@@ -108,8 +108,8 @@ def _mask_method(**hp):
     from cfkit.train.method import METHODS
 
     torch.manual_seed(0)
-    m = METHODS.get("cartoongan-mask")(resolve("cartoongan-mask", overrides={"size": 32, "width": 0.125}), "cpu")
-    m.hp.update(hp)
+    cfg = resolve("cartoongan-mask", overrides={"size": 32, "width": 0.125}, sets={"method": hp})
+    m = METHODS.get("cartoongan-mask")(cfg, "cpu")
     m.setup()
     for net in m.nets.values():
         net.eval()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cfkit.curate.profiles import PHOTO, Profile
+from cfkit.curate.sources.options import SourceOptions, typed_source_options
 from cfkit.fetch import REJECT_REASONS, Rejected
 from cfkit.registry import Registry
 
@@ -75,6 +76,8 @@ class Source:
     """How its images are processed (:mod:`cfkit.curate.profiles`)."""
     help: str = ""
     """One line for ``cfkit prepare --help``: what the source is and where it comes from."""
+    options: type[SourceOptions] = SourceOptions
+    """Its own ``-o KEY=VALUE`` options (besides those of downloads and archives), with their defaults."""
 
     def recipe(self) -> dict[str, Any]:
         from cfkit.curate.sources.recipes import load_dataset_recipe
@@ -111,15 +114,21 @@ SOURCES: Registry[type[Source]] = Registry(
 )
 
 
+def source_options(source: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``-o`` ``options`` of ``source`` typed and checked, with its own defaults (:mod:`.options`)."""
+    return typed_source_options(source, SOURCES.get(source).options, options)
+
+
 def resolve(source: str, src: str | None, workdir: Path, limit: int | None = None, **options: Any) -> Resolved:
     """Local raw images of ``source`` (from ``src``, else its official location), plus rejections.
 
     ``workdir`` receives downloads and extracted archives (re-running resumes there). ``limit`` caps
     the number of images. ``options`` are source-specific (e.g. ffhq ``variant="thumbs"``,
-    ``base_url=...``; anime ``style="Hayao"``; downloads ``workers``, ``max_bytes``).
+    ``base_url=...``; anime ``style="Hayao"``; downloads ``workers``, ``max_bytes``); an unknown or
+    wrongly typed one is a one-line error.
     """
-    src_cls = SOURCES.get(source)
-    inst = src_cls()
+    options = source_options(source, options)
+    inst = SOURCES.get(source)()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if src:
@@ -134,5 +143,7 @@ __all__ = [
     "Rejected",
     "Resolved",
     "Source",
+    "SourceOptions",
     "resolve",
+    "source_options",
 ]

@@ -7,13 +7,21 @@ Options: ``variant`` (animegan | selfie2anime), ``style`` (a style name or ``all
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cfkit.curate.profiles import ANIME
-from cfkit.curate.sources import SOURCES, Resolved, Source
+from cfkit.curate.sources import SOURCES, Resolved, Source, SourceOptions
 from cfkit.curate.sources.inputs import extract_archive, fetch_file, from_folder, resolve_src
 from cfkit.errors import CfkitError
+
+
+@dataclass(frozen=True)
+class AnimeOptions(SourceOptions):
+    variant: str = "animegan"
+    style: str = "Hayao"
+    url: str | None = None
 
 
 @SOURCES.register("anime")
@@ -21,17 +29,18 @@ class AnimeSource(Source):
     name = "anime"
     profile = ANIME
     help = "anime faces: AnimeGAN style frames or selfie2anime (-o style=Hayao)"
+    options = AnimeOptions
 
     def _variant(self, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         variants = self.recipe()["official"]["variants"]
-        name = options.get("variant") or self.recipe()["prepare"]["variant"]
+        name = options["variant"]
         if name not in variants:
             raise CfkitError(f"anime: unknown variant '{name}' (known: {', '.join(variants)})")
         return name, variants[name]
 
     def _styles(self, folder: Path, spec: dict[str, Any], options: dict[str, Any]) -> list[Path]:
         """The style folders present under an extracted AnimeGAN dataset (``[]`` if it is not one)."""
-        style = options.get("style") or self.recipe()["prepare"]["style"]
+        style = options["style"]
         wanted = spec["styles"] if style == "all" else [style]
         unknown = [s for s in wanted if s not in spec["styles"]]
         if unknown:

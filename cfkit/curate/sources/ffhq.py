@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cfkit.curate.profiles import PHOTO
-from cfkit.curate.sources import SOURCES, Resolved, Source
+from cfkit.curate.sources import SOURCES, Resolved, Source, SourceOptions
 from cfkit.curate.sources.inputs import download_images, download_options, fetch_file
 from cfkit.errors import CfkitError, InputError
 from cfkit.fetch.http import DownloadItem
@@ -28,10 +29,20 @@ def _landmarks(entry: dict[str, Any], key: str, scale: float | None) -> list[lis
     return [[x * scale, y * scale] for x, y in lm] if lm and scale else None
 
 
+@dataclass(frozen=True)
+class FfhqOptions(SourceOptions):
+    variant: str = "thumbs"
+    category: str | None = None
+    metadata: str | None = None
+    base_url: str | None = None
+    metadata_md5: str | None = None
+
+
 @SOURCES.register("ffhq")
 class FfhqSource(Source):
     name = "ffhq"
     profile = PHOTO
+    options = FfhqOptions
     help = "FFHQ photos from the official metadata JSON (or a mirror: -o base_url=URL)"
 
     def _metadata(self, workdir: Path, base: str | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +63,7 @@ class FfhqSource(Source):
 
     def official(self, workdir: Path, limit: int | None, options: dict[str, Any]) -> Resolved:
         rec = self.recipe()["official"]
-        variant = options.get("variant") or self.recipe()["prepare"]["variant"]
+        variant = options["variant"]
         if variant not in rec["variants"]:
             raise CfkitError(f"ffhq: unknown variant '{variant}' (known: {', '.join(rec['variants'])})")
         vspec = rec["variants"][variant]

@@ -136,7 +136,7 @@ def fetch_file(
     tail = unquote(_url_basename(url)) or "download"
     name = hashlib.sha1(url.encode()).hexdigest()[:10] + "-" + safe_relpath(tail).replace("/", "_")
     dl_opts = download_options(options, images=False, dedupe=False, progress=False)
-    dl_opts.max_bytes = options.get("max_archive_bytes", 64 << 30)
+    dl_opts.max_bytes = options["max_archive_bytes"]  # typed, with its default, by resolve()
     with Downloader(workdir / "fetched", dl_opts) as dl:
         r = dl.fetch(DownloadItem(url, name=name, md5=md5, size=size))
     if not r.ok:
