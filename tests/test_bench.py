@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cfkit.imageio import save_png
 
@@ -52,7 +53,8 @@ class Killed(BaseException):
     """What a kill looks like to the code that was running (not caught by ``except Exception``)."""
 
 
-def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypatch, asset):
+@pytest.mark.slow
+def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypatch, asset, run_cli):
     import cfkit.evaluate.api
     import cfkit.study.design
     import cfkit.train
@@ -110,9 +112,14 @@ def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypa
     cyclegan_outputs = {p.name: p.stat().st_mtime_ns for p in (out / "results" / "cyclegan").glob("*.png")}
     assert len(cyclegan_outputs) == 4  # the 4 held-out photos
 
-    # 3: continues with nst's translation; nothing finished is done again
+    # 3: the command, given the same options as a protocol file, continues with nst's translation;
+    # nothing finished is done again
     calls = {k: [] for k in calls}
-    doc = run_bench(**options(task, out))
+    protocol = tmp_path / "protocol.yaml"
+    protocol.write_text(yaml.safe_dump(options(task, out)))
+    code, stdout, err = run_cli("bench", "--protocol", protocol)
+    assert code == 0, stdout + err
+    doc = json.loads((out / "bench.json").read_text())
     assert calls["train"] == [] and [Path(r).name for r in calls["translate"]] == ["nst"]
     assert len(calls["eval"]) == len(calls["study"]) == 1
     assert {p.name: p.stat().st_mtime_ns for p in (out / "results" / "cyclegan").glob("*.png")} == cyclegan_outputs
@@ -131,6 +138,11 @@ def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypa
     assert (out / "eval" / "report.md").is_file()
     study = (out / "study" / "study.yaml").read_text()
     assert "cyclegan" in study and "nst" in study
+    lines = stdout.splitlines()
+    summary = lines[lines.index("wall seconds per step:") + 1 :]
+    assert [line.split()[0] for line in summary] == ["cyclegan", "nst", "evaluate", "study"]
+    assert f"translate {doc['steps']['nst/translate']['seconds']:.1f} s" in summary[1]
+    assert "copy the input" in stdout + err  # the leaderboard table, with its baseline row
 
     # 4: a finished bench reruns nothing; other options in the same folder are refused in one line
     calls = {k: [] for k in calls}

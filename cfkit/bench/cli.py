@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 
@@ -19,6 +21,26 @@ def summary_lines(doc: dict) -> list[str]:
     lines.append(f"{'evaluate':<20} {steps['eval']['seconds']:.1f} s")
     lines.append(f"{'study':<20} {steps['study']['seconds']:.1f} s")
     return lines
+
+
+def print_leaderboard(eval_dir: Path) -> None:
+    """The evaluation's methods x metrics table (value [95 % CI], best in bold) on the console."""
+    import json
+
+    from rich.table import Table
+
+    from cfkit.console import console
+    from cfkit.evaluate.report import table_rows
+
+    header, rows = table_rows(json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8")))
+    table = Table()
+    table.add_column("method", no_wrap=True)
+    for h in header:
+        table.add_column(h)
+    for row in rows:
+        cells = [f"[bold]{c['value']}[/bold]" if c["best"] else c["value"] for c in row["cells"]]
+        table.add_row(row["method"], *(f"{v} {c['ci']}".strip() for v, c in zip(cells, row["cells"], strict=True)))
+    console.print(table)
 
 
 def bench_cmd(
@@ -69,7 +91,8 @@ def bench_cmd(
         "out": out,
     }
     doc = run_bench(command_options(BenchOptions, protocol_layer(protocol), flags=flags, sets=sets))
-    root = doc["options"]["out"]
+    root = Path(doc["options"]["out"])
+    print_leaderboard(root / "eval")
     typer.echo(f"leaderboard: {root}/eval/report.md (report.html, report.tex); study: {root}/study/study.yaml")
     typer.echo("wall seconds per step:")
     for line in summary_lines(doc):

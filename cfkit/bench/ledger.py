@@ -71,6 +71,7 @@ class Ledger:
         extra = fn() or {}
         self.steps[key] = {"seconds": round(time.perf_counter() - t0, 3), **extra}
         self.save()
+        info(f"{what}: done ({self.steps[key]['seconds']:.1f} s)")
         return self.steps[key]
 
     def finish(self, leaderboard: dict[str, Any]) -> None:
