@@ -63,24 +63,44 @@ def _scaled_uint8(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return out
 
 
+STRIP_PIXELS = 1 << 20
+"""Pixels converted at a time: decoding holds the decoded file and the RGB result, plus strips of this size."""
+
+DECODE_BYTES_PER_PIXEL = 8
+"""Peak bytes per pixel while decoding: the decoded file (Pillow keeps RGB, RGBA, CMYK and 32-bit pixels in 4
+bytes), the 3-byte RGB result, and strips. Measured on 80 MP PNGs: 6.8 (RGB and RGBA alike)."""
+
+
+def _strip_converter(im: Image.Image, background: tuple[int, int, int]):
+    """A function turning a strip (crop) of ``im`` into ``h x w x 3`` uint8, as a whole-image conversion would."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        lo, hi = im.getextrema()
+        if im.mode == "F":
+            lo, hi = min(float(lo), 0.0), max(float(hi), 1.0)
+        else:
+            lo, hi = 0.0, 65535.0 if hi > 255 else 255.0
+        return lambda strip: np.repeat(_scaled_uint8(np.asarray(strip), lo, hi)[..., None], 3, axis=2)
+    alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+
+    def convert(strip: Image.Image) -> np.ndarray:
+        if alpha:
+            strip = strip.convert("RGBA")
+            strip = Image.alpha_composite(Image.new("RGBA", strip.size, (*background, 255)), strip)
+        return np.asarray(strip if strip.mode == "RGB" else strip.convert("RGB"))
+
+    return convert
+
+
 def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im)
-        arr = _scaled_uint8(arr, 0.0, 65535.0 if arr.max(initial=0) > 255 else 255.0)
-        return np.repeat(arr[..., None], 3, axis=2)
-    if im.mode == "F":
-        arr = np.asarray(im)
-        arr = _scaled_uint8(arr, float(arr.min(initial=0)), float(arr.max(initial=1)))
-        return np.repeat(arr[..., None], 3, axis=2)
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        im = im.convert("RGBA")
-        bg = Image.new("RGBA", im.size, (*background, 255))
-        im = Image.alpha_composite(bg, im)
-    if im.mode != "RGB":
-        im = im.convert("RGB")  # CMYK, YCbCr, L, 1, LAB, HSV
-    return np.asarray(im, dtype=np.uint8).copy()
+    """``im`` as ``H x W x 3`` uint8 RGB (alpha composited on ``background``), converted a strip of rows at a
+    time so no full-size temporary is made beside the result."""
+    convert = _strip_converter(im, background)
+    w, h = im.size
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, STRIP_PIXELS // max(w, 1))
+    for top in range(0, h, rows):
+        out[top : top + rows] = convert(im.crop((0, top, w, min(h, top + rows))))
+    return out
 
 
 def _open(fp, path, max_pixels: int, background) -> np.ndarray:
@@ -92,7 +112,7 @@ def _open(fp, path, max_pixels: int, background) -> np.ndarray:
                 if w * h > max_pixels:
                     raise ImageDecodeError(path, "too_large", f"{w}x{h} exceeds {max_pixels / 1e6:.0f} MP")
                 im.load()
-                im = ImageOps.exif_transpose(im) or im
+                ImageOps.exif_transpose(im, in_place=True)  # not a copy: a transposed image replaces the data
                 return _to_rgb(im, background)
         except ImageDecodeError:
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -138,3 +139,34 @@ def test_list_images(tmp_path, face):
     assert [p.name for p in list_images(tmp_path)] == ["b.png", "a.PNG"]
     with pytest.raises(Exception, match="folder not found"):
         list_images(tmp_path / "missing")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_decoding_a_large_rgba_png_holds_the_file_and_its_rgb_result_only(tmp_path):
+    """Peak memory of a decode stays within DECODE_BYTES_PER_PIXEL (the decoded RGBA file and the RGB result);
+    converting the whole image at once took ~21 bytes a pixel (here +337 MiB; an 80 MP RGBA PNG: 1.7 GB)."""
+    import subprocess
+
+    h, w = 4000, 4000
+    y, x = np.arange(h, dtype=np.uint8)[:, None], np.arange(w, dtype=np.uint8)[None, :]
+    rgba = np.empty((h, w, 4), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = x, y, x ^ y, x + 2 * y
+    path = tmp_path / "big.png"
+    Image.fromarray(rgba).save(path, compress_level=1)
+    few = rgba[::50, ::50].astype(np.float64)
+    on_white = few[..., :3] * few[..., 3:] / 255 + 255 * (1 - few[..., 3:] / 255)
+    del rgba, y, x
+    probe = (
+        "import resource, sys\nimport numpy as np\nfrom cfkit.imageio import load_rgb\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nrgb = load_rgb(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nnp.save(sys.argv[2], rgb[::50, ::50])\n"
+        "print(before, after)"
+    )
+    res = subprocess.run([sys.executable, "-c", probe, path, tmp_path / "s.npy"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    before, after = map(int, res.stdout.split())
+    from cfkit.imageio import DECODE_BYTES_PER_PIXEL
+
+    slack = 32 << 20  # Pillow's PNG plugin and decoder buffers, whatever the image size
+    assert (after - before) * 1024 <= DECODE_BYTES_PER_PIXEL * h * w + slack, f"{(after - before) >> 10} MiB"
+    assert np.abs(np.load(tmp_path / "s.npy") - on_white).max() <= 1  # alpha composited on white

@@ -11,6 +11,7 @@ import pandas as pd
 from cfkit.console import info, track
 from cfkit.curate.pipeline import write_parquet
 from cfkit.errors import InputError
+from cfkit.fsutil import safe_ids
 
 BATCH = 64
 
@@ -26,6 +27,9 @@ def make_masks(dataset: str | os.PathLike, method: str = "landmarks", checkpoint
         raise InputError(f"{dataset} is not a prepared dataset (no manifest.parquet); run cfkit prepare first")
     masker = make_masker(method, checkpoint)
     df = pd.read_parquet(manifest)
+    if "id" not in df.columns:
+        raise InputError(f"{manifest}: no 'id' column")
+    df["id"] = safe_ids(df["id"], str(manifest))
     lm_model = None
     rows = list(df.iterrows())
     for start in track(range(0, len(rows), BATCH), f"mask ({method})", unit="batch"):

@@ -33,7 +33,7 @@ from cfkit.curate.journal import Journal
 from cfkit.curate.profiles import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
-from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap
+from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap, safe_id
 from cfkit.options import api_options
 
 
@@ -273,6 +273,25 @@ def _copy_faces(folder: Path, out: Path, table: pd.DataFrame) -> None:
                 shutil.copyfile(src, dest)
 
 
+def _check_shard_ids(table: pd.DataFrame, where: Path) -> None:
+    """Every id of a shard table must be a safe name and the one prepare derives from the file's sha256 and
+    face index: rows repeating a file then share its id, and dropping them as duplicates deletes nothing."""
+    if "id" not in table:
+        return
+    if not {"sha256", "face_index"} <= set(table.columns):
+        raise InputError(f"{where}: not a shard table of cfkit prepare (ids without sha256 and face_index)")
+    for k, (fid, sha, face) in enumerate(zip(table["id"], table["sha256"], table["face_index"], strict=True)):
+        if fid is None or pd.isna(fid):
+            continue  # a file without a face
+        fid = safe_id(fid, f"{where} row {k}")
+        expected = worker.face_id(str(sha)[:16], int(face)) if isinstance(sha, str) and pd.notna(face) else None
+        if fid != expected:
+            raise InputError(
+                f"{where} row {k}: id {fid!r} is not the one prepare gives its sha256 and face index ({expected}); "
+                "was the table edited?"
+            )
+
+
 def _agreed_options(recorded: dict[str, dict]) -> dict:
     """The options every shard was prepared with; a clear error where two shards differ."""
     if not recorded:
@@ -304,6 +323,7 @@ def merge(
     for folder in [out, *map(Path, inputs)]:
         for part in sorted((folder / "shards").glob("shard-*-of-*.parquet")):
             df = pd.read_parquet(part)
+            _check_shard_ids(df, part)
             if folder.resolve() != out.resolve():
                 _copy_faces(folder, out, df)
             tables.append((part.stem, df))

@@ -106,7 +106,9 @@ def process_chunk(raws: list) -> list[dict]:
     """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first).
 
     Images are decoded and aligned in batches of at most ``BATCH_PIXELS`` pixels, so a worker holds
-    at most ``BATCH_PIXELS + MAX_PIXELS`` decoded pixels whatever the sizes of its inputs.
+    at most ``BATCH_PIXELS + MAX_PIXELS`` decoded RGB pixels whatever the sizes of its inputs; while an
+    image decodes, its batch (3 bytes a pixel) and the decoder's peak (``DECODE_BYTES_PER_PIXEL`` times
+    ``MAX_PIXELS``): at most ~0.8 GB of images, models and alignment on top.
     """
     from cfkit.fsutil import sha256_file
     from cfkit.imageio import ImageDecodeError, load_rgb
@@ -139,14 +141,18 @@ def _align_batch(decoded: list) -> list[dict]:
     return rows
 
 
+def face_id(base: str, k: int) -> str:
+    """The id of face ``k`` of an input named ``base`` (a dataset's: the first 16 hex digits of its sha256)."""
+    return base if k == 0 else f"{base}_{k}"
+
+
 def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: int) -> dict:
     import imagehash
     from PIL import Image
 
     from cfkit.imageio import save_png
 
-    base = raw.meta["name"] if job.name_by == "name" else sha[:16]
-    fid = base if k == 0 else f"{base}_{k}"
+    fid = face_id(raw.meta["name"] if job.name_by == "name" else sha[:16], k)
     yaw, pitch = pose_scores(face.det.kps) if face.det is not None else (None, None)
     scores = {
         "face_px": face_size(face.det.box) if face.det is not None else None,

@@ -148,13 +148,16 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     }
 
 
-def run_eval(config: EvalConfig | None = None, **options) -> dict:
+def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options) -> dict:
     """Evaluate methods against their sources (a reference set, known targets); write the report; return metrics.json.
 
     ``run_eval(methods=["cyclegan", "ours=results/x"], source="data/photos/images",
     reference="data/anime/images", out="eval/x")`` -- options are :class:`EvalConfig` fields (over ``config``).
+    ``out`` must be new or empty; ``force`` replaces an earlier evaluation there (only the files it
+    recorded) and writes beside files of others.
     """
     from cfkit.evaluate.report import write_report
+    from cfkit.fsutil import OutputFolder
     from cfkit.metrics import METRICS, MetricContext
 
     cfg = api_options(EvalConfig, config, options)
@@ -174,6 +177,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         ids = ids[: cfg.max_images]
     res = Extracted()
     targets, target_info, needs = _targets(cfg, ids, needs, res)
+    folder = OutputFolder(cfg.out, "eval", force=force, replace=force)
     items = []
     for k in ids:
         paths = {m.name: m.files[k] for m in methods if k in m.files}
@@ -227,5 +231,7 @@ def run_eval(config: EvalConfig | None = None, **options) -> dict:
         "metrics": results,
         "copy_input": copy_input,
     }
+    folder.begin()
     write_report(Path(cfg.out), doc, res, [m.name for m in methods])
+    folder.finish()
     return doc

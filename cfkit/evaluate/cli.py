@@ -32,7 +32,13 @@ def eval_cmd(
         help="Known correct translation of each source id (ids = file stems), e.g. a known-answer task's "
         "targets/: adds l1_target and lpips_target, with the copy-the-input baseline.",
     ),
-    out: str = typer.Option(None, help="Output folder (metrics.json, per_image.csv, report.md, report.html)."),
+    out: str = typer.Option(
+        None,
+        help="Output folder (metrics.json, per_image.csv, report.md, report.html): new or empty (default eval/out).",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an earlier evaluation in --out, and write beside files cfkit did not write."
+    ),
     metrics: str = typer.Option(None, help="Comma list of metrics (default: all with default = True; see below)."),
     protocol: str = typer.Option(None, help="Protocol YAML (eval/NAME.yaml); options given here override it."),
     max_images: int = typer.Option(None, help="Only the first N source ids (sorted)."),
@@ -95,7 +101,7 @@ def eval_cmd(
         raise InputError("no methods given (--methods a,b or name=DIR, or a --protocol)")
     from cfkit.evaluate.api import run_eval
 
-    doc = run_eval(cfg)
+    doc = run_eval(cfg, force=force)
     for method, res in doc["metrics"].items():
         parts = [f"{k}={_value(r)}" for k, r in res.items()]
         typer.echo(f"{method}: " + " ".join(parts))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cfkit.errors import InputError
 from cfkit.evaluate.features import REFERENCE, SOURCE, TARGET
+from cfkit.fsutil import safe_id
 from cfkit.imageio import list_images
 
 COPY_INPUT = "copy_input"
@@ -30,7 +31,7 @@ def index_folder(folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     out: dict[str, Path] = {}
     for p in list_images(folder):
-        key = p.relative_to(folder).with_suffix("").as_posix()
+        key = safe_id(p.relative_to(folder).with_suffix("").as_posix(), str(p))
         if key in out:
             raise InputError(f"{folder}: two images share the id '{key}': {out[key].name}, {p.name}")
         out[key] = p

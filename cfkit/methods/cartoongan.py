@@ -13,6 +13,8 @@ alternate. Hyper-parameters live in ``pipelines/train/cartoongan.yaml`` with the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +29,26 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
+@dataclass(frozen=True)
+class CartoonGANHparams:
+    """``method:`` of ``pipelines/train/cartoongan.yaml`` (sources there)."""
+
+    w_content: float = 10.0  # omega of Eq. 2: weight of the content loss in the adversarial phase
+    w_init_content: float | None = None  # content weight of the init phase; None: w_content (the paper's)
+    w_init_pixel: float = 0.0  # l1 pixel weight added to the init phase (not in the paper)
+    d_augment: str = ""  # DiffAugment policy for D, e.g. "translation,cutout" ("": none; not in the paper)
+    content_layer: str = "vgg19/conv4_4"  # ARCH/LAYER of the frozen VGG content loss
+    lr: float = 2e-4
+    lr_g: float | None = None  # G's lr; None: lr
+    lr_d: float | None = None  # D's lr; None: lr
+    betas: tuple[float, float] = (0.5, 0.999)
+    init_epochs: float = 10.0  # the content-only initialisation phase
+    epochs: float = 100.0  # the adversarial phase
+    n_res: int = 8  # G's residual blocks
+    g_norm: str = "instance"
+    d_norm: str = "batch"
+
+
 @METHODS.register("cartoongan")
 class CartoonGAN(Method):
     name = "cartoongan"
@@ -34,36 +56,38 @@ class CartoonGAN(Method):
     needs_edge_smoothed_b = True
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content loss in the adversarial phase (identity proxy)
+    hparams = CartoonGANHparams
+    hp: CartoonGANHparams
 
     def __init__(self, options, device):
         super().__init__(options, device)
         self._content = None
         # the init phase's weights: the paper's content loss (w_content unless set), plus a cfkit pixel term
-        self.w_init_content = float(self.hp.get("w_init_content", self.hp.get("w_content", 10.0)))
-        self.w_init_pixel = float(self.hp.get("w_init_pixel", 0.0))
+        self.w_init_content = self.hp.w_content if self.hp.w_init_content is None else self.hp.w_init_content
+        self.w_init_pixel = self.hp.w_init_pixel
         if not self.w_init_content and not self.w_init_pixel:
             raise InputError("method.w_init_content and method.w_init_pixel are both 0: the init phase has no loss")
-        self.augment_d = diff_augment(str(self.hp.get("d_augment") or ""))  # not in the paper: few-image runs
+        self.augment_d = diff_augment(self.hp.d_augment)  # not in the paper: few-image runs
 
     # --- declarations --------------------------------------------------------------------
     def build_networks(self) -> dict[str, nn.Module]:
         hp = self.hp
         return {
-            "G": Generator(self.width, int(hp.get("n_res", 8)), str(hp.get("g_norm", "instance"))),
-            "D": Discriminator(self.width, str(hp.get("d_norm", "batch"))),
+            "G": Generator(self.width, hp.n_res, hp.g_norm),
+            "D": Discriminator(self.width, hp.d_norm),
         }
 
     def _adam(self, nets: tuple[str, ...], lr_key: str) -> OptimSpec:
-        betas = tuple(float(b) for b in self.hp.get("betas", (0.5, 0.999)))
-        return OptimSpec(nets, float(self.hp.get(lr_key, self.hp.get("lr", 2e-4))), betas)  # type: ignore[arg-type]
+        lr = getattr(self.hp, lr_key)
+        return OptimSpec(nets, self.hp.lr if lr is None else lr, self.hp.betas)
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
         return {"g": self._adam(("G",), "lr_g"), "d": self._adam(("D",), "lr_d")}
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("init", float(self.hp.get("init_epochs", 10)), ("g",)),
-            Phase("adversarial", float(self.hp.get("epochs", 100)), ("d", "g")),
+            Phase("init", self.hp.init_epochs, ("g",)),
+            Phase("adversarial", self.hp.epochs, ("d", "g")),
         ]
 
     # --- losses --------------------------------------------------------------------------
@@ -73,7 +97,7 @@ class CartoonGAN(Method):
         if self._content is None:
             from cfkit.nets.losses import frozen_content_loss
 
-            self._content = frozen_content_loss(str(self.hp.get("content_layer", "vgg19/conv4_4")), self.device)
+            self._content = frozen_content_loss(self.hp.content_layer, self.device)
             self.provenance["content_loss"] = self._content.provenance
         return self._content
 
@@ -90,7 +114,7 @@ class CartoonGAN(Method):
         return None
 
     def content_loss(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return float(self.hp.get("w_content", 10.0)) * self.content(fake, a)
+        return self.hp.w_content * self.content(fake, a)
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():

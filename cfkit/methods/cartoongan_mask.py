@@ -18,6 +18,7 @@ epochs adversarial. Other values as CartoonGAN (see ``pipelines/train/cartoongan
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +27,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from cfkit.errors import InputError
-from cfkit.methods.cartoongan import CartoonGAN
+from cfkit.methods.cartoongan import CartoonGAN, CartoonGANHparams
 from cfkit.nets.unet import UNet
 from cfkit.train.method import METHODS, Batch, OptimSpec, Phase
+
+
+@dataclass(frozen=True)
+class CartoonGANMaskHparams(CartoonGANHparams):
+    """CartoonGAN's, with seed 001's schedule and the U-Net's (``pipelines/train/cartoongan-mask.yaml``)."""
+
+    init_epochs: float = 1.0
+    unet_epochs: float = 20.0  # the U-Net's BCE phase, between init and adversarial
+    epochs: float = 20.0
+    unet_width: float = 1.0  # U-Net channel multiplier (times --width)
+    lr_u: float | None = None  # the U-Net's lr; None: lr
 
 
 @METHODS.register("cartoongan-mask")
@@ -36,10 +48,12 @@ class CartoonGANMask(CartoonGAN):
     name = "cartoongan-mask"
     cpu_bf16 = False  # its U-Net mask (BCE) was not compared with fp32 yet (docs/train.md)
     monitor = "g_content"
+    hparams = CartoonGANMaskHparams
+    hp: CartoonGANMaskHparams
 
     def build_networks(self) -> dict[str, nn.Module]:
         nets = super().build_networks()
-        nets["U"] = UNet(float(self.hp.get("unet_width", 1.0)) * self.width)
+        nets["U"] = UNet(self.hp.unet_width * self.width)
         return nets
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
@@ -48,9 +62,9 @@ class CartoonGANMask(CartoonGAN):
     def phases(self) -> list[Phase]:
         hp = self.hp
         return [
-            Phase("init", float(hp.get("init_epochs", 1)), ("g",)),
-            Phase("unet", float(hp.get("unet_epochs", 20)), ("u",)),
-            Phase("adversarial", float(hp.get("epochs", 20)), ("d", "g")),
+            Phase("init", hp.init_epochs, ("g",)),
+            Phase("unet", hp.unet_epochs, ("u",)),
+            Phase("adversarial", hp.epochs, ("d", "g")),
         ]
 
     # --- masks ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ refuses; here one G step takes the sum of all terms, then one D step updates bot
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,7 +45,33 @@ PATCH_SIDES = {"eyes": 0.42, "nose": 0.25, "mouth": 0.3}
 VGG_SUBSTITUTE = "vgg16/conv4_3"
 
 
-def content_loss(hp: dict) -> nn.Module:
+@dataclass(frozen=True)
+class CPGANHparams:
+    """``method:`` of ``pipelines/train/cpgan.yaml`` (sources there)."""
+
+    epochs: float = 10.0  # epochs over the cartoon set (domain A)
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_res: int = 5  # G's residual blocks
+    ndf: int = 64  # the discriminators' first-layer channels (times --width)
+    init_gain: float = 0.02  # std of the discriminators' N(0, gain) weight init
+    w_gan: float = 1.0  # global D term
+    w_local: float = 0.1  # local D terms, per region
+    w_content: float = 0.01
+    w_identity: float = 1.275  # l1(G(b), b) in [-1, 1] units
+    local: str = "strips"  # face regions of the local Ds: strips | landmarks
+    local_shared: bool = True  # one D_local for the three regions (the authors'), else one per region
+    template: str = "ffhq"  # alignment template the strips (and missing landmarks) are taken from
+    part_rows: dict[str, float] | None = None  # {eyes, nose, mouth} image-relative strip rows; None: the template's
+    patch_sides: dict[str, float] | None = None  # landmarks: square patch side per part, fraction of the side
+    patch_out: int | None = None  # landmarks: px the patches are resampled to; None: half the size
+    content_net: str = "auto"  # lightcnn9 | auto | ARCH/LAYER (see content_loss)
+    content_weights: str | None = None  # a LightCNN-9 checkpoint file; overrides the asset
+    content_distance: str = "mse"  # distance of the content features
+
+
+def content_loss(hp: CPGANHparams) -> nn.Module:
     """CP-GAN's content network as a loss (``method.content_net``, ``method.content_weights``).
 
     ``lightcnn9``: the authors' LightCNN-9 (asset ``lightcnn9``, or the file ``content_weights``);
@@ -56,8 +83,7 @@ def content_loss(hp: dict) -> nn.Module:
     from cfkit.nets.lightcnn import LightCNNLoss
     from cfkit.nets.losses import ContentLoss
 
-    spec, weights = str(hp.get("content_net", "auto")), hp.get("content_weights")
-    distance = str(hp.get("content_distance", "mse"))
+    spec, weights, distance = hp.content_net, hp.content_weights, hp.content_distance
     if weights:
         if spec not in ("auto", "lightcnn9"):
             raise InputError(f"cpgan: content_weights is a LightCNN-9 file, but content_net is {spec!r}")
@@ -80,45 +106,44 @@ class CPGAN(Method):
     direction = "cartoon -> photo"
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content loss (a proxy for keeping the cartoon's face)
+    hparams = CPGANHparams
+    hp: CPGANHparams
 
     def __init__(self, options, device):
         super().__init__(options, device)
         self._content: nn.Module | None = None
         self._fakes: deque[torch.Tensor] = deque(maxlen=self.options.accum)
-        self.local = str(self.hp.get("local", "strips"))
+        self.local = self.hp.local
         if self.local not in LOCAL_KINDS:
             raise InputError(f"cpgan: method.local must be one of {', '.join(LOCAL_KINDS)}, not {self.local!r}")
         self.needs_landmarks = self.local == "landmarks"
-        self.shared = bool(self.hp.get("local_shared", True))
+        self.shared = self.hp.local_shared
         try:
-            self._setup_regions(str(self.hp.get("template", "ffhq")))
+            self._setup_regions(self.hp.template)
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"cpgan: bad face-region settings ({e})") from None
 
     def _setup_regions(self, template: str) -> None:
         if self.local == "strips":
-            rows = self.hp.get("part_rows")  # {eyes, nose, mouth} image-relative rows; default: the template's
+            rows = self.hp.part_rows
             self.strips = strip_rows(self.size, rows, template)
             self._masks = strip_masks(self.size, self.strips).to(self.device)
             self.provenance["strips"] = self.strips
             return
-        given = dict(self.hp.get("patch_sides") or {})
+        given = dict(self.hp.patch_sides or {})
         if set(given) - set(PARTS):
             raise ValueError(f"patch_sides keys must be among {', '.join(PARTS)}")
         sides = {**PATCH_SIDES, **given}
         self.patch_px = [float(sides[p]) * self.size for p in PARTS]  # square sides at training size
-        self.patch_out = int(self.hp.get("patch_out") or self.size // 2)
+        self.patch_out = self.hp.patch_out or self.size // 2
         self._template = torch.from_numpy(template_points(template)).float()
         self.provenance["patches"] = {"sides_px": self.patch_px, "out": self.patch_out}
 
-    def _hp(self, key: str, default: float) -> float:
-        return float(self.hp.get(key, default))
-
     # --- declarations --------------------------------------------------------------------
     def build_networks(self) -> dict[str, nn.Module]:
-        ndf = max(1, round(int(self.hp.get("ndf", 64)) * self.width))
-        gain = self._hp("init_gain", 0.02)
-        nets = {"G": Generator(self.width, int(self.hp.get("n_res", 5)))}
+        ndf = max(1, round(self.hp.ndf * self.width))
+        gain = self.hp.init_gain
+        nets = {"G": Generator(self.width, self.hp.n_res)}
         for name in ("D", *self.local_nets):
             nets[name] = init_weights(NLayerDiscriminator(ndf=ndf), gain)
         return nets
@@ -129,11 +154,11 @@ class CPGAN(Method):
         return ("D_local",) if self.shared else tuple(f"D_local_{p}" for p in PARTS)
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
-        lr, betas = self._hp("lr", 1e-4), (self._hp("beta1", 0.5), self._hp("beta2", 0.999))
+        lr, betas = self.hp.lr, (self.hp.beta1, self.hp.beta2)
         return {"g": OptimSpec(("G",), lr, betas), "d": OptimSpec(("D", *self.local_nets), lr, betas)}
 
     def phases(self) -> list[Phase]:
-        return [Phase("adversarial", self._hp("epochs", 10), steps=("g", "d"))]
+        return [Phase("adversarial", self.hp.epochs, steps=("g", "d"))]
 
     # --- face regions --------------------------------------------------------------------
     def regions(self, x: torch.Tensor, lm: torch.Tensor | None = None, ok: torch.Tensor | None = None) -> torch.Tensor:
@@ -174,7 +199,7 @@ class CPGAN(Method):
 
     def _g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         a, b = batch["a"], batch["b"]
-        w_idt = self._hp("w_identity", 1.275)
+        w_idt = self.hp.w_identity
         g = self.nets["G"]
         if w_idt > 0:  # one call on [A; B] (instance norm is per image)
             fake, idt = g(torch.cat([a, b])).split([len(a), len(b)])
@@ -183,9 +208,9 @@ class CPGAN(Method):
         self._fakes.append(fake.detach())
         (local,) = self._local(self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")))
         out = {
-            "gan": self._hp("w_gan", 1.0) * lsgan(self.nets["D"](fake), True),
-            "local": self._hp("w_local", 0.1) * local.shape[0] * lsgan(local, True),
-            "content": self._hp("w_content", 0.01) * self.content(fake, a),
+            "gan": self.hp.w_gan * lsgan(self.nets["D"](fake), True),
+            "local": self.hp.w_local * local.shape[0] * lsgan(local, True),
+            "content": self.hp.w_content * self.content(fake, a),
         }
         if w_idt > 0:
             out["identity"] = w_idt * F.l1_loss(idt, b)
@@ -205,8 +230,8 @@ class CPGAN(Method):
         )
         n_regions = real_l.shape[0]  # sum over regions of per-region means (all regions share one shape)
         return {
-            "global": self._hp("w_gan", 1.0) * 0.5 * (lsgan(real_g, True) + lsgan(fake_g, False)),
-            "local": self._hp("w_local", 0.1) * n_regions * 0.5 * (lsgan(real_l, True) + lsgan(fake_l, False)),
+            "global": self.hp.w_gan * 0.5 * (lsgan(real_g, True) + lsgan(fake_g, False)),
+            "local": self.hp.w_local * n_regions * 0.5 * (lsgan(real_l, True) + lsgan(fake_l, False)),
         }
 
     # --- outputs -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ cropped (then flipped), and the lr decays linearly once per epoch over the last 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,6 +31,33 @@ def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(pred, torch.full_like(pred, 1.0 if real else 0.0))
 
 
+@dataclass(frozen=True)
+class CycleGANCore:
+    """The hyper-parameters CycleGAN shares with the methods built on it (official option names)."""
+
+    ngf: int = 64  # G's first-layer channels (times --width)
+    ndf: int = 64  # D's first-layer channels (times --width)
+    n_blocks: int = 9  # G's residual blocks
+    init_gain: float = 0.02  # std of the N(0, gain) weight init
+    pool_size: int = 50  # fake-image history per D
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_a: float = 10.0  # cycle A -> B -> A
+    lambda_b: float = 10.0  # cycle B -> A -> B
+    lambda_identity: float = 0.5  # identity term, times lambda_a / lambda_b
+    load_size: int = 286  # images are held at size * load_size / crop_size and randomly cropped to size
+    crop_size: int = 256
+
+
+@dataclass(frozen=True)
+class CycleGANHparams(CycleGANCore):
+    """``method:`` of ``pipelines/train/cyclegan.yaml`` (sources there)."""
+
+    n_epochs: float = 100.0  # epochs at the initial lr
+    n_epochs_decay: float = 100.0  # epochs of linear decay to zero after them
+
+
 @METHODS.register("cyclegan")
 class CycleGAN(Method):
     name = "cyclegan"
@@ -37,19 +65,18 @@ class CycleGAN(Method):
     reversible = True  # G_B translates B -> A
     ema_nets = ("G_A", "G_B")
     cpu_bf16 = True  # loss curves within 4 % of fp32's over a short run, 1.9x faster per step (docs/train.md)
+    hparams = CycleGANHparams
+    hp: CycleGANHparams
 
     def __init__(self, options, device):
         super().__init__(options, device)
         # fakes of the G step for the D step, one entry per micro-batch (gradient accumulation)
         self._fakes: deque[dict[str, torch.Tensor]] = deque(maxlen=self.options.accum)
 
-    def _hp(self, key: str, default: float) -> float:
-        return float(self.hp.get(key, default))
-
     def build_networks(self) -> dict[str, nn.Module]:
-        ngf = max(1, round(int(self.hp.get("ngf", 64)) * self.width))
-        ndf = max(1, round(int(self.hp.get("ndf", 64)) * self.width))
-        blocks, pool = int(self.hp.get("n_blocks", 9)), int(self.hp.get("pool_size", 50))
+        ngf = max(1, round(self.hp.ngf * self.width))
+        ndf = max(1, round(self.hp.ndf * self.width))
+        blocks, pool = self.hp.n_blocks, self.hp.pool_size
         self.provenance.update({"ngf": ngf, "ndf": ndf, "n_blocks": blocks, "pool_size": pool})
         nets = {
             "G_A": ResnetGenerator(ngf=ngf, n_blocks=blocks),
@@ -57,24 +84,24 @@ class CycleGAN(Method):
             "D_A": NLayerDiscriminator(ndf=ndf),
             "D_B": NLayerDiscriminator(ndf=ndf),
         }
-        nets = {k: init_weights(v, self._hp("init_gain", 0.02)) for k, v in nets.items()}
+        nets = {k: init_weights(v, self.hp.init_gain) for k, v in nets.items()}
         # the fake-image histories: parameter-free modules, so the trainer checkpoints them (exact
         # resume) but neither optimises nor DDP-wraps them; under DDP each rank keeps its own
         shape = (3, self.size, self.size)
         return {**nets, "pool_D_A": ImagePool(pool, shape), "pool_D_B": ImagePool(pool, shape)}
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
-        lr, betas = self._hp("lr", 2e-4), (self._hp("beta1", 0.5), self._hp("beta2", 0.999))
+        lr, betas = self.hp.lr, (self.hp.beta1, self.hp.beta2)
         return {"g": OptimSpec(("G_A", "G_B"), lr, betas), "d": OptimSpec(("D_A", "D_B"), lr, betas)}
 
     def phases(self) -> list[Phase]:
-        n, n_decay = self._hp("n_epochs", 100), self._hp("n_epochs_decay", 100)
+        n, n_decay = self.hp.n_epochs, self.hp.n_epochs_decay
         decay = n / (n + n_decay) if n_decay > 0 else None
         return [Phase("cyclegan", n + n_decay, steps=("g", "d"), decay_from=decay, decay_per_epoch=True)]
 
     def load_size(self) -> int:
         """Official ``--preprocess resize_and_crop``: load at 286, random 256 crops, scaled to ``size``."""
-        ratio = self._hp("load_size", 286) / self._hp("crop_size", 256)
+        ratio = self.hp.load_size / self.hp.crop_size
         return max(self.size, round(self.size * ratio))
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
@@ -82,7 +109,7 @@ class CycleGAN(Method):
 
     def _g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         a, b = batch["a"], batch["b"]
-        lam_a, lam_b, lam_idt = self._hp("lambda_a", 10.0), self._hp("lambda_b", 10.0), self._hp("lambda_identity", 0.5)
+        lam_a, lam_b, lam_idt = self.hp.lambda_a, self.hp.lambda_b, self.hp.lambda_identity
         g_a, g_b = self.nets["G_A"], self.nets["G_B"]
         if lam_idt > 0:  # G_A(B) is the identity term of G_A; one call on [A; B] (instance norm is per image)
             fake_b, idt_a = g_a(torch.cat([a, b])).split([len(a), len(b)])

@@ -28,12 +28,14 @@ are conditioned the same way. (A named regressor run must still exist when the r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from cfkit.errors import InputError
 from cfkit.faces.scheme import NAMES, PARTS
-from cfkit.methods.cyclegan import CycleGAN, lsgan
+from cfkit.methods.cyclegan import CycleGAN, CycleGANCore, lsgan
 from cfkit.methods.landmark_regressor import regressor_objective
 from cfkit.nets.cyclegan import NLayerDiscriminator, init_weights
 from cfkit.nets.image_pool import ImagePool
@@ -55,30 +57,60 @@ def landmark_consistency(pred: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return (pred.float() - target.float()).pow(2).mean()
 
 
+@dataclass(frozen=True)
+class LandmarkCycleGANHparams(CycleGANCore):
+    """``method:`` of ``pipelines/train/landmark-cyclegan.yaml`` (sources there): CycleGAN's networks and
+    weights, without its schedule, plus the paper's additions."""
+
+    lambda_identity: float = 0.0
+    lambda_landmark: float = 1.0  # Eq. 4: landmark consistency
+    lambda_eyes: float = 1.0  # Eq. 6: local discriminator terms, per part
+    lambda_nose: float = 1.0
+    lambda_mouth: float = 1.0
+    patch_eyes: float = 0.25  # local patch side, fraction of the image side
+    patch_nose: float = 0.25
+    patch_mouth: float = 0.25
+    stage1_epochs: float = 50.0  # stage I: no local discriminators
+    stage2_epochs: float = 25.0  # stage II: local discriminators on
+    stage2_decay_from: float | None = 0.5  # fraction of stage II after which lr decays linearly; None: constant
+    regressor_a: str | None = None  # a landmark-regressor run or checkpoint for domain A; None: trained here
+    regressor_b: str | None = None  # the same for domain B
+    regressor_width: float = 1.0  # regressors trained here: width (times --width)
+    regressor_depth: int = 4  # their U-Net levels
+    regressor_epochs: float = 10.0  # their phase's length
+    lr_regressor: float = 1e-3
+    regressor_w_heatmap: float = 1000.0  # heatmap MSE weight (readable logs)
+    regressor_aug_rotate: float = 0.0  # random rotation of their batches (degrees)
+    regressor_aug_scale: float = 0.0  # random zoom (fraction)
+    regressor_aug_shift: float = 0.0  # random shift (fraction of the side)
+
+
 @METHODS.register("landmark-cyclegan")
 class LandmarkCycleGAN(CycleGAN):
     name = "landmark-cyclegan"
     needs_landmarks = True
+    hparams = LandmarkCycleGANHparams
+    hp: LandmarkCycleGANHparams
 
     # --- networks ------------------------------------------------------------------------
     def patch_side(self, part: str) -> int:
         """Side in pixels of ``part``'s local patches at the training size (recipe: fraction of the side)."""
-        return max(8, round(float(self.hp.get(f"patch_{part}", 0.25)) * self.size))
+        return max(8, round(getattr(self.hp, f"patch_{part}") * self.size))
 
     def _named_regressor(self, domain: str) -> str | None:
-        return self.hp.get(f"regressor_{domain}") or None
+        return getattr(self.hp, f"regressor_{domain}") or None
 
     def build_networks(self) -> dict[str, nn.Module]:
         k = len(NAMES)
-        ngf = max(1, round(int(self.hp.get("ngf", 64)) * self.width))
-        ndf = max(1, round(int(self.hp.get("ndf", 64)) * self.width))
-        blocks, pool = int(self.hp.get("n_blocks", 9)), int(self.hp.get("pool_size", 50))
+        ngf = max(1, round(self.hp.ngf * self.width))
+        ndf = max(1, round(self.hp.ndf * self.width))
+        blocks, pool = self.hp.n_blocks, self.hp.pool_size
         nets: dict[str, nn.Module] = {g: ConditionalGenerator(k, ngf, blocks) for g in ("G_A", "G_B")}
         for d in ("D_A", "D_B"):
             nets[d] = NLayerDiscriminator(ndf=ndf)
             nets[f"{d}_gc"] = ConditionalDiscriminator(k, ndf)
             nets.update({f"{d}_{p}": local_discriminator(self.patch_side(p), ndf) for p in PARTS})
-        nets = {n: init_weights(m, self._hp("init_gain", 0.02)) for n, m in nets.items()}
+        nets = {n: init_weights(m, self.hp.init_gain) for n, m in nets.items()}
         self.provenance.update(
             {"ngf": ngf, "ndf": ndf, "n_blocks": blocks, "pool_size": pool, "landmarks": list(NAMES)}
         )
@@ -91,8 +123,8 @@ class LandmarkCycleGAN(CycleGAN):
                     raise InputError(f"regressor_{dom} {named} is for {reg.size} px images, this run {self.size} px")
                 self.provenance[f"regressor_{dom}"] = str(named)
             else:
-                width = float(self.hp.get("regressor_width", 1.0)) * self.width
-                nets[f"R_{dom.upper()}"] = LandmarkRegressor(width, int(self.hp.get("regressor_depth", 4)), self.size)
+                width = self.hp.regressor_width * self.width
+                nets[f"R_{dom.upper()}"] = LandmarkRegressor(width, self.hp.regressor_depth, self.size)
                 self.provenance[f"regressor_{dom}"] = "trained in the run's regressor phase"
         # fake histories hold (image, heatmaps) pairs: the unconditional D reads the image channels
         shape = (3 + k, self.size, self.size)
@@ -105,20 +137,18 @@ class LandmarkCycleGAN(CycleGAN):
         return tuple(f"R_{d.upper()}" for d in ("a", "b") if not self._named_regressor(d))
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
-        lr, betas = self._hp("lr", 2e-4), (self._hp("beta1", 0.5), self._hp("beta2", 0.999))
+        lr, betas = self.hp.lr, (self.hp.beta1, self.hp.beta2)
         specs = {"g": OptimSpec(("G_A", "G_B"), lr, betas), "d": OptimSpec(self._discriminators(), lr, betas)}
         if self._trained_regressors():
-            specs["r"] = OptimSpec(self._trained_regressors(), self._hp("lr_regressor", 1e-3))
+            specs["r"] = OptimSpec(self._trained_regressors(), self.hp.lr_regressor)
         return specs
 
     def phases(self) -> list[Phase]:
         phases = []
         if self._trained_regressors():
-            phases.append(Phase("regressor", self._hp("regressor_epochs", 10), ("r",)))
-        phases.append(Phase("stage1", self._hp("stage1_epochs", 50), ("g", "d")))
-        decay = self.hp.get("stage2_decay_from", 0.5)
-        decay = None if decay is None else float(decay)
-        phases.append(Phase("stage2", self._hp("stage2_epochs", 25), ("g", "d"), decay))
+            phases.append(Phase("regressor", self.hp.regressor_epochs, ("r",)))
+        phases.append(Phase("stage1", self.hp.stage1_epochs, ("g", "d")))
+        phases.append(Phase("stage2", self.hp.stage2_epochs, ("g", "d"), self.hp.stage2_decay_from))
         return phases
 
     # --- landmarks -----------------------------------------------------------------------
@@ -155,16 +185,16 @@ class LandmarkCycleGAN(CycleGAN):
         """The ``landmark-regressor`` objective on one domain: weighted heatmap MSE on a randomly rotated,
         scaled and shifted copy of the batch (so aligned faces do not just teach the mean face)."""
         dom = regressor[-1].lower()
-        aug = [self._hp(f"regressor_{k}", 0.0) for k in ("aug_rotate", "aug_scale", "aug_shift")]
-        x, pts, ok, w = batch[dom], batch[f"{dom}_lm"], batch[f"{dom}_lm_ok"], self._hp("regressor_w_heatmap", 1000.0)
+        aug = [self.hp.regressor_aug_rotate, self.hp.regressor_aug_scale, self.hp.regressor_aug_shift]
+        x, pts, ok, w = batch[dom], batch[f"{dom}_lm"], batch[f"{dom}_lm_ok"], self.hp.regressor_w_heatmap
         return regressor_objective(self.nets[regressor], x, pts, ok, self.size, aug, w)
 
     def _local_weight(self, part: str) -> float:
-        return self._hp(f"lambda_{part}", 1.0)
+        return getattr(self.hp, f"lambda_{part}")
 
     def _g_losses(self, batch: Batch, local: bool = False) -> dict[str, torch.Tensor]:
-        lam_cyc = {"a": self._hp("lambda_a", 10.0), "b": self._hp("lambda_b", 10.0)}
-        lam_idt, lam_lm = self._hp("lambda_identity", 0.0), self._hp("lambda_landmark", 1.0)
+        lam_cyc = {"a": self.hp.lambda_a, "b": self.hp.lambda_b}
+        lam_idt, lam_lm = self.hp.lambda_identity, self.hp.lambda_landmark
         lms = {d: self.landmarks(batch, d) for d in ("a", "b")}
         fakes = {src: self.nets[g](batch[src], lms[src][1]) for g, _, src, _, _ in DIRECTIONS}
         out: dict[str, torch.Tensor] = {}

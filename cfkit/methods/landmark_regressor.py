@@ -14,6 +14,7 @@ features, not remember the mean face.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +67,21 @@ def regressor_objective(
     return weight * heatmap_loss(net(x), heat, ok)
 
 
+@dataclass(frozen=True)
+class LandmarkRegressorHparams:
+    """``method:`` of ``pipelines/train/landmark-regressor.yaml``."""
+
+    depth: int = 4  # U-Net levels: sizes must be multiples of 2**depth
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    epochs: float = 30.0
+    decay_from: float | None = None  # fraction of the run after which lr decays linearly to 0; None: constant
+    w_heatmap: float = 1.0  # heatmap MSE weight (readable logs; Adam is scale-free)
+    aug_rotate: float = 0.0  # random rotation per image (degrees)
+    aug_scale: float = 0.0  # random zoom (fraction)
+    aug_shift: float = 0.0  # random shift (fraction of the side)
+
+
 @METHODS.register("landmark-regressor")
 class LandmarkRegressorMethod(Method):
     """One network, ``regressor``; batches carry ``a``, ``a_lm``, ``a_lm_ok``, ``a_heat``."""
@@ -75,21 +91,21 @@ class LandmarkRegressorMethod(Method):
     one_domain = True
     ema_nets = ("regressor",)
     monitor = "reg_heatmap"
+    hparams = LandmarkRegressorHparams
+    hp: LandmarkRegressorHparams
 
     def build_networks(self) -> dict[str, nn.Module]:
-        depth = int(self.hp.get("depth", 4))
-        return {"regressor": LandmarkRegressor(width=self.width, depth=depth, size=self.size)}
+        return {"regressor": LandmarkRegressor(width=self.width, depth=self.hp.depth, size=self.size)}
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
-        betas = tuple(self.hp.get("betas", (0.9, 0.999)))
-        return {"reg": OptimSpec(("regressor",), float(self.hp.get("lr", 1e-3)), betas)}
+        return {"reg": OptimSpec(("regressor",), self.hp.lr, self.hp.betas)}
 
     def phases(self) -> list[Phase]:
-        return [Phase("regress", float(self.hp.get("epochs", 30)), ("reg",), decay_from=self.hp.get("decay_from"))]
+        return [Phase("regress", self.hp.epochs, ("reg",), decay_from=self.hp.decay_from)]
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
-        aug = [float(self.hp.get(k, 0.0)) for k in ("aug_rotate", "aug_scale", "aug_shift")]
-        w = float(self.hp.get("w_heatmap", 1.0))
+        aug = [self.hp.aug_rotate, self.hp.aug_scale, self.hp.aug_shift]
+        w = self.hp.w_heatmap
         net = self.nets["regressor"]
         return {"heatmap": regressor_objective(net, batch["a"], batch["a_lm"], batch["a_lm_ok"], self.size, aug, w)}
 

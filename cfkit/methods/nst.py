@@ -15,6 +15,9 @@ is what Caffe's in-place ReLU gave the original implementation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -105,21 +108,39 @@ class StyleTargets(nn.Module):
         return loss
 
 
+@dataclass(frozen=True)
+class NSTHparams:
+    """``method:`` of ``pipelines/train/nst.yaml`` (sources there)."""
+
+    vgg: str = "vgg19"  # the feature network (vgg16 where VGG-19 weights are missing, recorded)
+    style_layers: tuple[str, ...] = STYLE_LAYERS  # layers whose Grams are the style, equally weighted
+    content_layer: str = CONTENT_LAYER
+    content_weight: float = 1.0
+    style_weight: float = 1e6
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"  # the per-image optimiser of translate
+    lr: float = 0.08  # adam only
+    steps: int = 1000  # optimiser iterations per image
+    init: Literal["content", "noise"] = "content"  # start from the input image, or from uniform noise
+    style_epochs: float | Literal["auto"] = "auto"  # length of the statistics pass; auto: one pass over B
+
+
 @METHODS.register("nst")
 class NeuralStyleTransfer(Method):
     name = "nst"
     epoch_images = "b"  # the style pass is counted in passes over B
+    hparams = NSTHparams
+    hp: NSTHparams
 
     def __init__(self, options, device):
         super().__init__(options, device)
-        self.style_layers = tuple(self.hp.get("style_layers", STYLE_LAYERS))
-        self.content_layer = str(self.hp.get("content_layer", CONTENT_LAYER))
+        self.style_layers = self.hp.style_layers
+        self.content_layer = self.hp.content_layer
         self._vgg: VGGFeatures | None = None
 
     @property
     def vgg(self) -> VGGFeatures:
         if self._vgg is None:
-            feats, prov = vgg_features(str(self.hp.get("vgg", "vgg19")))
+            feats, prov = vgg_features(self.hp.vgg)
             self.provenance["vgg"] = prov
             layers = (*self.style_layers, self.content_layer)
             self._vgg = VGGFeatures(feats, layers).to(self.device)
@@ -140,8 +161,8 @@ class NeuralStyleTransfer(Method):
 
     def phases(self) -> list[Phase]:
         # one pass over B ("auto"), rounded up to whole batches so that no style image is left out
-        epochs = self.hp.get("style_epochs", "auto")
-        return [Phase("style", 1.0 if epochs == "auto" else float(epochs), steps=("stats",), round_up=True)]
+        epochs = self.hp.style_epochs
+        return [Phase("style", 1.0 if epochs == "auto" else epochs, steps=("stats",), round_up=True)]
 
     def _unseen(self, ids: list[str]) -> list[int]:
         """Positions in this rank's ``ids`` of style images not yet in the statistics. Under DDP the ids
@@ -189,13 +210,13 @@ class NeuralStyleTransfer(Method):
 
     def stylise(self, x: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """Optimise one image (1 x 3 x H x W in [-1, 1]) towards ``x``'s content and the target Grams."""
-        steps = int(self.hp.get("steps", 1000))
-        w_content, w_style = float(self.hp.get("content_weight", 1.0)), float(self.hp.get("style_weight", 1e6))
+        steps = self.hp.steps
+        w_content, w_style = self.hp.content_weight, self.hp.style_weight
         layer_w = 1.0 / len(self.style_layers)
         with torch.inference_mode(False), torch.enable_grad():  # callers may run under inference mode
             x = x.clone(memory_format=torch.contiguous_format)  # L-BFGS flattens gradients with view()
             content = self.vgg(x)[self.content_layer].detach()
-            init = x if self.hp.get("init", "content") == "content" else torch.rand_like(x) * 2 - 1
+            init = x if self.hp.init == "content" else torch.rand_like(x) * 2 - 1
             img = init.detach().clone().requires_grad_(True)
 
             def objective() -> torch.Tensor:
@@ -205,7 +226,7 @@ class NeuralStyleTransfer(Method):
                     loss = loss + w_style * layer_w * F.mse_loss(gram(feats[k])[0], targets[k])
                 return loss
 
-            if self.hp.get("optimizer", "lbfgs") == "lbfgs":
+            if self.hp.optimizer == "lbfgs":
                 opt = torch.optim.LBFGS([img], lr=1.0, max_iter=steps, tolerance_grad=-1, tolerance_change=-1)
 
                 def closure():
@@ -216,7 +237,7 @@ class NeuralStyleTransfer(Method):
 
                 opt.step(closure)
             else:
-                opt = torch.optim.Adam([img], lr=float(self.hp.get("lr", 0.08)))
+                opt = torch.optim.Adam([img], lr=self.hp.lr)
                 for _ in range(steps):
                     opt.zero_grad()
                     objective().backward()

@@ -3,12 +3,16 @@
 1. Copy to ``cfkit/methods/<name>.py`` and change the ``@METHODS.register("template")`` name.
    Every module in ``cfkit/methods/`` is imported on the first registry lookup, so nothing else
    needs editing for ``cfkit train <name>`` to work.
-2. Write ``pipelines/train/<name>.yaml``: top-level trainer keys (``size``, ``batch``, ``seed``,
-   ``ema``...) and a ``method:`` section read here through ``self.hp``. Cite the paper
-   (section/table) for every number; CLI flags and ``--set key=value`` override it.
-3. Put networks in ``cfkit/nets/<name>.py`` with a ``width`` multiplier so tests can run the
+2. Declare the hyper-parameters as a frozen dataclass (one typed field per key, with its default)
+   and set ``hparams`` to it: the trainer builds ``self.hp`` from the recipe's ``method:`` section
+   and ``--set method.KEY=VALUE``, checks each value's type and refuses keys the dataclass lacks.
+   Read them as attributes (``self.hp.lr``).
+3. Write ``pipelines/train/<name>.yaml``: top-level trainer keys (``size``, ``batch``, ``seed``,
+   ``ema``...) and the ``method:`` section. Cite the paper (section/table) for every number; CLI
+   flags and ``--set key=value`` override it.
+4. Put networks in ``cfkit/nets/<name>.py`` with a ``width`` multiplier so tests can run the
    full architecture at small size on CPU.
-4. Add ``tests/train/test_<name>.py``: a few steps on real images at 64 px, finite losses,
+5. Add ``tests/train/test_<name>.py``: a few steps on real images at 64 px, finite losses,
    parameters change, checkpoint reloads, ``translate`` writes images (see test_cartoongan.py).
 
 This template is a least-squares GAN (Mao et al. ICCV 2017) with an l1 identity term, on tiny
@@ -17,6 +21,8 @@ contract, but it is not a method to use.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -35,6 +41,17 @@ def _tiny_net(out_ch: int, width: float, stride: int) -> nn.Sequential:
     )
 
 
+@dataclass(frozen=True)
+class TemplateHparams:
+    """The ``method:`` section: one typed field per key, defaults as the recipe would cite them."""
+
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    optimizer: str = "adam"  # OptimSpec kinds: adam, adamw, sgd
+    epochs: float = 1.0
+    w_identity: float = 1.0  # weight of the l1 identity term in G's loss
+
+
 @METHODS.register("template")
 class TemplateMethod(Method):
     """G: A -> B; D: real B vs G(A). Loss terms are returned *already weighted*."""
@@ -42,19 +59,20 @@ class TemplateMethod(Method):
     name = "template"
     ema_nets = ("G",)  # EMA of G is kept only if the recipe sets ``ema: 0.999``
     monitor = "g_identity"  # running mean of this logged term selects best.pt
+    hparams = TemplateHparams  # self.hp is a TemplateHparams built from the recipe and --set
+    hp: TemplateHparams
 
     def build_networks(self) -> dict[str, nn.Module]:
         g = _tiny_net(3, self.width, 1)
         return {"G": nn.Sequential(g, nn.Tanh()), "D": _tiny_net(1, self.width, 2)}
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
-        lr, betas = float(self.hp.get("lr", 2e-4)), tuple(self.hp.get("betas", (0.5, 0.999)))
-        kind = str(self.hp.get("optimizer", "adam"))  # OptimSpec kinds: adam, adamw, sgd
+        lr, betas, kind = self.hp.lr, self.hp.betas, self.hp.optimizer
         return {"d": OptimSpec(("D",), lr, betas, kind=kind), "g": OptimSpec(("G",), lr, betas, kind=kind)}
 
     def phases(self) -> list[Phase]:
         # One phase here; multi-phase methods list several (e.g. CartoonGAN's content-only init).
-        return [Phase("adversarial", float(self.hp.get("epochs", 1)), steps=("d", "g"))]
+        return [Phase("adversarial", self.hp.epochs, steps=("d", "g"))]
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         a, b = batch["a"], batch["b"]
@@ -65,7 +83,7 @@ class TemplateMethod(Method):
             real, fake_pred = pred.split([len(b), len(fake)])
             return {"real": ((real - 1) ** 2).mean(), "fake": (fake_pred**2).mean()}
         fake = self.nets["G"](a)
-        w_id = float(self.hp.get("w_identity", 1.0))
+        w_id = self.hp.w_identity
         return {"adv": ((self.nets["D"](fake) - 1) ** 2).mean(), "identity": w_id * (fake - a).abs().mean()}
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:

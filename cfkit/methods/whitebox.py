@@ -20,6 +20,9 @@ weights and their sources are in ``pipelines/train/whitebox.yaml`` and ``docs/me
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,12 +53,50 @@ def landmark_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).abs().mean()
 
 
+@dataclass(frozen=True)
+class WhiteBoxHparams:
+    """``method:`` of ``pipelines/train/whitebox.yaml`` (sources and the w0..w4 reading there)."""
+
+    pretrain_iters: int = 50000  # G alone, pixel l1
+    train_iters: int = 30000  # G and D
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.99)
+    w_tv: float = 1e5  # total variation
+    w_surface: float = 0.2
+    w_texture: float = 5.0
+    w_content: float = 20.0
+    w_structure: float = 20.0
+    w_landmark: float = 0.6  # 0: no landmark term (and no regressor)
+    channels: int = 32  # G's and the Ds' base channels (times --width)
+    n_blocks: int = 4  # G's residual blocks
+    gf_r: int = 1  # guided filter radius after G
+    gf_eps: float = 1e-2  # its eps in training
+    gf_eps_test: float = 5e-3  # its eps in translate
+    surface_r: int = 5  # the surface representation's self-guided filter
+    surface_eps: float = 0.2
+    superpixel: str = "slic"  # slic | felzenszwalb
+    superpixel_segments: int = 200
+    superpixel_workers: int | Literal["auto"] = "auto"  # processes computing superpixels (0: in-process)
+    content_layer: str = "vgg19/conv4_4"  # ARCH/LAYER of the VGG features of content and structure
+    regressor: str | None = None  # a landmark-regressor run or checkpoint; None: trained in phase "landmarks"
+    regressor_iters: int = 2000  # that phase's length
+    regressor_lr: float = 1e-3
+    regressor_depth: int = 4
+    regressor_width: float = 0.25  # times --width
+    w_heatmap: float = 1000.0  # the regressor's heatmap MSE weight
+    regressor_rotate: float = 15.0  # its batches' random rotation (degrees)
+    regressor_scale: float = 0.1  # random zoom (fraction)
+    regressor_shift: float = 0.08  # random shift (fraction of the side)
+
+
 @METHODS.register("whitebox")
 class WhiteBox(Method):
     name = "whitebox"
     needs_landmarks = True
     ema_nets = ("G",)
     monitor = "g_content"  # best.pt: lowest content term in the train phase (an identity proxy)
+    hparams = WhiteBoxHparams
+    hp: WhiteBoxHparams
 
     def __init__(self, options, device):
         super().__init__(options, device)
@@ -63,48 +104,45 @@ class WhiteBox(Method):
         self._pool: SuperpixelPool | None = None
         self._regressor: nn.Module | None = None
 
-    def _w(self, key: str, default: float) -> float:
-        return float(self.hp.get(key, default))
-
     @property
     def trains_regressor(self) -> bool:
-        return not self.hp.get("regressor") and self._w("w_landmark", 0.6) > 0
+        return not self.hp.regressor and self.hp.w_landmark > 0
 
     # --- declarations --------------------------------------------------------------------
     def build_networks(self) -> dict[str, nn.Module]:
-        ch = int(self.hp.get("channels", 32))
+        ch = self.hp.channels
         nets: dict[str, nn.Module] = {
-            "G": Generator(self.width, int(self.hp.get("n_blocks", 4)), ch),
+            "G": Generator(self.width, self.hp.n_blocks, ch),
             "D_surface": Discriminator(3, self.width, ch),
             "D_texture": Discriminator(1, self.width, ch),
         }
         if self.trains_regressor:
             from cfkit.nets.landmarks import LandmarkRegressor
 
-            width = float(self.hp.get("regressor_width", 0.25)) * self.width
-            nets["R"] = LandmarkRegressor(width=width, depth=int(self.hp.get("regressor_depth", 4)), size=self.size)
+            width = self.hp.regressor_width * self.width
+            nets["R"] = LandmarkRegressor(width=width, depth=self.hp.regressor_depth, size=self.size)
         return nets
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
-        lr, betas = self._w("lr", 2e-4), tuple(float(b) for b in self.hp.get("betas", (0.5, 0.99)))
+        lr, betas = self.hp.lr, self.hp.betas
         # pretrain has its own Adam: the official train.py restores only G's weights, so its Adam moments start
         # fresh; moments tuned to the pixel L1 would turn the first adversarial steps into ~10x lr jumps
         opts = {
-            "g_pre": OptimSpec(("G",), lr, betas),  # type: ignore[arg-type]
-            "g": OptimSpec(("G",), lr, betas),  # type: ignore[arg-type]
-            "d": OptimSpec(("D_surface", "D_texture"), lr, betas),  # type: ignore[arg-type]
+            "g_pre": OptimSpec(("G",), lr, betas),
+            "g": OptimSpec(("G",), lr, betas),
+            "d": OptimSpec(("D_surface", "D_texture"), lr, betas),
         }
         if self.trains_regressor:
-            opts["r"] = OptimSpec(("R",), self._w("regressor_lr", 1e-3))  # Adam (0.9, 0.999) as landmark-regressor
+            opts["r"] = OptimSpec(("R",), self.hp.regressor_lr)  # Adam (0.9, 0.999) as landmark-regressor
         return opts
 
     def phases(self) -> list[Phase]:
         phases = [
-            Phase("pretrain", 0, ("g_pre",), iters=int(self.hp.get("pretrain_iters", 50000))),
-            Phase("train", 0, ("g", "d"), iters=int(self.hp.get("train_iters", 30000))),
+            Phase("pretrain", 0, ("g_pre",), iters=self.hp.pretrain_iters),
+            Phase("train", 0, ("g", "d"), iters=self.hp.train_iters),
         ]
         if self.trains_regressor:
-            phases.insert(0, Phase("landmarks", 0, ("r",), iters=int(self.hp.get("regressor_iters", 2000))))
+            phases.insert(0, Phase("landmarks", 0, ("r",), iters=self.hp.regressor_iters))
         return phases
 
     # --- frozen helpers, built on first use ----------------------------------------------
@@ -113,18 +151,14 @@ class WhiteBox(Method):
         if self._vgg is None:
             from cfkit.nets.losses import frozen_content_loss
 
-            self._vgg = frozen_content_loss(str(self.hp.get("content_layer", "vgg19/conv4_4")), self.device)
+            self._vgg = frozen_content_loss(self.hp.content_layer, self.device)
             self.provenance["content_loss"] = self._vgg.provenance
         return self._vgg
 
     @property
     def pool(self) -> SuperpixelPool:
         if self._pool is None:
-            self._pool = SuperpixelPool(
-                self.hp.get("superpixel_workers", "auto"),
-                str(self.hp.get("superpixel", "slic")),
-                int(self.hp.get("superpixel_segments", 200)),
-            )
+            self._pool = SuperpixelPool(self.hp.superpixel_workers, self.hp.superpixel, self.hp.superpixel_segments)
             self.provenance["superpixel"] = {"method": self._pool.method, "segments": self._pool.n_segments}
         return self._pool
 
@@ -137,18 +171,18 @@ class WhiteBox(Method):
         if self._regressor is None:
             from cfkit.nets.landmarks import load_regressor
 
-            self._regressor = load_regressor(self.hp["regressor"], self.device)
+            self._regressor = load_regressor(self.hp.regressor, self.device)
             self.provenance["landmark_regressor"] = self._regressor.source
         return self._regressor
 
     # --- losses --------------------------------------------------------------------------
     def generate(self, a: torch.Tensor, eps: float | None = None) -> torch.Tensor:
         """``GF(a, G(a))`` with the training ``eps`` unless another is given."""
-        r, eps = int(self.hp.get("gf_r", 1)), self._w("gf_eps", 1e-2) if eps is None else eps
+        r, eps = self.hp.gf_r, self.hp.gf_eps if eps is None else eps
         return guided_filter(a, self.nets["G"](a), r, eps)
 
     def _surface(self, x: torch.Tensor) -> torch.Tensor:
-        return surface(x, int(self.hp.get("surface_r", 5)), self._w("surface_eps", 0.2))
+        return surface(x, self.hp.surface_r, self.hp.surface_eps)
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         if phase == "landmarks":
@@ -163,10 +197,8 @@ class WhiteBox(Method):
 
         x, pts = torch.cat([batch["a"], batch["b"]]), torch.cat([batch["a_lm"], batch["b_lm"]])
         ok = torch.cat([batch["a_lm_ok"], batch["b_lm_ok"]])
-        aug = [self._w(f"regressor_{k}", d) for k, d in (("rotate", 15.0), ("scale", 0.1), ("shift", 0.08))]
-        return {
-            "heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self._w("w_heatmap", 1000.0))
-        }
+        aug = [self.hp.regressor_rotate, self.hp.regressor_scale, self.hp.regressor_shift]
+        return {"heatmap": regressor_objective(self.nets["R"], x, pts, ok, self.size, aug, self.hp.w_heatmap)}
 
     def g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         a = batch["a"]
@@ -174,15 +206,15 @@ class WhiteBox(Method):
         pending = self.pool.submit(to_uint8(out.detach()).permute(0, 2, 3, 1).cpu().numpy())
         (gray,) = color_shift(out)
         terms = {
-            "surface": self._w("w_surface", 0.2) * lsgan_g(self.nets["D_surface"](self._surface(out))),
-            "texture": self._w("w_texture", 5.0) * lsgan_g(self.nets["D_texture"](gray)),
-            "tv": self._w("w_tv", 1e5) * total_variation(out),
+            "surface": self.hp.w_surface * lsgan_g(self.nets["D_surface"](self._surface(out))),
+            "texture": self.hp.w_texture * lsgan_g(self.nets["D_texture"](gray)),
+            "tv": self.hp.w_tv * total_variation(out),
         }
         f_out = self.vgg.features(out)
         with torch.no_grad():
             f_a = self.vgg.features(a)
-        terms["content"] = self._w("w_content", 20.0) * feature_l1(f_out, f_a)
-        w_lm = self._w("w_landmark", 0.6)
+        terms["content"] = self.hp.w_content * feature_l1(f_out, f_a)
+        w_lm = self.hp.w_landmark
         if w_lm > 0:
             reg = self.regressor()
             with torch.no_grad():
@@ -192,7 +224,7 @@ class WhiteBox(Method):
         structure = torch.from_numpy(pending.result()).to(a.device).permute(0, 3, 1, 2)
         with torch.no_grad():
             f_sp = self.vgg.features(structure / 127.5 - 1)
-        terms["structure"] = self._w("w_structure", 20.0) * feature_l1(f_out, f_sp)
+        terms["structure"] = self.hp.w_structure * feature_l1(f_out, f_sp)
         return terms
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -216,5 +248,5 @@ class WhiteBox(Method):
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         """Test time: the guided filter with ``eps = 5e-3`` (official ``cartoonize.py``), clipped to [-1, 1]."""
-        r, eps = int(self.hp.get("gf_r", 1)), self._w("gf_eps_test", 5e-3)
+        r, eps = self.hp.gf_r, self.hp.gf_eps_test
         return guided_filter(x, self.net("G")(x), r, eps).clamp(-1, 1)

@@ -159,22 +159,20 @@ def export(
     study: str = typer.Option(_D.name, "--study", help="Study name."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     out: Path = typer.Option(..., "--out", help="Ratings table: .csv or .parquet."),
-    definition: Path | None = typer.Option(None, "--yaml", help="Also write the study definition as YAML."),
+    definition: Path | None = typer.Option(None, "--yaml", help="Also write the study definition (.yaml)."),
+    force: bool = typer.Option(False, "--force", help="Replace existing --out / --yaml files."),
 ) -> None:
     """Export every rating (with method names, attention-check trials marked) as CSV or parquet.
 
-    Example: cfkit study export --study s1 --out studies/s1/ratings.parquet --yaml studies/s1/study.yaml
+    Existing files are kept unless --force; the database itself is never written.
+
+    Example: cfkit study export --study s1 --out studies/s1/ratings.parquet --yaml studies/s1/definition.yaml
     """
     from cfkit.study.db import open_db
-    from cfkit.study.design import export_yaml
-    from cfkit.study.export import ratings_frame, write_table
+    from cfkit.study.export import export_study
 
-    database = open_db(_db(db, study), create=False)
-    df = ratings_frame(database, study)
-    write_table(df, out)
-    if definition:
-        export_yaml(database, study, definition)
-    typer.echo(f"{len(df)} ratings -> {out}")
+    n = export_study(open_db(_db(db, study), create=False), study, out, definition, force)
+    typer.echo(f"{n} ratings -> {out}")
 
 
 @study_app.command("analyze")

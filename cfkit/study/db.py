@@ -20,11 +20,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 _PASSWORD = re.compile(r"(://[^:/@]*:).*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def masked(url: str | Path) -> str:
-    """``url`` with its password shown as ``***``: the form every message uses (never the password)."""
-    return _PASSWORD.sub(r"\1***@", str(url))
+    """``url`` with its password (``user:pw@`` or ``?password=pw``) shown as ``***``: the form every message
+    uses (never the password)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", str(url)))
 
 
 def to_url(db: str | Path) -> str:

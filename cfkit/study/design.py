@@ -179,6 +179,11 @@ def study_definition(database: Database, name: str) -> dict:
         }
 
 
+def definition_yaml(database: Database, name: str) -> str:
+    """The study's definition as YAML text (what ``study.yaml`` holds)."""
+    return yaml.safe_dump(study_definition(database, name), sort_keys=False, allow_unicode=True)
+
+
 def export_yaml(database: Database, name: str, path: str | Path) -> Path:
-    atomic_write_text(path, yaml.safe_dump(study_definition(database, name), sort_keys=False, allow_unicode=True))
+    atomic_write_text(path, definition_yaml(database, name))
     return Path(path)

@@ -153,16 +153,57 @@ def progress(db: Database, study_name: str) -> dict[str, pd.DataFrame]:
     }
 
 
-def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """CSV or parquet by suffix, written atomically."""
-    from cfkit.fsutil import atomic_open
+def table_bytes(df: pd.DataFrame, path: str | Path) -> bytes:
+    """``df`` as CSV or parquet, by the suffix of ``path``."""
+    import io
 
     path = Path(path)
     if path.suffix not in (".csv", ".parquet"):
         raise InputError(f"export to .csv or .parquet, not '{path.suffix or path.name}'")
-    with atomic_open(path, "wb") as fh:
-        if path.suffix == ".csv":
-            fh.write(df.to_csv(index=False).encode())
-        else:
-            df.to_parquet(fh, index=False)
-    return path
+    if path.suffix == ".csv":
+        return df.to_csv(index=False).encode()
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """CSV or parquet by suffix, written atomically."""
+    from cfkit.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(path, table_bytes(df, path))
+    return Path(path)
+
+
+def _database_files(db: Database) -> set[Path]:
+    """The files of a SQLite study database (with its journal, WAL and shared-memory files); none for PostgreSQL."""
+    if not db.is_sqlite or db.url in ("sqlite://", "sqlite:///:memory:"):
+        return set()
+    main = Path(db.url.removeprefix("sqlite:///")).resolve()
+    return {main, *(main.with_name(main.name + s) for s in ("-journal", "-wal", "-shm"))}
+
+
+def export_study(db: Database, study: str, out: str | Path, definition: str | Path | None = None, force=False) -> int:
+    """Write the ratings table to ``out`` (.csv/.parquet) and the definition to ``definition`` (.yaml/.yml).
+
+    Neither may be a file of the database (not even with ``force``) or the same file; an existing file is
+    replaced only with ``force``, and both are checked before either is written. Returns the number of ratings.
+    """
+    from cfkit.fsutil import atomic_write_bytes, check_new
+    from cfkit.study.design import definition_yaml
+
+    if definition and Path(definition).suffix not in (".yaml", ".yml"):
+        raise InputError(f"--yaml must name a .yaml or .yml file, not '{Path(definition).name}'")
+    targets = {"--out": Path(out), **({"--yaml": Path(definition)} if definition else {})}
+    if len({p.resolve() for p in targets.values()}) < len(targets):
+        raise InputError("--out and --yaml name the same file")
+    for what, path in targets.items():
+        if path.resolve() in _database_files(db):
+            raise InputError(f"{what} {path} is the study database itself; choose another file")
+    df = ratings_frame(db, study)
+    data = {"--out": table_bytes(df, out), **({"--yaml": definition_yaml(db, study).encode()} if definition else {})}
+    for what, path in targets.items():
+        check_new(path, data[what], force=force, what=what)
+    for what, path in targets.items():
+        atomic_write_bytes(path, data[what])
+    return len(df)

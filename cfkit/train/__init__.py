@@ -31,11 +31,13 @@ def train(
     from cfkit.train.method import METHODS
     from cfkit.train.trainer import Trainer
 
-    one = METHODS.get(method).one_domain
+    cls = METHODS.get(method)
+    one = cls.one_domain
     if data_a is None or (data_b is None) != one:
         need = "--data DIR" if one else "--data-a DIR and --data-b DIR"
         raise InputError(f"{method} trains on {'one domain' if one else 'two domains'}: give {need}")
     cfg = resolve(method, recipe, {**options, "data_a": data_a, "data_b": data_b}, set)
+    cls.hyper_parameters(cfg.method)  # a misspelt or mistyped method key fails before any data is read
     trainer = Trainer(cfg)
     run = trainer.fit()
     trainer.close()  # on success only: a rank that raised must not wait for its peers at a barrier

@@ -91,7 +91,9 @@ def register(app: typer.Typer) -> None:
     def translate_cmd(
         run: Path = typer.Argument(..., help="Run folder (latest checkpoint) or checkpoint .pt file."),
         input: Path = typer.Option(..., "--input", help="Images to translate: prepared dataset or image folder."),
-        out: Path = typer.Option(..., "--out", help="Output folder: OUT/<id>.png."),
+        out: Path = typer.Option(
+            ..., "--out", help="Output folder: OUT/<id>.png (new, empty, or an earlier translation: replaced)."
+        ),
         mask_composite: bool = typer.Option(
             False, "--mask-composite", help="Keep the original background (method's U-Net, else input masks/)."
         ),

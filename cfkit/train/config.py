@@ -2,7 +2,8 @@
 
 Precedence (later wins): :class:`TrainOptions` defaults < recipe YAML (``pipelines/train/<method>.yaml``
 unless another is given) < explicit CLI flags / Python keyword arguments < ``--set key=value`` items.
-The trainer reads the typed fields; the method gets its recipe section as ``self.hp`` (``method:``);
+The trainer reads the typed fields; the method builds its typed ``self.hp`` (its ``hparams`` dataclass)
+from the ``method:`` section, which stays the raw mapping given (see :mod:`cfkit.train.method`);
 ``RUN/config.yaml`` and every checkpoint keep :meth:`TrainOptions.to_dict`.
 """
 
@@ -68,7 +69,7 @@ class TrainOptions:
     stop_at: int | None = None
     """End this invocation at this iteration (checkpointed; continue with resume)."""
     method: dict[str, Any] = field(default_factory=dict)
-    """The method's hyper-parameters (the recipe's ``method:`` section): ``Method.hp``."""
+    """The method's hyper-parameters as given (recipe ``method:`` + ``--set method.KEY``); ``Method.hp`` types them."""
     recipe: str | None = None
     """The recipe file read (recorded)."""
 

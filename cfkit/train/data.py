@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cfkit.errors import InputError
+from cfkit.fsutil import safe_id, safe_ids
 from cfkit.imageio import list_images, load_rgb
 from cfkit.train.store import UInt8Store, build_store, source_key
 
@@ -68,9 +69,10 @@ def list_domain(root: str | Path, split: str = "train") -> tuple[list[str], list
             df = pd.read_parquet(manifest)
             if "id" not in df.columns:
                 raise InputError(f"{manifest}: no 'id' column")
+            df["id"] = safe_ids(df["id"], str(manifest))
             if split != "all" and "split" in df.columns:
                 df = df[df["split"] == split]
-            ids = [str(i) for i in df["id"]]
+            ids = list(df["id"])
             if not ids:
                 raise InputError(f"{manifest}: no rows with split '{split}' (use --set split=all)")
             paths = [images_dir / f"{i}.png" for i in ids]
@@ -79,12 +81,11 @@ def list_domain(root: str | Path, split: str = "train") -> tuple[list[str], list
                 raise InputError(f"{images_dir}: {len(missing)} manifest ids have no image (e.g. {missing[0]})")
         else:
             paths = list_images(images_dir)
-            ids = [p.stem for p in paths]
+            ids = [safe_id(p.stem, str(p)) for p in paths]
         masks_dir = root / "masks"
         return ids, paths, masks_dir if masks_dir.is_dir() else None
     paths = list_images(root)
-    ids = [p.stem for p in paths]
-    return ids, paths, None
+    return [safe_id(p.stem, str(p)) for p in paths], paths, None
 
 
 def native_side(root: str | Path, split: str = "train") -> int:

@@ -5,6 +5,9 @@ centre-cropped like training data). ``reverse`` translates domain B -> A with a 
 method's ``translate_reverse`` (CycleGAN's ``G_B``). With ``mask_composite`` the translated face is
 pasted on the original background: ``out = fake * m + input * (1 - m)``, ``m`` from the method's own
 mask model of domain A (``mask_probs`` > 0.5; cartoongan-mask's U-Net) or else the input dataset's ``masks/``.
+
+OUT must not overlap the input and may hold only an earlier translation (by cfkit's record), which is
+replaced whole: ``OUT/translate.json`` lists exactly the images in OUT.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ def load_method(
     state = ckpt.load(path)
     if state.get("format") != "cfkit-train-1":
         raise InputError(f"{path}: not a cfkit training checkpoint")
-    options = TrainOptions.from_saved(state["config"])
     dev = pick_device(device)
-    method = METHODS.get(options.name)(options, dev)
+    config = state["config"]  # given as saved: method keys of other cfkit versions are ignored
+    method = METHODS.get(TrainOptions.from_saved(config).name)(config, dev)
+    options = method.options
     method.setup()
     averaged = state.get("ema", {}) if weights == "ema" else {}
     for name, sd in {**state["nets"], **averaged}.items():
@@ -97,9 +101,12 @@ def translate(
     """Translate every image of ``input`` (prepared dataset or plain folder), domain A -> B or with
     ``reverse`` B -> A; returns written paths."""
     from cfkit.console import track
-    from cfkit.fsutil import atomic_write_json, sha256_file
+    from cfkit.fsutil import OutputFolder, atomic_write_json, refuse_overlap, sha256_file
     from cfkit.imageio import save_png
 
+    out = Path(out)
+    refuse_overlap(input, out, "--input")
+    folder = OutputFolder(out, "translate", replace=True)  # an earlier translation here is replaced whole
     method, options, path = load_method(run, device, prefer_best, weights)
     if reverse:
         check_reversible(method)
@@ -107,7 +114,7 @@ def translate(
     size = options.size
     ids, paths, masks_dir = list_domain(input, split)
     _check_ids(Path(input), ids)
-    out = Path(out)
+    folder.begin([*(f"{i}.png" for i in ids), "translate.json"])
     written: list[Path] = []
     chunks = [range(s, min(s + batch, len(ids))) for s in range(0, len(ids), batch)]
     with torch.no_grad():
@@ -133,8 +140,10 @@ def translate(
             "input": str(input),
             "size": size,
             "images": len(written),
+            "files": [p.relative_to(out).as_posix() for p in written],
             "mask_composite": mask_composite,
             "weights": weights if state_has_ema(options) else "raw",
         },
     )
+    folder.finish()
     return written

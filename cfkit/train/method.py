@@ -50,13 +50,25 @@ Rules the trainer relies on:
   [-1, 1], ``a_mask``/``b_mask`` ``N x 1 x H x W`` in [0, 1] when the dataset has ``masks/``,
   ``b_smooth`` when the method sets ``needs_edge_smoothed_b = True``, landmarks (``a_lm``,
   ``a_lm_ok``, ``a_heat`` and the same for ``b``) when it sets ``needs_landmarks = True``.
-* Defaults come from the recipe ``pipelines/train/<name>.yaml``; a method reads ``self.hp`` (the
-  recipe's ``method:`` section merged with ``--set method.KEY=...``), ``self.size``, ``self.width`` and
-  ``self.device``; ``self.options`` (:class:`cfkit.train.config.TrainOptions`) is the trainer's.
+* A method declares its hyper-parameters as a dataclass, ``hparams = MyHparams``: one typed field
+  per key of its recipe's ``method:`` section, defaults as in the code. ``self.hp`` is that dataclass
+  built by :func:`cfkit.options.build` from the recipe's section merged with ``--set method.KEY=...``
+  (``TrainOptions.method``): values are type-checked and a key it does not declare is a one-line
+  error, so a misspelt ``--set method.lambda_cycel=3`` stops the run instead of training with the
+  default. Its recipe ``pipelines/train/<name>.yaml`` gives the cited values, which override the
+  field defaults. A method also reads ``self.size``, ``self.width`` and ``self.device``;
+  ``self.options`` (:class:`cfkit.train.config.TrainOptions`) is the trainer's.
+
+``TrainOptions.method`` stays the raw mapping given (recipe + ``--set``): it is what ``config.yaml`` and
+checkpoints record and what ``--resume`` compares, so a run's record does not change when a later
+version adds a field with a default. A saved run's section is read leniently: keys this version does not
+declare (removed since, or misspelt before they were refused) are ignored, as :meth:`TrainOptions.from_saved`
+ignores unknown top-level keys.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -65,6 +77,7 @@ import torch
 from torch import nn
 
 from cfkit.errors import CfkitError
+from cfkit.options import build
 from cfkit.registry import Registry
 
 if TYPE_CHECKING:
@@ -127,6 +140,11 @@ class Phase:
         return max(0.0, 1.0 - (progress - self.decay_from) / (1.0 - self.decay_from))
 
 
+@dataclass(frozen=True)
+class NoHparams:
+    """The hyper-parameters of a method that has none: its ``method:`` section must be empty."""
+
+
 @dataclass
 class Batch:
     """What ``losses`` receives: a dict of tensors plus the ids of its images."""
@@ -170,14 +188,17 @@ class Method:
     #: bf16 autocast is its CPU default (``amp: auto``) on CPUs with native bf16: set
     #: where ``benchmarks/bench_precision.py`` showed its loss curves stay as close to fp32's as rounding allows
     cpu_bf16: bool = False
+    #: the dataclass of its recipe's ``method:`` section; ``self.hp`` is an instance of it
+    hparams: type = NoHparams
 
     def __init__(self, options: TrainOptions | dict[str, Any], device: torch.device | str):
         from cfkit.train.config import TrainOptions
 
-        if not isinstance(options, TrainOptions):  # a saved run's config (checkpoint, config.yaml)
+        saved = not isinstance(options, TrainOptions)
+        if saved:  # a saved run's config (checkpoint, config.yaml)
             options = TrainOptions.from_saved(options)
         self.options = options
-        self.hp: dict[str, Any] = dict(options.method)
+        self.hp = self.hyper_parameters(options.method, saved)
         self.device = torch.device(device)
         if options.size == "auto":
             raise CfkitError("size 'auto' is resolved from the data by the trainer; give a method a size in px")
@@ -222,6 +243,15 @@ class Method:
         return self.size
 
     # --- helpers ------------------------------------------------------------------------------
+    @classmethod
+    def hyper_parameters(cls, section: dict[str, Any], saved: bool = False) -> Any:
+        """``section`` (a ``method:`` mapping) as ``hparams``: types checked, unknown keys refused,
+        or ignored when ``saved`` (a saved run's config, maybe of another cfkit version)."""
+        if saved:
+            known = {f.name for f in dataclasses.fields(cls.hparams)}
+            section = {k: v for k, v in section.items() if k in known}
+        return build(cls.hparams, dict(section), where=f"{cls.name} options.method")
+
     def net(self, name: str) -> nn.Module:
         """The network ``name`` without its DDP wrapper (for state dicts and inference)."""
         m = self.nets[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -145,3 +146,34 @@ def test_align_refuses_output_inside_its_input(astronaut, tmp_path, save):
     save(tmp_path / "src" / "a.png", astronaut)
     with pytest.raises(InputError, match="overlap"):
         align_folder(tmp_path / "src", tmp_path / "src" / "aligned", workers=1)
+
+
+def test_mask_refuses_an_absolute_id(astronaut, tmp_path, save, run_cli):
+    """A manifest id naming a file elsewhere would make ``cfkit mask`` read and overwrite that file."""
+    ds, victim = tmp_path / "ds", tmp_path / "victim.png"
+    save(ds / "images" / "a.png", astronaut)
+    save(victim, astronaut)
+    before = victim.read_bytes()
+    pd.DataFrame({"id": ["a", str(victim.with_suffix(""))]}).to_parquet(ds / "manifest.parquet")
+    rc, _, err = run_cli("mask", ds)
+    assert rc != 0 and f"{ds / 'manifest.parquet'} row 1: unusable id" in err and "(absolute path or drive)" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert victim.read_bytes() == before and not (ds / "masks").exists()
+
+
+def test_merge_never_deletes_a_file_through_an_edited_shard_row(astronaut, tmp_path, save, run_cli):
+    """A second row with the sha256 of a kept face is dropped as a duplicate; its id must not name a file to delete."""
+    sha = hashlib.sha256(b"face").hexdigest()
+    face = {"source": "folder", "status": "kept", "reason": "", "detail": "", "sha256": sha, "face_index": 0}
+    for k, bad_id in enumerate(["victim", "../../victim"]):  # a stranger's PNG in OUT/images; a file outside OUT
+        out = tmp_path / f"out{k}"
+        save(out / "images" / f"{sha[:16]}.png", astronaut)  # the face prepare wrote
+        rows = [{**face, "origin": "a.png", "id": sha[:16], "phash": "0" * 16}]
+        rows.append({**face, "origin": "b.png", "id": bad_id, "phash": "f" * 16})  # origin sorts last: the copy
+        (out / "shards").mkdir()
+        pd.DataFrame(rows).to_parquet(out / "shards" / "shard-0-of-1.parquet")
+        victim = save(out / "images" / f"{bad_id}.png", astronaut)
+        before = victim.read_bytes()
+        rc, _, err = run_cli("prepare", "folder", "--out", out, "--merge")
+        assert rc != 0 and "shard-0-of-1.parquet row 1: " in err and bad_id in err and "Traceback" not in err
+        assert victim.read_bytes() == before

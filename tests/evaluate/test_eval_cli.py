@@ -191,3 +191,30 @@ def test_landmark_error_ignores_output_resolution(e2e, face_sets):
     rows = {(r["method"], r["id"]): r for r in csv.DictReader((e2e["out"] / "per_image.csv").open())}
     nme = rows[("jpeg", big_id)]["landmark_nme"]
     assert nme not in ("", "nan") and float(nme) < 0.1
+
+
+def test_out_with_other_files_or_an_earlier_evaluation_is_refused_unless_forced(package_sets, tmp_path, run_cli):
+    src = package_sets["source"]
+    args = ["eval", "--methods", f"b={package_sets['blur']}", "--source", src, "--targets", src]
+    args += ["--metrics", "l1_target", "--max-images", "3", "--out"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("the user's notes")
+    rc, _, err = run_cli(*args, mine)
+    assert rc == 2 and "no record of writing" in err and "report.md" in err and "--force" in err
+    assert [p.name for p in mine.iterdir()] == ["report.md"]
+    out = tmp_path / "ev"
+    assert run_cli(*args, out)[0] == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    rc, _, err = run_cli(*args, out)  # a second run into the same folder
+    assert rc == 2 and "earlier `cfkit eval`" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    rc, _, err = run_cli(*args, out, "--force")
+    assert rc == 0, err
+    from cfkit.fsutil import OUTPUTS_RECORD
+
+    record = json.loads((out / OUTPUTS_RECORD).read_text())
+    assert record["complete"] and sorted(record["files"]) == sorted(
+        p.name for p in out.iterdir() if p.name != OUTPUTS_RECORD
+    )
+    assert {"metrics.json", "per_image.csv", "report.md", "report.html"} <= set(record["files"])

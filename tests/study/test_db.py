@@ -23,6 +23,13 @@ def test_unreachable_database_is_one_line_without_the_password(scheme, tmp_path,
     assert "internal error" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_password_in_the_query_string_is_masked_too(tmp_path, run_cli):
+    url = "postgresql://alice@127.0.0.1:9/nope?sslmode=disable&password=s3cret"
+    rc, out, err = run_cli("study", "export", "--study", "s", "--db", url, "--out", tmp_path / "r.csv")
+    assert rc != 0 and "s3cret" not in out + err
+    assert "alice@127.0.0.1:9/nope?sslmode=disable&password=***" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_messages_on_postgresql_mask_the_password(db_url, folders, tmp_path, run_cli):
     """On a live PostgreSQL (CI): the create hint and the 'already exists' error show no password."""

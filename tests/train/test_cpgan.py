@@ -80,7 +80,7 @@ def test_strips_reproduce_the_authors_rows_and_follow_the_template():
 def test_recipe_declares_the_authors_settings():
     m = _method()
     assert (m.options.size, m.options.batch, m.options.flip) == (128, 1, False)
-    assert (m.hp["w_gan"], m.hp["w_local"], m.hp["w_content"], m.hp["local"]) == (1.0, 0.1, 0.01, "strips")
+    assert (m.hp.w_gan, m.hp.w_local, m.hp.w_content, m.hp.local) == (1.0, 0.1, 0.01, "strips")
     (phase,) = m.phases()
     assert (phase.epochs, phase.steps, phase.decay_from) == (10, ("g", "d"), None)
     specs = m.build_optimizers()
@@ -109,28 +109,28 @@ def _lightcnn_file(path, in_ch: int):
 
 def test_content_network_slot(tmp_path, monkeypatch, asset):
     from cfkit.errors import AssetMissingError, InputError
-    from cfkit.methods.cpgan import content_loss
+    from cfkit.methods.cpgan import CPGANHparams, content_loss
 
     x, y = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
     for in_ch, tag in ((1, "grayscale"), (3, "ImageNet")):
         path = _lightcnn_file(tmp_path / f"lcnn{in_ch}.pth.tar", in_ch)
-        loss = content_loss({"content_net": "lightcnn9", "content_weights": str(path)})
+        loss = content_loss(CPGANHparams(content_net="lightcnn9", content_weights=str(path)))
         assert loss.provenance["arch"] == "lightcnn9" and tag in loss.provenance["input"]
         assert loss.provenance["sha256"] and "substituted_for" not in loss.provenance
         assert loss.features(x).shape == (2, 128, 4, 4)  # 1/16 resolution, 128 channels
         assert float(loss(x, x)) == 0 and float(loss(x, y)) > 0
     with pytest.raises(InputError, match="not found"):
-        content_loss({"content_weights": str(tmp_path / "missing.pth")})
+        content_loss(CPGANHparams(content_weights=str(tmp_path / "missing.pth")))
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="not a readable"):
-        content_loss({"content_weights": str(tmp_path / "junk.pth")})
+        content_loss(CPGANHparams(content_weights=str(tmp_path / "junk.pth")))
     with pytest.raises(InputError, match="content_net"):
-        content_loss({"content_net": "vgg16/conv4_3", "content_weights": str(path)})
+        content_loss(CPGANHparams(content_net="vgg16/conv4_3", content_weights=str(path)))
 
     asset("vgg16")  # fetched into the test home before it is swapped for one without LightCNN
     monkeypatch.setenv("CFKIT_HOME", str(tmp_path / "home"))
     with pytest.raises(AssetMissingError, match="cfkit models fetch lightcnn9"):
-        content_loss({"content_net": "lightcnn9"})
+        content_loss(CPGANHparams(content_net="lightcnn9"))
 
 
 def test_cpgan_trains_resumes_and_translates(cartoon_photo_domains, asset, tmp_path, run_cli):
