@@ -186,3 +186,12 @@ def test_bench_refuses_what_it_cannot_rank(task, tmp_path, run_cli):
     )
     assert code != 0 and "not empty" in out + err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_a_rerun_names_the_options_that_changed():
+    from cfkit.bench.ledger import changed_keys
+
+    old = {"iters": 4, "train": {"batch": 2}, "eval": {"bootstrap": 50, "seed": 0}}
+    new = {"iters": 4, "train": {"batch": 4}, "eval": {"bootstrap": 60, "seed": 0, "figure": True}, "newer": 1}
+    assert changed_keys(old, new, ("eval",)) == ["eval.bootstrap", "train"]  # another version's keys: not compared
+    assert changed_keys(old, old, ("eval",)) == []

@@ -118,6 +118,14 @@ def eval_config(opts: BenchOptions, root: Path):
     )
 
 
+def eval_step(cfg) -> dict[str, Any]:
+    """Evaluate; an evaluation interrupted in the bench's own folder is replaced (``force``)."""
+    from cfkit.evaluate.api import run_eval
+
+    doc = run_eval(cfg, force=True)
+    return {"methods": list(doc["metrics"]), "n": doc["source"]["n"]}
+
+
 def study_step(opts: BenchOptions, root: Path) -> dict[str, Any]:
     """Create the study from the evaluation; one already in the bench's database (a run killed between its
     commit and the record) is kept and its ``study.yaml`` written again."""
@@ -153,12 +161,10 @@ def run_bench(options: BenchOptions | None = None, **fields: Any) -> dict[str, A
     ``run_bench(data_a="data/photos", data_b="data/anime", methods=["cyclegan", "nst"], iters=2000,
     out="bench/x")`` -- fields of :class:`~cfkit.bench.config.BenchOptions` (over ``options``).
     """
-    from cfkit.evaluate.api import run_eval
-
     opts = api_options(BenchOptions, options, fields)
     check_options(opts)
     root = Path(opts.out)
-    ledger = Ledger(root, opts.to_dict())
+    ledger = Ledger(root, opts.to_dict(), nested=("eval", "study"))
     link_split(opts.data_a, opts.test_split, root / "source")
     n = len(opts.methods)
     for k, name in enumerate(opts.methods, 1):
@@ -166,8 +172,8 @@ def run_bench(options: BenchOptions | None = None, **fields: Any) -> dict[str, A
         ledger.run(f"{name}/train", f"[{k}/{n}] {name}: train", partial(train_step, opts, name, run_dir))
         ledger.run(f"{name}/translate", f"[{k}/{n}] {name}: translate", partial(translate_step, opts, run_dir, results))
     cfg = eval_config(opts, root)
-    ledger.run("eval", "evaluate", lambda: {"metrics": str(Path(run_eval(cfg)["config"]["out"]) / "metrics.json")})
-    ledger.run("study", "study", lambda: study_step(opts, root))
+    ledger.run("eval", "evaluate", partial(eval_step, cfg))
+    ledger.run("study", "study", partial(study_step, opts, root))
     metrics = json.loads((root / "eval" / "metrics.json").read_text(encoding="utf-8"))
     ledger.finish(leaderboard(metrics))
     return ledger.doc

@@ -21,18 +21,23 @@ FILE = "bench.json"
 FORMAT = "cfkit-bench-1"
 
 
-def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two option mappings."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return [] if old == new else [prefix or "options"]
-    keys = sorted(set(old) | set(new))
-    return [k for key in keys for k in changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+def changed_keys(old: dict[str, Any], new: dict[str, Any], nested: tuple[str, ...] = ()) -> list[str]:
+    """Keys whose values differ between two option records, ``nested`` option groups key by key (dotted).
+
+    Option names only one record has (another cfkit version's) are not compared."""
+    out = []
+    for key in sorted(set(old) & set(new)):
+        if key in nested:
+            out += [f"{key}.{k}" for k in changed_keys(old[key], new[key])]
+        elif old[key] != new[key]:
+            out.append(key)
+    return out
 
 
 class Ledger:
     """The step records of one bench folder."""
 
-    def __init__(self, root: Path, options: dict[str, Any]):
+    def __init__(self, root: Path, options: dict[str, Any], nested: tuple[str, ...] = ()):
         self.path = root / FILE
         self.doc: dict[str, Any] = {"format": FORMAT, "options": options, "steps": {}, "status": "running"}
         if self.path.is_file():
@@ -42,7 +47,7 @@ class Ledger:
                 raise InputError(f"{self.path}: not a readable bench record; choose another --out") from None
             if saved.get("format") != FORMAT:
                 raise InputError(f"{self.path}: not a cfkit bench record; choose another --out")
-            diff = [k.rstrip(".") for k in changed_keys(saved["options"], options)]
+            diff = changed_keys(saved["options"], options, nested)
             if diff:
                 raise InputError(
                     f"{root} was started with other options ({', '.join(diff)}); "
