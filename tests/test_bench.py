@@ -195,3 +195,18 @@ def test_a_rerun_names_the_options_that_changed():
     new = {"iters": 4, "train": {"batch": 4}, "eval": {"bootstrap": 60, "seed": 0, "figure": True}, "newer": 1}
     assert changed_keys(old, new, ("eval",)) == ["eval.bootstrap", "train"]  # another version's keys: not compared
     assert changed_keys(old, old, ("eval",)) == []
+
+
+def test_shipped_protocols_load_and_name_rankable_methods():
+    from cfkit.bench.api import check_options
+    from cfkit.bench.config import BenchOptions, protocol_layer
+    from cfkit.options import command_options
+    from cfkit.resources import resource_dir
+
+    protocols = sorted((resource_dir("pipelines") / "bench").glob("*.yaml"))
+    assert {p.stem for p in protocols} >= {"photo2anime", "known-answer"}
+    for p in protocols:
+        opts = command_options(BenchOptions, protocol_layer(p.stem), flags={"iters": 10})
+        check_options(opts)  # methods registered, photo -> cartoon, one budget
+        assert opts.data_a.startswith("data/") and opts.data_b.startswith("data/")
+        assert opts.study.name == p.stem
