@@ -161,7 +161,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
     _sync(t.device)
     rate = args.steps / (time.perf_counter() - start)
     cpu = (time.process_time() - cpu) / args.steps
-    losses = {k: float(v) / t._logn for k, v in t._logsum.items()}  # mean of every logged term
+    losses = {k: float(v) / t.log.count for k, v in t.log.sums.items()}  # mean of every logged term
     out = {
         "phase": phase,
         "steps_per_s": rate,
@@ -193,7 +193,7 @@ def main() -> None:
 
     from cfkit.console import set_verbosity
     from cfkit.train.method import METHODS
-    from cfkit.train.trainer import pick_device
+    from cfkit.train.runtime import pick_device
 
     set_verbosity(quiet=True)
     if args.threads:

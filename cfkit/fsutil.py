@@ -130,6 +130,29 @@ def _files_below(folder: Path) -> set[str]:
     return found
 
 
+def _read_record(folder: Path) -> dict:
+    try:
+        record = json.loads((folder / OUTPUTS_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def recorded_outputs(folder: str | os.PathLike, command: str) -> set[str]:
+    """Files the record in ``folder`` lists as written there by ``command`` (empty without a record)."""
+    record = _read_record(Path(folder))
+    return set(record.get("files", ())) if record.get("command") == command else set()
+
+
+def record_outputs(folder: str | os.PathLike, command: str, files: list[str]) -> None:
+    """Add ``files`` (relative names) to the record of ``command``'s output in ``folder``, for outputs drawn
+    later from it (``cfkit figure`` in an eval folder); nothing without such a record."""
+    record = _read_record(Path(folder))
+    if record.get("command") == command:
+        record["files"] = sorted(set(record.get("files", ())) | set(files))
+        atomic_write_json(Path(folder) / OUTPUTS_RECORD, record)
+
+
 def _stamp(path: Path) -> tuple[int, int, int]:
     st = os.lstat(path)
     return st.st_ino, st.st_size, st.st_mtime_ns
@@ -153,8 +176,7 @@ class OutputFolder:
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"{what} {path} is not a folder")
         present = _files_below(self.path) - {OUTPUTS_RECORD} if self.path.is_dir() else set()
-        record = self._record()
-        own = set(record.get("files", ())) if record.get("command") == command else set()
+        own = recorded_outputs(self.path, command)
         self.earlier = sorted(present & own)
         others = sorted(present - own)
         if others and not force:
@@ -169,13 +191,6 @@ class OutputFolder:
                 "pass --force to replace it, or choose another folder"
             )
         self._before: dict[str, tuple[int, int, int]] = {}
-
-    def _record(self) -> dict:
-        try:
-            record = json.loads((self.path / OUTPUTS_RECORD).read_text())
-        except (OSError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
 
     def _write_record(self, files: list[str], complete: bool) -> None:
         doc = {"command": self.command, "complete": complete, "files": files}

@@ -1,4 +1,4 @@
-"""Statistics shared by evaluation metrics and study analysis."""
+"""Statistics shared by evaluation metrics, method comparisons and study analysis."""
 
 from __future__ import annotations
 
@@ -33,3 +33,14 @@ def bootstrap_ci(
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boots, [alpha, 1 - alpha])
     return float(lo), float(hi)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p)
+    m = len(p)
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out

@@ -61,6 +61,9 @@ def prepare_cmd(
         help="Source option KEY=VALUE, repeatable (ffhq: variant=thumbs; anime: style=Hayao; downloads: "
         "timeout=60; archives: max_members=N); typed, unknown keys refused.",
     ),
+    allow_host: list[str] = typer.Option(
+        None, "--allow-host", help="Host of --src URLs that may be loopback/private/link-local (repeatable)."
+    ),
     options_file: Path = typer.Option(
         None, "--options", help="YAML of prepare options (size, policy, quality: {min_blur: ...}, splits, ...)."
     ),
@@ -90,6 +93,9 @@ def prepare_cmd(
     }
     file = file_layer(options_file) if options_file else None
     options = command_options(PrepareOptions, prepare_layer(source), file, flags=flags, sets=sets)
+    source_options = parse_key_values(option or [])
+    if allow_host:
+        source_options["allow_hosts"] = allow_host
     prepare(
         source,
         src,
@@ -101,7 +107,7 @@ def prepare_cmd(
         workers=workers,
         kind=kind,
         landmarks=landmarks,
-        source_options=parse_key_values(option or []),
+        source_options=source_options,
     )
     typer.echo(str(out))
 

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from cfkit.console import info, warn
@@ -30,25 +31,33 @@ from cfkit.errors import CfkitError, InputError
 from cfkit.fetch.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, Reject
 from cfkit.fsutil import atomic_open
 from cfkit.imageio import is_image_path
+from cfkit.options import load_options
 
 PROVENANCE = "provenance.parquet"
 _LICENCE_META = ("license", "licence", "dc.rights", "dcterms.license", "dc.license", "copyright")
 
 
+SCRAPE_DOWNLOADS = {"min_interval": 1.0, "workers": 4, "max_bytes": 20 << 20, "retries": 3}
+"""Scraping's download defaults where they differ from :class:`DownloadOptions`' (a gentler pace)."""
+SCRAPE_RULES = {"robots": True, "images": True, "dedupe": True, "public_only": True}
+"""What every scrape does whatever its options say: robots.txt, images only, sha256 dedupe, public hosts."""
+
+
 @dataclass
 class ScrapeOptions:
-    """Defaults of ``cfkit scrape`` (CLI and Python API)."""
+    """Options of ``cfkit scrape`` (CLI and Python API); build them with :func:`scrape_options`."""
 
-    min_interval: float = 1.0  # seconds between requests to one host
-    workers: int = 4
-    max_bytes: int = 20 << 20  # per image
+    download: DownloadOptions = field(default_factory=lambda: DownloadOptions(**SCRAPE_DOWNLOADS))
+    """How images are fetched (``max_bytes`` per image, ``min_interval`` per host, ``allow_hosts``, ...)."""
     max_page_bytes: int = 5 << 20
-    retries: int = 3
-    timeout: float = 30.0
-    licence: str | None = None  # fallback licence note when neither page nor list gives one
-    progress: bool = True
-    max_crawl_delay: float = 60.0  # seconds: a longer robots.txt Crawl-delay is capped to this
-    allow_hosts: tuple[str, ...] = ()  # hosts that may resolve to a loopback/private/link-local address
+    licence: str | None = None
+    """Fallback licence note when neither page nor list gives one."""
+
+
+def scrape_options(*layers: dict[str, Any] | None) -> ScrapeOptions:
+    """ScrapeOptions from mappings (later wins), e.g. ``{"licence": "CC0", "download": {"workers": 2}}``:
+    typed by :func:`cfkit.options.load_options`, an unknown or mistyped key is a one-line error."""
+    return load_options(ScrapeOptions, {"download": SCRAPE_DOWNLOADS}, *layers, where="scrape options")
 
 
 @dataclass
@@ -139,20 +148,7 @@ def scrape(
             it.licence = it.licence or opt.licence
             it.meta["list"] = str(urls_file)
             items.append(it)
-    dl_opts = DownloadOptions(
-        workers=opt.workers,
-        max_bytes=opt.max_bytes,
-        retries=opt.retries,
-        timeout=opt.timeout,
-        min_interval=opt.min_interval,
-        robots=True,
-        images=True,
-        dedupe=True,
-        progress=opt.progress,
-        max_crawl_delay=opt.max_crawl_delay,
-        public_only=True,
-        allow_hosts=tuple(h.lower() for h in opt.allow_hosts),
-    )
+    dl_opts = dataclasses.replace(opt.download, **SCRAPE_RULES)
     failed: list[tuple[str, str]] = []
     with Downloader(out, dl_opts) as dl:
         for page in pages:

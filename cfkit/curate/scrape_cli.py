@@ -8,7 +8,7 @@ import typer
 
 from cfkit.curate.scrape import ScrapeOptions
 
-D = ScrapeOptions()
+D = ScrapeOptions().download
 
 
 def register(app: typer.Typer) -> None:
@@ -33,16 +33,10 @@ def register(app: typer.Typer) -> None:
         Example: cfkit scrape --page https://example.org/portraits --out data/raw/handpainted --rate 2
         """
         from cfkit.console import console, info
-        from cfkit.curate.scrape import scrape
+        from cfkit.curate.scrape import scrape, scrape_options
 
-        opts = ScrapeOptions(
-            min_interval=rate,
-            workers=workers,
-            max_bytes=int(max_mb * 2**20),
-            licence=licence,
-            progress=True,
-            allow_hosts=tuple(allow_host or ()),
-        )
+        download = {"min_interval": rate, "workers": workers, "max_bytes": int(max_mb * 2**20)}
+        opts = scrape_options({"licence": licence, "download": {**download, "allow_hosts": allow_host or []}})
         rep = scrape(out, urls_file=urls, pages=tuple(page or ()), options=opts)
         rejected = ", ".join(f"{k} {v}" for k, v in rep.rejected.items()) or "none"
         info(f"rejected: {rejected}")

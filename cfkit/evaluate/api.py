@@ -156,6 +156,9 @@ def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options
     ``out`` must be new or empty; ``force`` replaces an earlier evaluation there (only the files it
     recorded) and writes beside files of others.
     """
+    from cfkit.evaluate.compare import compare_methods
+    from cfkit.evaluate.figure import write_figure
+    from cfkit.evaluate.latex import write_latex
     from cfkit.evaluate.report import write_report
     from cfkit.fsutil import OutputFolder
     from cfkit.metrics import METRICS, MetricContext
@@ -231,7 +234,11 @@ def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options
         "metrics": results,
         "copy_input": copy_input,
     }
+    doc["comparisons"] = compare_methods(doc, res, cfg.bootstrap, cfg.set_bootstrap, cfg.seed)
     folder.begin()
     write_report(Path(cfg.out), doc, res, [m.name for m in methods])
+    write_latex(Path(cfg.out) / "report.tex", doc)
+    if cfg.figure:
+        write_figure(cfg.out, force=True)  # the folder was checked above
     folder.finish()
     return doc

@@ -34,7 +34,7 @@ def eval_cmd(
     ),
     out: str = typer.Option(
         None,
-        help="Output folder (metrics.json, per_image.csv, report.md, report.html): new or empty (default eval/out).",
+        help="Output folder (metrics.json, per_image.csv, report.md/.html/.tex): new or empty (default eval/out).",
     ),
     force: bool = typer.Option(
         False, "--force", help="Replace an earlier evaluation in --out, and write beside files cfkit did not write."
@@ -56,6 +56,9 @@ def eval_cmd(
         False, "--exact", help="FID bit for bit as pytorch-fid (its network as is, scipy sqrtm); slower."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute reference statistics."),
+    figure: bool = typer.Option(
+        False, "--figure", help="Also write figure.png/.pdf (ids where methods disagree most; see cfkit figure)."
+    ),
     sets: list[str] = typer.Option(
         None, "--set", help="Any option as KEY=VALUE, repeatable (e.g. kid_subsets=50, landmarks_assume_aligned=true)."
     ),
@@ -95,11 +98,13 @@ def eval_cmd(
         "seed": seed,
         "cache": False if no_cache else None,
         "fid_exact": True if exact else None,
+        "figure": True if figure else None,
     }
     cfg = command_options(EvalConfig, protocol_layer(protocol), flags=overrides, sets=sets)
     if not cfg.methods:
         raise InputError("no methods given (--methods a,b or name=DIR, or a --protocol)")
     from cfkit.evaluate.api import run_eval
+    from cfkit.evaluate.compare import summary_lines
 
     doc = run_eval(cfg, force=force)
     for method, res in doc["metrics"].items():
@@ -107,9 +112,35 @@ def eval_cmd(
         typer.echo(f"{method}: " + " ".join(parts))
     if doc["copy_input"]:
         typer.echo("copy the input: " + " ".join(f"{k}={_value(r)}" for k, r in doc["copy_input"].items()))
-    info(f"wrote {cfg.out}/metrics.json, per_image.csv, report.md, report.html")
+    if lines := summary_lines(doc):
+        typer.echo("significantly better (row > column; Holm-corrected Wilcoxon, FID/KID: bootstrap CI):")
+        for line in lines:
+            typer.echo(f"  {line}")
+    figure_files = ", figure.png, figure.pdf" if cfg.figure else ""
+    info(f"wrote {cfg.out}/metrics.json, per_image.csv, report.md, report.html, report.tex{figure_files}")
+
+
+def figure_cmd(
+    eval_dir: str = typer.Argument(..., help="A cfkit eval --out folder (metrics.json, per_image.csv)."),
+    ids: str = typer.Option(None, help="Comma list of source ids, the rows in order (default: picked)."),
+    pick: str = typer.Option("disagree", help="disagree (largest spread across methods) | worst (each method's)."),
+    metric: str = typer.Option(None, help="Per-image metric that picks the rows (default: lpips if measured)."),
+    rows: int = typer.Option(6, help="Rows to pick."),
+    name: str = typer.Option("figure", help="File name: EVAL_DIR/NAME.png and NAME.pdf."),
+    force: bool = typer.Option(False, "--force", help="Replace NAME.png/.pdf even where cfkit did not write them."),
+) -> None:
+    """Comparison figure of an evaluation: rows of source ids, columns source | each method (| target).
+
+    Example: cfkit figure eval/x --pick worst --metric identity --rows 8
+    """
+    from cfkit.console import info
+    from cfkit.evaluate.figure import write_figure
+
+    paths = write_figure(eval_dir, _csv(ids), pick, metric, rows, name, force)
+    info("wrote " + ", ".join(str(p) for p in paths))
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``cfkit eval``."""
+    """Add ``cfkit eval`` and ``cfkit figure``."""
     app.command("eval", cls=listed_help("Metrics", metrics_help))(eval_cmd)
+    app.command("figure")(figure_cmd)

@@ -50,6 +50,10 @@ class EvalConfig:
     bootstrap: int = 1000
     fid_bootstrap: int = 100
     """FID resamples (each an n x n_ref SVD, not a 2048-d sqrtm)."""
+    set_bootstrap: int = 200
+    """Resamples of the FID/KID difference between two methods (the same image resamples for both)."""
+    figure: bool = False
+    """Also write ``figure.png``/``figure.pdf`` (:mod:`cfkit.evaluate.figure`, default row choice)."""
     seed: int = 0
     batch_size: int = 50
     workers: int | None = None

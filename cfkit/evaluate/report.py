@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cfkit.evaluate.compare import better_matrix, compared_metrics, matrix_markdown
 from cfkit.evaluate.features import SOURCE, TARGET
 from cfkit.evaluate.inputs import COPY_INPUT
 from cfkit.fsutil import atomic_write_json, atomic_write_text
@@ -115,6 +116,7 @@ def markdown(doc: dict) -> str:
     lines.append("|---|" + "---|" * len(header))
     for row in rows:
         lines.append(f"| {row['method']} | " + " | ".join(str(c["n"]) for c in row["cells"]) + " |")
+    lines += matrix_markdown(doc)
     notes = notes_list(doc)
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
@@ -295,6 +297,7 @@ def html(doc: dict, res, methods: list[str]) -> str:
         bars=bars_plot(doc),
         dists=distributions_plot(doc),
         grid=grid_plot(res.grid, methods),
+        matrices={doc["metric_info"][k]["label"]: better_matrix(doc, k) for k in compared_metrics(doc)},
     )
 
 

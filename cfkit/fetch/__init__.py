@@ -2,7 +2,7 @@
 
 The core layer under model assets (:mod:`cfkit.assets`), dataset sources (:mod:`cfkit.curate.sources`)
 and identity packs (:mod:`cfkit.faces.identity`). It imports only the base modules (errors, fsutil,
-console, imageio), never a feature package.
+console, imageio, options), never a feature package.
 
     from cfkit.fetch.http import download_one, Downloader
     from cfkit.fetch.archive import extract

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cfkit.errors import CfkitError, InputError
-from cfkit.fetch.http import Reject, safe_relpath
-from cfkit.fetch.reasons import Rejected
+from cfkit.fetch.names import safe_relpath
+from cfkit.fetch.reasons import Reject, Rejected
 from cfkit.fsutil import atomic_write_json
 
 Select = Callable[[str], "str | None"]

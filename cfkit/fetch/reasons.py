@@ -19,7 +19,7 @@ REJECT_REASONS = (
     "unsupported",  # archive member in a compression method Python cannot read
     "duplicate",  # same sha256 as an earlier image
     "unreadable",  # permission denied
-    "private_address",  # scraping: the host is loopback/private/link-local (see DownloadOptions.allow_hosts)
+    "private_address",  # a user-given URL's host is loopback/private/link-local (see DownloadOptions.allow_hosts)
 )
 """Machine-readable rejection reasons (``Rejected.reason``); ``detail`` carries the human text."""
 
@@ -31,3 +31,12 @@ class Rejected:
     origin: str
     reason: str
     detail: str = ""
+
+
+class Reject(Exception):
+    """Raised where a download or archive member is refused: ``reason`` (one of :data:`REJECT_REASONS`),
+    ``detail``, and whether trying again within the same run may help (``retry``)."""
+
+    def __init__(self, reason: str, detail: str = "", retry: bool = False):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.retry = reason, detail, retry

@@ -11,8 +11,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from cfkit.fsutil import atomic_write_json, atomic_write_text
-from cfkit.stats import bootstrap_ci
-from cfkit.study.stats import bradley_terry, friedman, holm, krippendorff_alpha
+from cfkit.stats import bootstrap_ci, holm
+from cfkit.study.stats import bradley_terry, friedman, krippendorff_alpha
 
 
 def _criteria(df: pd.DataFrame) -> list[str]:

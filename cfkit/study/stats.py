@@ -1,6 +1,6 @@
 """Statistics for rating studies, each checked against scipy or a published worked example in the tests.
 
-Bootstrap intervals: :func:`cfkit.stats.bootstrap_ci` (shared with the metrics)."""
+Bootstrap intervals and Holm correction: :mod:`cfkit.stats` (shared with the metrics)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,6 @@ def friedman(matrix) -> tuple[float, float]:
         return (float("nan"), float("nan"))
     res = stats.friedmanchisquare(*m.T)
     return float(res.statistic), float(res.pvalue)
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
-    p = np.asarray(pvalues, dtype=float)
-    order = np.argsort(p)
-    m = len(p)
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
 
 
 def bradley_terry(wins, prior: float = 0.0, iters: int = 10_000, tol: float = 1e-10) -> np.ndarray:

@@ -24,7 +24,7 @@ from cfkit.train import checkpoint as ckpt
 from cfkit.train.config import TrainOptions
 from cfkit.train.data import _check_ids, fit_square, list_domain, to_float, to_uint8
 from cfkit.train.method import METHODS, Method
-from cfkit.train.trainer import pick_device
+from cfkit.train.runtime import pick_device
 
 WEIGHTS = ("ema", "raw")
 

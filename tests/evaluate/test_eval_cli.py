@@ -120,6 +120,26 @@ def test_per_image_values_match_reference_libraries(e2e, face_sets):
     assert float(row["identity"]) == pytest.approx(float(backend.embed(src) @ backend.embed(out)), abs=1e-5)
 
 
+@pytest.mark.shared_data
+def test_comparisons_cover_every_metric(e2e):
+    """blur vs jpeg: a paired entry per metric; per-image diffs on the ids both translated, FID/KID by bootstrap."""
+    doc = e2e["doc"]
+    comps = {e["metric"]: e for e in doc["comparisons"]}
+    assert set(comps) == set(doc["metric_info"]) and len(doc["comparisons"]) == len(comps)
+    rows = list(csv.DictReader((e2e["out"] / "per_image.csv").open()))
+    by = {m: {r["id"]: float(r["lpips"]) for r in rows if r["method"] == m} for m in ("blur", "jpeg")}
+    common = sorted(set(by["blur"]) & set(by["jpeg"]))
+    e = comps["lpips"]
+    assert len(common) == 9 and (e["a"], e["b"], e["n"]) == ("blur", "jpeg", 9)
+    assert e["diff"] == pytest.approx(np.mean([by["blur"][k] - by["jpeg"][k] for k in common]), rel=1e-5)
+    assert e["p"] is not None and e["p_holm"] == e["p"]  # one pair: Holm changes nothing
+    for k in ("fid", "kid"):
+        s = comps[k]
+        assert s["set_level"] and s["p"] is None and s["n"] == 9 and s["ci"][0] <= s["diff"] <= s["ci"][1]
+    assert "significantly better" in e2e["stdout"]
+    assert (e2e["out"] / "report.tex").read_text().count(r"\\") >= 3
+
+
 def test_protocols_parse():
     from cfkit.evaluate.config import EvalConfig, protocol_layer
     from cfkit.options import command_options

@@ -230,3 +230,29 @@ def test_follows_download_confirmation_page(server, tmp_path):
     assert res.ok and (tmp_path / res.file).read_bytes() == body
     assert server.hits("/download?id=abc&confirm=t")
     assert (q.reason, "quota" in q.detail) == ("http_error", True)
+
+
+def test_dns_rebinding_gets_no_request_through(server, tmp_path, monkeypatch):
+    """A resolver answering a public address to the first lookups and 127.0.0.1 to the next (DNS rebinding):
+    the connection goes to the address that was checked, so the local server never sees a request."""
+    import socket
+
+    real = socket.getaddrinfo
+    answers = iter(["93.184.215.14", "93.184.215.14"])
+
+    def rebinding(host, port, *args, **kw):
+        if host != "rebind.example":
+            return real(host, port, *args, **kw)
+        ip = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = server.url.rsplit(":", 1)[1]
+    server.add("/secret.png", image_bytes(90))
+    opts = DownloadOptions(public_only=True, retries=1, timeout=2.0, **FAST)
+    with Downloader(tmp_path, opts) as dl:
+        res = dl.fetch(DownloadItem(f"http://rebind.example:{port}/secret.png"))
+    assert not res.ok and not server.log, res
+    with Downloader(tmp_path / "local", opts) as dl:  # the same server by its own address: refused by name
+        res = dl.fetch(DownloadItem(f"{server.url}/secret.png"))
+    assert res.reason == "private_address" and not server.log

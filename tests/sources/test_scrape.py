@@ -7,12 +7,12 @@ import pytest
 import typer
 from mini_http import assert_paced, image_bytes
 
-from cfkit.curate.scrape import PROVENANCE, ScrapeOptions, page_images, scrape
+from cfkit.curate.scrape import PROVENANCE, page_images, scrape, scrape_options
 from cfkit.curate.scrape_cli import register
 from cfkit.curate.sources import resolve
 from cfkit.errors import CfkitError
 
-FAST = dict(min_interval=0.0, workers=2, retries=2, progress=False, allow_hosts=("127.0.0.1",))
+FAST = dict(min_interval=0.0, workers=2, retries=2, progress=False, allow_hosts=["127.0.0.1"])
 
 PAGE = b"""<html><head><base href="/art/">
 <meta name="license" content="CC BY-SA 4.0"></head><body>
@@ -57,7 +57,7 @@ def test_page_images_parsing():
 def test_scrape_page_polite_deduped_with_provenance(server, tmp_path):
     page = _site(server)
     out = tmp_path / "out"
-    rep = scrape(out, pages=[page], options=ScrapeOptions(**FAST))
+    rep = scrape(out, pages=[page], options=scrape_options({"download": FAST}))
     assert rep.kept == 5
     assert rep.rejected == {"duplicate": 1, "not_found": 1, "not_image": 1, "robots_disallowed": 1}
     assert not server.hits("/private/secret.png")
@@ -72,7 +72,7 @@ def test_scrape_page_polite_deduped_with_provenance(server, tmp_path):
 
     # resume: a second run fetches only the page (and robots.txt is cached per run), no image again
     n_img = len([h for h in server.log if h.path.startswith("/art/")])
-    rep2 = scrape(out, pages=[page], options=ScrapeOptions(**FAST))
+    rep2 = scrape(out, pages=[page], options=scrape_options({"download": FAST}))
     assert rep2.kept == 5 and len([h for h in server.log if h.path.startswith("/art/")]) == n_img
 
     # the scrape folder is a source whose images keep URL and licence
@@ -85,7 +85,8 @@ def test_scrape_url_list_and_rate_limit(server, tmp_path):
     urls = [server.add(f"/l/{i}.png", image_bytes(60 + i)) for i in range(4)]
     lst = tmp_path / "urls.csv"
     lst.write_text("url,licence\n" + "".join(f"{u},CC0\n" for u in urls))
-    rep = scrape(tmp_path / "o", urls_file=lst, options=ScrapeOptions(**{**FAST, "min_interval": 0.2, "workers": 4}))
+    paced = scrape_options({"download": {**FAST, "min_interval": 0.2, "workers": 4}})
+    rep = scrape(tmp_path / "o", urls_file=lst, options=paced)
     assert rep.kept == 4
     assert_paced(server, 0.2, n=5)  # robots.txt + 4 images, all to one host
     assert set(pd.read_parquet(tmp_path / "o" / PROVENANCE).licence) == {"CC0"}
@@ -94,7 +95,7 @@ def test_scrape_url_list_and_rate_limit(server, tmp_path):
 def test_page_disallowed_by_robots(server, tmp_path):
     server.add("/robots.txt", b"User-agent: cfkit\nDisallow: /\n", ctype="text/plain")
     server.add("/gallery", PAGE, ctype="text/html")
-    rep = scrape(tmp_path / "o", pages=[server.url + "/gallery"], options=ScrapeOptions(**FAST))
+    rep = scrape(tmp_path / "o", pages=[server.url + "/gallery"], options=scrape_options({"download": FAST}))
     assert rep.kept == 0 and rep.pages_failed == [(server.url + "/gallery", "robots_disallowed")]
     assert not server.hits("/gallery")
 
@@ -123,7 +124,7 @@ def test_scrape_cli(server, tmp_path, capsys):
 
 def test_loopback_target_is_refused_unless_allowed(server, tmp_path):
     page = _site(server)
-    rep = scrape(tmp_path / "o", pages=[page], options=ScrapeOptions(**{**FAST, "allow_hosts": ()}))
+    rep = scrape(tmp_path / "o", pages=[page], options=scrape_options({"download": {**FAST, "allow_hosts": []}}))
     assert rep.kept == 0 and rep.pages_failed == [(page, "private_address")]
     assert not server.log  # not even robots.txt was asked for
 
@@ -136,7 +137,7 @@ def test_redirect_to_a_private_host_is_refused(server, tmp_path):
     ok = server.add("/art/b.png", image_bytes(78))
     lst = tmp_path / "urls.txt"
     lst.write_text(f"{server.url}/art/a.png\n{ok}\n")
-    rep = scrape(tmp_path / "o", urls_file=lst, options=ScrapeOptions(**FAST))
+    rep = scrape(tmp_path / "o", urls_file=lst, options=scrape_options({"download": FAST}))
     assert rep.kept == 1 and rep.rejected == {"private_address": 1}
     assert server.hits("/art/a.png") and not server.hits("/secret.png")
 
@@ -145,7 +146,7 @@ def test_robots_server_error_means_disallow(server, tmp_path):
     """RFC 9309 2.3.1.3: a robots.txt answering 5xx forbids the whole host (a later run tries again)."""
     page = _site(server)
     server.add("/robots.txt", b"oops", ctype="text/plain", status=503)
-    rep = scrape(tmp_path / "o", pages=[page], options=ScrapeOptions(**FAST))
+    rep = scrape(tmp_path / "o", pages=[page], options=scrape_options({"download": FAST}))
     assert rep.kept == 0 and rep.pages_failed == [(page, "http_error")]
     assert not server.hits("/gallery") and not [h for h in server.log if h.path.startswith("/art/")]
 
@@ -165,7 +166,7 @@ def test_robots_wildcards_and_longest_match(server, tmp_path):
         server.add(path, image_bytes(80 + i, fmt="JPEG" if path.endswith(".jpg") else "PNG"))
     lst = tmp_path / "urls.txt"
     lst.write_text("".join(f"{server.url}{p}\n" for p in urls))
-    scrape(tmp_path / "o", urls_file=lst, options=ScrapeOptions(**FAST))
+    scrape(tmp_path / "o", urls_file=lst, options=scrape_options({"download": FAST}))
     assert {p: bool(server.hits(p)) for p in urls} == urls
 
 
@@ -175,3 +176,14 @@ def test_licence_text_with_rich_markup_is_printed_verbatim(server, tmp_path, run
     rc, _, err = run_cli("scrape", "--page", page, "--out", tmp_path / "o", "--rate", "0", *LOCAL)
     assert rc == 0, err
     assert "licence hint: CC [/b] [bold red]x" in err.replace("\n", " ")
+
+
+def test_scrape_options_are_typed_and_hold_download_options():
+    from cfkit.errors import InputError
+
+    opts = scrape_options({"licence": "CC0", "download": {"workers": 2}})
+    assert (opts.download.workers, opts.download.min_interval, opts.download.max_bytes) == (2, 1.0, 20 << 20)
+    with pytest.raises(InputError, match=r"unknown option\(s\) worker "):
+        scrape_options({"download": {"worker": 2}})
+    with pytest.raises(InputError, match="max_page_bytes must be an integer"):
+        scrape_options({"max_page_bytes": "5MB"})

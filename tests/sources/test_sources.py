@@ -16,7 +16,7 @@ from cfkit.curate.sources.recipes import load_dataset_recipe
 from cfkit.errors import CfkitError, InputError
 from cfkit.imageio import load_rgb
 
-FAST = {"backoff": 0.01, "workers": 2, "progress": False}
+FAST = {"backoff": 0.01, "workers": 2, "progress": False, "allow_hosts": ["127.0.0.1"]}  # the test server
 
 
 def test_registry_and_recipes():
@@ -126,11 +126,11 @@ def test_url_list_with_licence_column(server, tmp_path):
 
 def test_single_url_and_html_page_src(server, tmp_path):
     url = server.add("/one.jpg", image_bytes(9, fmt="JPEG"), ctype="image/jpeg")
-    got = resolve("folder", url, tmp_path)
+    got = resolve("folder", url, tmp_path, **FAST)
     assert len(got) == 1 and got[0].origin == url and got[0].path.suffix == ".jpg"
     page = server.add("/gallery", b"<html></html>", ctype="text/html")
     with pytest.raises(InputError, match="cfkit scrape --page"):
-        resolve("folder", page, tmp_path)
+        resolve("folder", page, tmp_path, **FAST)
 
 
 def test_url_of_a_url_list(server, tmp_path):
@@ -218,7 +218,7 @@ def test_ffhq_local_metadata_and_unknown_variant(server, tmp_path):
     got = resolve("ffhq", None, tmp_path / "w", metadata=str(meta), base_url=base, **FAST)
     assert len(got) == 1 and got.rejected_by_reason() == {"checksum_mismatch": 1}
     with pytest.raises(CfkitError, match="unknown variant"):
-        resolve("ffhq", None, tmp_path / "w", metadata=str(meta), base_url=base, variant="huge")
+        resolve("ffhq", None, tmp_path / "w", metadata=str(meta), base_url=base, variant="huge", **FAST)
 
 
 def _animegan_zip() -> bytes:
@@ -247,7 +247,7 @@ def test_anime_release_zip(server, tmp_path):
     )
     assert [i.meta["style"] for i in local] == ["Paprika"] * 3
     with pytest.raises(CfkitError, match="unknown style"):
-        resolve("anime", None, tmp_path, url=url, style="Ghibli")
+        resolve("anime", None, tmp_path, url=url, style="Ghibli", **FAST)
     with pytest.raises(CfkitError, match="drive.google.com"):
         resolve("anime", None, tmp_path, variant="selfie2anime")
 
@@ -274,3 +274,20 @@ def test_a_source_module_is_all_it_takes(run_cli):
     for name in SOURCES.names():
         src = SOURCES.get(name)
         assert any(ln.split()[:2] == [name, src.profile.name] for ln in out.splitlines() if ln.strip()), name
+
+
+def test_prepare_refuses_a_url_list_on_a_private_host_unless_allowed(server, tmp_path, run_cli):
+    """User-given URLs are held to scrape's public-address policy: one line naming --allow-host, no request."""
+    url = server.add("/img/0.png", image_bytes(3))
+    lst = tmp_path / "urls.txt"
+    lst.write_text(f"{url}\n")
+    code, _, err = run_cli("prepare", "folder", "--src", lst, "--out", tmp_path / "out")
+    assert code != 0 and err.strip().splitlines() == [
+        f"error: {lst}: 127.0.0.1 resolves to 127.0.0.1, not a public address; pass --allow-host 127.0.0.1 "
+        "to fetch from it"
+    ]
+    assert not server.log
+    with pytest.raises(InputError, match="--allow-host 127.0.0.1"):
+        resolve("folder", url, tmp_path / "w")
+    got = resolve("folder", str(lst), tmp_path / "w", allow_hosts=["127.0.0.1"])
+    assert [i.origin for i in got] == [url]

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cfkit.stats import bootstrap_ci
+from cfkit.stats import bootstrap_ci, holm
 from cfkit.study.analysis import block_matrix, metric_agreement, significance, summarize, table_markdown
-from cfkit.study.stats import bradley_terry, friedman, holm, krippendorff_alpha
+from cfkit.study.stats import bradley_terry, friedman, krippendorff_alpha
 
 nan = np.nan
 # Krippendorff (2011) "Computing Krippendorff's alpha-reliability", 4 coders x 12 units with missing values

@@ -14,10 +14,14 @@ from urllib.parse import unquote, urlsplit
 
 from cfkit.curate.sources import RawImage, Resolved
 from cfkit.errors import InputError
+from cfkit.fetch.addresses import check_host
 from cfkit.fetch.archive import ExtractLimits, extract, is_archive
-from cfkit.fetch.http import Downloader, DownloadItem, DownloadOptions, DownloadResult, safe_relpath
-from cfkit.fetch.reasons import Rejected
+from cfkit.fetch.http import Downloader
+from cfkit.fetch.items import DownloadItem, DownloadOptions, DownloadResult
+from cfkit.fetch.names import safe_relpath
+from cfkit.fetch.reasons import Reject, Rejected
 from cfkit.imageio import is_image_path, list_images
+from cfkit.options import load_options
 
 LIST_SUFFIXES = (".txt", ".csv", ".tsv", ".lst", ".urls")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -25,9 +29,21 @@ _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 def download_options(options: dict[str, Any], **overrides: Any) -> DownloadOptions:
-    """DownloadOptions from the matching keys of a source's ``options``."""
+    """DownloadOptions from the matching keys of a source's ``options`` (typed: a bad value is a one-line
+    error). Every URL a source fetches is user-given or from its recipe: public hosts only, unless the
+    host is in ``allow_hosts`` (``cfkit prepare --allow-host``)."""
     names = {f.name for f in dataclasses.fields(DownloadOptions)}
-    return DownloadOptions(**{**{k: v for k, v in options.items() if k in names}, **overrides})
+    mine = {k: v for k, v in options.items() if k in names}
+    return load_options(DownloadOptions, mine, overrides, {"public_only": True}, where="source options")
+
+
+def check_hosts(urls: list[str], opts: DownloadOptions, origin: str) -> None:
+    """A one-line error, before any request, where a URL's host resolves to a non-public address."""
+    for host in dict.fromkeys((urlsplit(u).hostname or "").lower() for u in urls):
+        try:
+            check_host(host, opts.allow_hosts)
+        except Reject as e:
+            raise InputError(f"{origin}: {e.detail}; pass --allow-host {host} to fetch from it") from None
 
 
 def extract_limits(options: dict[str, Any]) -> ExtractLimits:
@@ -135,8 +151,9 @@ def fetch_file(
     """A non-image URL (archive, URL list, metadata) downloaded once (resumably) into ``workdir/fetched``."""
     tail = unquote(_url_basename(url)) or "download"
     name = hashlib.sha1(url.encode()).hexdigest()[:10] + "-" + safe_relpath(tail).replace("/", "_")
-    dl_opts = download_options(options, images=False, dedupe=False, progress=False)
-    dl_opts.max_bytes = options["max_archive_bytes"]  # typed, with its default, by resolve()
+    limit = options["max_archive_bytes"]  # typed, with its default, by resolve()
+    dl_opts = download_options(options, images=False, dedupe=False, progress=False, max_bytes=limit)
+    check_hosts([url], dl_opts, url)
     with Downloader(workdir / "fetched", dl_opts) as dl:
         r = dl.fetch(DownloadItem(url, name=name, md5=md5, size=size))
     if not r.ok:
@@ -164,6 +181,7 @@ def resolve_src(
     if src.startswith(("http://", "https://")):
         if is_image_path(_url_basename(src)):
             opts = download_options(options)
+            check_hosts([src], opts, src)
             return download_images([DownloadItem(src)], workdir / "downloads", source, licence, limit, opts, source)
         return resolve_local(fetch_file(src, workdir, options), src, source, workdir, limit, licence, options)
     return resolve_local(Path(src).expanduser(), src, source, workdir, limit, licence, options)
@@ -197,7 +215,9 @@ def resolve_local(
         bad = [it for it in items if urlsplit(it.url).scheme not in ("http", "https")]
         if bad:
             raise InputError(f"{path}: not an http(s) URL: {bad[0].url!r}")
-        res = download_images(items, workdir / "downloads", source, licence, limit, download_options(options), source)
+        opts = download_options(options)
+        check_hosts([it.url for it in items], opts, str(path))
+        res = download_images(items, workdir / "downloads", source, licence, limit, opts, source)
         res.notes.append(f"downloaded from the URL list {origin}")
         return res
     raise InputError(f"--src {origin}: not a folder, image, archive (.zip/.tar.*) or URL list")
