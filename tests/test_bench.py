@@ -135,7 +135,9 @@ def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypa
     assert metrics["targets"]["n"] == 4 and not metrics["targets"]["missing"]
     assert set(doc["leaderboard"]) == {"cyclegan", "nst", "copy_input"}
     assert doc["leaderboard"]["nst"]["l1_target"]["value"] == metrics["metrics"]["nst"]["l1_target"]["value"]
-    assert (out / "eval" / "report.md").is_file()
+    assert all((out / "eval" / f).is_file() for f in ("report.md", "report.tex", "figure.png", "figure.pdf"))
+    pairs = {(c["metric"], c["a"], c["b"]) for c in metrics["comparisons"]}
+    assert ("lpips_target", "cyclegan", "nst") in pairs or ("lpips_target", "nst", "cyclegan") in pairs
     study = (out / "study" / "study.yaml").read_text()
     assert "cyclegan" in study and "nst" in study
     lines = stdout.splitlines()

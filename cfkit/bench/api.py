@@ -4,7 +4,8 @@
     BENCH/results/<method>/   cfkit translate's outputs of the test split of data_a
     BENCH/source/images/      links to the test split of data_a (the evaluation's sources)
     BENCH/reference/images/   links to the test split of data_b, where it has one (FID/KID reference)
-    BENCH/eval/               cfkit eval's folder (metrics.json, report.md/html/tex, per_image.csv)
+    BENCH/eval/               cfkit eval's folder (metrics.json with the paired comparisons, per_image.csv,
+                              report.md/html/tex, figure.png/pdf)
     BENCH/study/              the study created from the evaluation (study.yaml, study.db)
     BENCH/bench.json          options, finished steps and their wall seconds, the leaderboard
 
@@ -103,7 +104,8 @@ def translate_step(opts: BenchOptions, run_dir: Path, out: Path) -> dict[str, An
 
 
 def eval_config(opts: BenchOptions, root: Path):
-    """The evaluation of the bench: its protocol's ``eval`` options over the sources and methods it made."""
+    """The evaluation of the bench: its protocol's ``eval`` options over the sources and methods it made,
+    with the comparison figure."""
     reference = opts.eval.reference
     if not reference:
         in_b = has_split(opts.data_b, opts.test_split)
@@ -115,6 +117,7 @@ def eval_config(opts: BenchOptions, root: Path):
         methods=[f"{m}={root / 'results' / m}" for m in opts.methods],
         out=str(root / "eval"),
         device=opts.device if opts.eval.device == "auto" else opts.eval.device,
+        figure=True,
     )
 
 

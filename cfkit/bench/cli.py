@@ -11,7 +11,7 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def summary_lines(doc: dict) -> list[str]:
+def step_seconds(doc: dict) -> list[str]:
     """Wall seconds of every step: one line per method (train, translate), then eval and study."""
     steps = doc["steps"]
     lines = []
@@ -30,9 +30,11 @@ def print_leaderboard(eval_dir: Path) -> None:
     from rich.table import Table
 
     from cfkit.console import console
+    from cfkit.evaluate.cli import print_comparisons
     from cfkit.evaluate.report import table_rows
 
-    header, rows = table_rows(json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8")))
+    doc = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+    header, rows = table_rows(doc)
     table = Table()
     table.add_column("method", no_wrap=True)
     for h in header:
@@ -41,6 +43,7 @@ def print_leaderboard(eval_dir: Path) -> None:
         cells = [f"[bold]{c['value']}[/bold]" if c["best"] else c["value"] for c in row["cells"]]
         table.add_row(row["method"], *(f"{v} {c['ci']}".strip() for v, c in zip(cells, row["cells"], strict=True)))
     console.print(table)
+    print_comparisons(doc)
 
 
 def bench_cmd(
@@ -93,9 +96,11 @@ def bench_cmd(
     doc = run_bench(command_options(BenchOptions, protocol_layer(protocol), flags=flags, sets=sets))
     root = Path(doc["options"]["out"])
     print_leaderboard(root / "eval")
-    typer.echo(f"leaderboard: {root}/eval/report.md (report.html, report.tex); study: {root}/study/study.yaml")
+    typer.echo(
+        f"leaderboard: {root}/eval/report.md (report.html, report.tex, figure.png); study: {root}/study/study.yaml"
+    )
     typer.echo("wall seconds per step:")
-    for line in summary_lines(doc):
+    for line in step_seconds(doc):
         typer.echo(f"  {line}")
     info(f"wrote {root}/bench.json")
 
