@@ -55,7 +55,7 @@ def bench_cmd(
     epochs: float = typer.Option(None, help="Budget: epochs of domain A for every method."),
     size: str = typer.Option(None, help="Training size in px (multiple of 16), or auto (default: auto)."),
     width: float = typer.Option(None, help="Channel multiplier of every method's networks (default: 1.0)."),
-    seed: int = typer.Option(None, help="Seed of training and evaluation (default: 0)."),
+    seed: int = typer.Option(None, help="Training seed of every method (default: 0; eval.seed seeds the bootstrap)."),
     device: str = typer.Option(None, help="auto, cpu, cuda, cuda:N."),
     out: str = typer.Option(None, help="Bench folder (default: bench/out); rerun the same command to resume."),
     sets: list[str] = typer.Option(
@@ -106,5 +106,8 @@ def bench_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``cfkit bench``."""
-    app.command("bench")(bench_cmd)
+    """Add ``cfkit bench`` (its help lists the registered methods)."""
+    from cfkit.console import listed_help
+    from cfkit.train.cli import methods_help
+
+    app.command("bench", cls=listed_help("Methods (domains)", methods_help))(bench_cmd)
