@@ -138,7 +138,7 @@ def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypa
     assert all((out / "eval" / f).is_file() for f in ("report.md", "report.tex", "figure.png", "figure.pdf"))
     pairs = {(c["metric"], c["a"], c["b"]) for c in metrics["comparisons"]}
     assert ("lpips_target", "cyclegan", "nst") in pairs or ("lpips_target", "nst", "cyclegan") in pairs
-    study = (out / "study" / "study.yaml").read_text()
+    study = (out / "study" / "ka" / "study.yaml").read_text()
     assert "cyclegan" in study and "nst" in study
     lines = stdout.splitlines()
     summary = lines[lines.index("wall seconds per step:") + 1 :]
@@ -154,6 +154,17 @@ def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypa
 
     with pytest.raises(InputError, match=r"other options \(iters\)"):
         run_bench(**{**options(task, out), "iters": 5})
+
+    # 5: a method dropped: nothing is trained or translated, the evaluation is redone, the study of the same
+    # name refused (it shows other methods), then created under a new name beside the first
+    one = {**options(task, out), "methods": ["cyclegan"], "methods_set": {}}
+    calls = {k: [] for k in calls}
+    with pytest.raises(InputError, match="study 'ka' .* shows cyclegan, nst"):
+        run_bench(**one)
+    doc = run_bench(**{**one, "study": {**one["study"], "name": "ka-cyclegan"}})
+    assert calls["train"] == calls["translate"] == [] and len(calls["eval"]) == len(calls["study"]) == 1
+    assert set(doc["leaderboard"]) == {"cyclegan", "copy_input"} and doc["status"] == "finished"
+    assert (out / "study" / "ka-cyclegan" / "study.yaml").is_file() and (out / "study" / "ka" / "study.yaml").is_file()
 
 
 def test_bench_refuses_what_it_cannot_rank(task, tmp_path, run_cli):

@@ -6,7 +6,7 @@
     BENCH/reference/images/   links to the test split of data_b, where it has one (FID/KID reference)
     BENCH/eval/               cfkit eval's folder (metrics.json with the paired comparisons, per_image.csv,
                               report.md/html/tex, figure.png/pdf)
-    BENCH/study/              the study created from the evaluation (study.yaml, study.db)
+    BENCH/study/NAME/         the study created from the evaluation (study.yaml); BENCH/study/study.db
     BENCH/bench.json          options, finished steps and their wall seconds, the leaderboard
 
 Every step goes through the project's own API (``cfkit.train.train``, ``translate``,
@@ -80,20 +80,25 @@ def has_split(dataset: str | Path, split: str) -> bool:
     return "split" in df.columns and bool((df["split"] == split).any())
 
 
+def method_sets(opts: BenchOptions, name: str) -> dict[str, Any]:
+    """The training options of one method beyond the shared ones: ``train`` < ``methods_set.NAME``."""
+    return merge(opts.train, opts.methods_set.get(name, {}))
+
+
 def train_step(opts: BenchOptions, name: str, run_dir: Path) -> dict[str, Any]:
     """Train ``name`` in ``run_dir`` (from its last checkpoint where one exists)."""
     from cfkit.train import train
     from cfkit.train.checkpoint import latest
 
     resumed = latest(run_dir) is not None
-    sets = merge(opts.train, opts.methods_set.get(name, {}))
+    sets = method_sets(opts, name)
     budget = {"iters": opts.iters, "epochs": opts.epochs}
     common = {"size": opts.size, "width": opts.width, "seed": opts.seed, "device": opts.device}
     train(name, opts.data_a, opts.data_b, set=sets, out=str(run_dir), resume=resumed or None, **budget, **common)
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     if run["status"] != "finished":
         raise CfkitError(f"{name}: training stopped at step {run['step']} of {run['total']}; rerun to continue")
-    return {"resumed": resumed, "iters": run["total"], "schedule": run["schedule"]}
+    return {"resumed": resumed, "iters": run["total"], "schedule": run["schedule"], "set": sets}
 
 
 def translate_step(opts: BenchOptions, run_dir: Path, out: Path) -> dict[str, Any]:
@@ -121,32 +126,37 @@ def eval_config(opts: BenchOptions, root: Path):
     )
 
 
-def eval_step(cfg) -> dict[str, Any]:
-    """Evaluate; an evaluation interrupted in the bench's own folder is replaced (``force``)."""
+def eval_step(cfg, methods: list[str]) -> dict[str, Any]:
+    """Evaluate; an earlier or interrupted evaluation in the bench's own folder is replaced (``force``)."""
     from cfkit.evaluate.api import run_eval
 
     doc = run_eval(cfg, force=True)
-    return {"methods": list(doc["metrics"]), "n": doc["source"]["n"]}
+    return {"methods": methods, "n": doc["source"]["n"]}
 
 
 def study_step(opts: BenchOptions, root: Path) -> dict[str, Any]:
-    """Create the study from the evaluation; one already in the bench's database (a run killed between its
-    commit and the record) is kept and its ``study.yaml`` written again."""
+    """Create the study from the evaluation; one of the same methods already in the bench's database (a run
+    killed between its commit and the record) is kept and its ``study.yaml`` written again."""
     from cfkit.study.db import open_db
     from cfkit.study.design import create_study, export_yaml, study_definition
 
-    out = root / "study"
-    db = out / "study.db"
+    out = root / "study" / opts.study.name
+    db = root / "study" / "study.db"
     if db.is_file():
         try:
-            study_definition(open_db(db, create=False), opts.study.name)
+            made_for = list(study_definition(open_db(db, create=False), opts.study.name)["methods"])
         except InputError:
-            pass
-        else:
+            made_for = None
+        if made_for is not None and sorted(made_for) != sorted(opts.methods):
+            raise InputError(
+                f"the study '{opts.study.name}' in {db} shows {', '.join(made_for)}; "
+                "name the study of these methods (--set study.name=NAME)"
+            )
+        if made_for is not None:
             export_yaml(open_db(db, create=False), opts.study.name, out / "study.yaml")
-            return {"db": str(db), "name": opts.study.name, "kept": True}
+            return {"db": str(db), "options": opts.study.to_dict(), "kept": True}
     create_study(opts.study, db=db, out=out, from_eval=root / "eval")
-    return {"db": str(db), "name": opts.study.name}
+    return {"db": str(db), "options": opts.study.to_dict()}
 
 
 def leaderboard(doc: dict) -> dict[str, Any]:
@@ -167,15 +177,23 @@ def run_bench(options: BenchOptions | None = None, **fields: Any) -> dict[str, A
     opts = api_options(BenchOptions, options, fields)
     check_options(opts)
     root = Path(opts.out)
-    ledger = Ledger(root, opts.to_dict(), nested=("eval", "study"))
+    ledger = Ledger(root, opts.to_dict(), nested=("eval",), free=("methods", "methods_set", "study"))
     link_split(opts.data_a, opts.test_split, root / "source")
+    for name in opts.methods:
+        done, sets = ledger.steps.get(f"{name}/train"), method_sets(opts, name)
+        if done and done.get("set", sets) != sets:
+            raise InputError(f"{name} was trained in {root} with other options ({done['set']}); choose another --out")
     n = len(opts.methods)
     for k, name in enumerate(opts.methods, 1):
         run_dir, results = root / "runs" / name, root / "results" / name
         ledger.run(f"{name}/train", f"[{k}/{n}] {name}: train", partial(train_step, opts, name, run_dir))
         ledger.run(f"{name}/translate", f"[{k}/{n}] {name}: translate", partial(translate_step, opts, run_dir, results))
+    if ledger.steps.get("eval", {}).get("methods") != opts.methods:  # methods added or dropped since
+        ledger.forget("eval", "study")
+    if ledger.steps.get("study", {}).get("options") != opts.study.to_dict():
+        ledger.forget("study")
     cfg = eval_config(opts, root)
-    ledger.run("eval", "evaluate", partial(eval_step, cfg))
+    ledger.run("eval", "evaluate", partial(eval_step, cfg, opts.methods))
     ledger.run("study", "study", partial(study_step, opts, root))
     metrics = json.loads((root / "eval" / "metrics.json").read_text(encoding="utf-8"))
     ledger.finish(leaderboard(metrics))

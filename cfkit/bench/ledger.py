@@ -2,7 +2,8 @@
 
 Each finished step is recorded at once with an atomic write, so a killed run continues with the first
 step not recorded; a step in progress when the run stopped is done again (training from its last
-checkpoint). A bench folder keeps the options it was started with: another set is refused by name.
+checkpoint). A bench folder keeps the options it was started with (but for ``free`` ones, e.g. the list of
+methods): others are refused by name.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ FILE = "bench.json"
 FORMAT = "cfkit-bench-1"
 
 
-def changed_keys(old: dict[str, Any], new: dict[str, Any], nested: tuple[str, ...] = ()) -> list[str]:
-    """Keys whose values differ between two option records, ``nested`` option groups key by key (dotted).
+def changed_keys(
+    old: dict[str, Any], new: dict[str, Any], nested: tuple[str, ...] = (), free: tuple[str, ...] = ()
+) -> list[str]:
+    """Keys whose values differ between two option records, ``nested`` option groups key by key (dotted),
+    ``free`` keys left out.
 
     Option names only one record has (another cfkit version's) are not compared."""
     out = []
-    for key in sorted(set(old) & set(new)):
+    for key in sorted(set(old) & set(new) - set(free)):
         if key in nested:
             out += [f"{key}.{k}" for k in changed_keys(old[key], new[key])]
         elif old[key] != new[key]:
@@ -37,7 +41,7 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any], nested: tuple[str, ..
 class Ledger:
     """The step records of one bench folder."""
 
-    def __init__(self, root: Path, options: dict[str, Any], nested: tuple[str, ...] = ()):
+    def __init__(self, root: Path, options: dict[str, Any], nested: tuple[str, ...] = (), free: tuple[str, ...] = ()):
         self.path = root / FILE
         self.doc: dict[str, Any] = {"format": FORMAT, "options": options, "steps": {}, "status": "running"}
         if self.path.is_file():
@@ -47,13 +51,13 @@ class Ledger:
                 raise InputError(f"{self.path}: not a readable bench record; choose another --out") from None
             if saved.get("format") != FORMAT:
                 raise InputError(f"{self.path}: not a cfkit bench record; choose another --out")
-            diff = changed_keys(saved["options"], options, nested)
+            diff = changed_keys(saved["options"], options, nested, free)
             if diff:
                 raise InputError(
                     f"{root} was started with other options ({', '.join(diff)}); "
                     "rerun it with the same options or choose another --out"
                 )
-            self.doc = saved
+            self.doc = {**saved, "options": options, "status": "running"}
         elif root.is_dir() and any(root.iterdir()):
             raise InputError(f"{root} is not empty and holds no {FILE}; choose another --out")
         root.mkdir(parents=True, exist_ok=True)
@@ -78,6 +82,12 @@ class Ledger:
         self.save()
         info(f"{what}: done ({self.steps[key]['seconds']:.1f} s)")
         return self.steps[key]
+
+    def forget(self, *keys: str) -> None:
+        """Drop the records of ``keys``: those steps are done again."""
+        for key in keys:
+            self.steps.pop(key, None)
+        self.save()
 
     def finish(self, leaderboard: dict[str, Any]) -> None:
         self.doc.update(status="finished", leaderboard=leaderboard)
