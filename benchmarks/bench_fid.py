@@ -79,8 +79,8 @@ def main() -> None:
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA}")
+    from cfkit.evaluate.metrics.fid import frechet_distance, pytorch_fid_distance
     from cfkit.evaluate.testing import write_random_fid_weights
-    from cfkit.metrics.fid import frechet_distance, pytorch_fid_distance
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from cfkit.faces.locate import MIN_PEAK
-from cfkit.faces.scheme import NAMES, from_lm5
+from cfkit.geometry.scheme import NAMES, from_lm5
 from cfkit.imageio import load_rgb
 from cfkit.nets.landmarks import load_regressor
 from cfkit.train.data import to_float

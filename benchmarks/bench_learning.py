@@ -1,4 +1,4 @@
-"""Does each method learn? The known-answer task (cfkit.train.known_answer) as a curve and a table.
+"""Does each method learn? The known-answer task (cfkit.evaluate.known_answer) as a curve and a table.
 
     python benchmarks/bench_learning.py --methods cartoongan,cartoongan-mask,cyclegan,nst
                                         [--iters 300] [--size 64] [--width 0.5] [--points 4]
@@ -47,9 +47,9 @@ def method_sets(items: list[str], method: str) -> dict:
 
 
 def run_method(method: str, task, args, out: Path) -> list[dict]:
+    from cfkit.evaluate.known_answer import score
+    from cfkit.runs.checkpoint import latest, step_of
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest, step_of
-    from cfkit.train.known_answer import score
     from cfkit.train.method import METHODS
 
     # cartoon -> photo methods (cpgan) learn the reverse task (stylised photos -> the photos) unless --forward
@@ -139,7 +139,7 @@ def main() -> None:
 
     import torch
 
-    from cfkit.train.known_answer import build_task
+    from cfkit.evaluate.known_answer import build_task
     from cfkit.train.method import METHODS
 
     torch.set_num_threads(args.threads)

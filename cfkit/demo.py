@@ -4,7 +4,7 @@ It uses only images that ship with installed packages: scikit-image's astronaut,
 sample photos (t1.jpg with 6 faces, Tom Hanks) and the 1927 Solvay photo (29 faces) carried by the
 ``scrfd`` sdist. No cartoon faces ship inside any package, so unless ``--cartoons DIR`` is given the
 cartoon domain is synthesised from the photos with the known-answer task's stylisation filter
-(:mod:`cfkit.train.known_answer`; stated in the demo's README.txt): a few photos are held out and the
+(:mod:`cfkit.evaluate.known_answer`; stated in the demo's README.txt): a few photos are held out and the
 run's translations of them are scored against their stylised copies, beside copying the input.
 ``--cartoons DIR`` curates real cartoons (cartoon profile: anime detector, cartoon landmarks, masks).
 """
@@ -78,8 +78,8 @@ def _shipped_photos(raw: Path) -> list[Path]:
 
 
 def _stylised_folder(src: Path, dst: Path) -> Path:
+    from cfkit.evaluate.known_answer import stylise
     from cfkit.imageio import list_images, load_rgb, save_png
-    from cfkit.train.known_answer import stylise
 
     for p in list_images(src):
         save_png(dst / f"{p.stem}.png", stylise(load_rgb(p)))
@@ -121,8 +121,8 @@ def run_demo(opts: DemoOptions = DEMO_DEFAULTS, cartoons: Path | None = None) ->
     else:
         import pandas as pd
 
+        from cfkit.evaluate.known_answer import build_task
         from cfkit.imageio import list_images
-        from cfkit.train.known_answer import build_task
 
         sources = pd.read_parquet(photos / "manifest.parquet", columns=["id", "path"])
         task = build_task(
@@ -158,8 +158,8 @@ def run_demo(opts: DemoOptions = DEMO_DEFAULTS, cartoons: Path | None = None) ->
     )
     paths: dict[str, Path] = {}
     if task is not None:
+        from cfkit.evaluate.known_answer import score
         from cfkit.fsutil import atomic_write_json
-        from cfkit.train.known_answer import score
 
         paths["known_answer"] = out / "known_answer.json"
         known = score(run, task)

@@ -55,7 +55,7 @@ def test_help_lists_come_from_the_registries(run_cli, monkeypatch):
     """A method, metric or dataset source registered by a new module shows up in its command's help."""
     from cfkit.curate.profiles import PHOTO
     from cfkit.curate.sources import SOURCES, Source
-    from cfkit.metrics import METRICS
+    from cfkit.evaluate.metrics import METRICS
     from cfkit.train.method import METHODS
 
     for registry in (METHODS, METRICS, SOURCES):

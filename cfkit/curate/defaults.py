@@ -25,7 +25,7 @@ class PrepareOptions:
     """Options of one ``prepare`` run; ``fingerprint()`` guards a resumed run against changed options."""
 
     size: int = 128
-    template: str | None = None  # None -> the source profile's template
+    template: str = "ffhq"  # ffhq | arcface (cfkit.geometry.align.TEMPLATES)
     policy: str = "largest"
     mask: bool = False
     mask_method: str = "landmarks"

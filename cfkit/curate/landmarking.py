@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cfkit.faces import scheme
 from cfkit.faces.locate import MIN_PEAK, LandmarkChain
+from cfkit.geometry import scheme
 
 
 class Landmarker:

@@ -30,7 +30,7 @@ from cfkit.curate.card import eye_alignment, render
 from cfkit.curate.dedupe import exact_duplicates, near_duplicates
 from cfkit.curate.defaults import CHUNK, PREPARE_DEFAULTS, PrepareOptions
 from cfkit.curate.journal import Journal
-from cfkit.curate.profiles import profile
+from cfkit.curate.sources import profile
 from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap, safe_id
@@ -142,7 +142,6 @@ def prepare(
     prof = profile(source, kind)
     fields = {"size": size, "template": template, "policy": policy, "mask": mask, "mask_method": mask_method}
     opts = api_options(PrepareOptions, options, {**fields, "seed": seed}, prepare_layer(source))
-    opts = replace(opts, template=opts.template or prof.template)
     source_options = typed_source_options(source, source_options or {})  # a bad -o fails before any work
     if opts.mask:
         from cfkit.curate.maskers import make_masker

@@ -15,12 +15,7 @@ from dataclasses import dataclass
 class Profile:
     name: str
     detectors: tuple[str, ...]  # tried in order; "centre" = whole-image centre crop
-    template: str = "ffhq"
     photo: bool = True  # photos get 68-point refinement, eye measurement and quality filters
-
-    @property
-    def refine(self) -> bool:
-        return self.photo
 
 
 PHOTO = Profile("photo", detectors=("scrfd",))
@@ -32,16 +27,3 @@ ANIME = Profile("anime", detectors=("animeface", "centre"), photo=False)
 """Anime drawings: the anime face detector, else the centre crop."""
 KINDS = {"photo": PHOTO, "cartoon": CARTOON}
 """What ``--profile`` accepts."""
-
-
-def profile(source: str, kind: str | None = None) -> Profile:
-    """The profile ``source`` declares, or the generic one of ``kind`` ("photo" | "cartoon") if it differs."""
-    from cfkit.curate.sources import SOURCES
-    from cfkit.errors import InputError
-
-    own = SOURCES.get(source).profile
-    if kind is None:
-        return own
-    if kind not in KINDS:
-        raise InputError(f"unknown --profile '{kind}' (known: {', '.join(KINDS)})")
-    return own if own.photo == (kind == "photo") else KINDS[kind]

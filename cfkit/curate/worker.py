@@ -44,9 +44,9 @@ def check(job: Job) -> None:
     """Fail fast, in the calling process, on bad options or missing model assets."""
     from cfkit.assets import asset_path
     from cfkit.errors import CfkitError
-    from cfkit.faces.align import TEMPLATES
     from cfkit.faces.aligner import POLICIES
     from cfkit.faces.detector import detector_model_path
+    from cfkit.geometry.align import TEMPLATES
 
     if job.template not in TEMPLATES:
         raise CfkitError(f"unknown template '{job.template}' (known: {', '.join(TEMPLATES)})")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cfkit.console import info, warn
+from cfkit.console import warn
 from cfkit.errors import CfkitError, InputError
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted, Item, extract
-from cfkit.evaluate.features import FEATURES, REFERENCE, SOURCE, TARGET
+from cfkit.evaluate.features import FEATURES, REFERENCE, SOURCE, TARGET, inception
 from cfkit.evaluate.inputs import (
     dataset_images,
     describe_unmatched,
@@ -36,40 +36,25 @@ def _versions() -> dict:
 
 
 def _reference(cfg: EvalConfig, needs: set[str], res: Extracted) -> tuple[list[Item], dict]:
-    """Load cached/``.npz`` reference statistics, or the reference items to extract; plus provenance."""
-    from cfkit.assets import asset_info, asset_path
-    from cfkit.nets import inception as inc
-
-    if "inception" not in needs:
+    """The reference images to decode for the features that read them (none where Inception's statistics are
+    all that is needed and are cached), and the reference's provenance."""
+    uses = {n for n in needs if REFERENCE in FEATURES.get(n).kinds}
+    if not uses:
         return [], {}
     if not cfg.reference:
         res.unavailable["reference"] = "no reference given (--reference DIR or .npz)"
         return [], {}
     ref = Path(cfg.reference)
     if ref.suffix == ".npz":
-        if not ref.is_file():
-            raise InputError(f"reference statistics not found: {ref}")
-        stats = inc.load_stats(ref)
-        res.reference_stats = {**stats, "n": len(stats["features"]) if stats["features"] is not None else 0}
-        return [], {"path": str(ref), "kind": "npz"}
+        for n in sorted(uses - {"inception"}):
+            res.unavailable[n] = f"{ref} holds Inception statistics only; give --reference DIR for {n}"
+        return [], inception.npz_reference(ref, res) if "inception" in uses else {"path": str(ref), "kind": "npz"}
     files = index_folder(dataset_images(ref))
     prov = {"path": str(ref), "kind": "folder", "n": len(files)}
-    try:
-        asset_path("fid-inception")  # fetched on first use
-    except CfkitError:
-        return [], prov  # the Inception load reports the missing weights
-    rec = asset_info("fid-inception")
-    key = inc.stats_key(list(files.values()), cfg.fid_dims, rec["sha256"])
-    cached = inc.cached_stats_path(key)
-    prov.update(cache_key=key, cache_file=str(cached))
-    if cfg.cache and cached.is_file():
-        stats = inc.load_stats(cached)
-        res.reference_stats = {**stats, "n": len(stats["features"])}
-        prov["cached"] = True
-        info(f"reference statistics from cache ({len(files)} images): {cached}")
-        return [], prov
-    prov["cached"] = False
-    return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
+    decode = "inception" in uses and inception.needs_reference_images(cfg, files, res, prov)
+    if decode or uses - {"inception"}:
+        return [Item(f"{REFERENCE}:{k}", {REFERENCE: p}) for k, p in files.items()], prov
+    return [], prov
 
 
 def _targets(cfg: EvalConfig, ids: list[str], needs: set[str], res: Extracted) -> tuple[dict[str, Path], dict, set]:
@@ -95,27 +80,12 @@ def _score(metric, ctx) -> dict:
         return {"value": None, "ci": None, "n": 0, "unavailable": str(e)}
 
 
-def _reference_from_features(res: Extracted, ref_items: list[Item], ref_prov: dict, cfg: EvalConfig) -> None:
-    """Reference statistics from freshly extracted features (cached for the next run)."""
-    from cfkit.nets import inception as inc
-
-    feats = res.feature("inception", REFERENCE)
-    keys = [it.key for it in ref_items if it.key in feats]
-    if not keys:
-        return
-    f = np.stack([feats[k] for k in keys])
-    if cfg.cache and len(keys) == len(ref_items) and "cache_file" in ref_prov:
-        inc.save_stats(ref_prov["cache_file"], f, [k.split(":", 1)[1] for k in keys])
-    mu, sigma = inc.statistics(f)
-    res.reference_stats = {"mu": mu, "sigma": sigma, "features": f, "n": len(keys)}
-
-
 def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | None = None, **options) -> dict:
     """FID of ``folder`` against ``reference`` (folder, cached by content, or ``.npz``) without a report.
 
     The pytorch-fid equivalent is ``python -m pytorch_fid FOLDER REFERENCE``.
     """
-    from cfkit.metrics.fid import frechet_distance
+    from cfkit.evaluate.metrics.fid import frechet_distance
 
     cfg = api_options(EvalConfig, config, {**options, "reference": reference, "grid_rows": 0})
     t0 = time.perf_counter()
@@ -126,14 +96,12 @@ def fid_folders(folder: str | Path, reference: str | Path, config: EvalConfig | 
     extract(items + ref_items, ["images", REFERENCE], {"inception"}, cfg, res)
     if "inception" in res.unavailable:
         raise CfkitError(res.unavailable["inception"])
-    _reference_from_features(res, ref_items, ref_prov, cfg)
-    from cfkit.nets.inception import statistics
-
+    inception.reference_from_features(res, ref_items, ref_prov, cfg)
     feats = res.feature("inception", "images")
     if len(feats) < 2 or res.reference_stats is None or res.reference_stats["n"] < 2:
         raise InputError("FID needs >= 2 decodable images on each side")
     x = np.stack([feats[k] for k in files if k in feats])
-    mu, sigma = statistics(x)
+    mu, sigma = inception.statistics(x)
     t1 = time.perf_counter()
     ref = res.reference_stats
     value = frechet_distance(mu, sigma, ref["mu"], ref["sigma"], x, ref.get("features"), cfg.fid_exact)
@@ -159,9 +127,10 @@ def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options
     from cfkit.evaluate.compare import compare_methods
     from cfkit.evaluate.figure import write_figure
     from cfkit.evaluate.latex import write_latex
+    from cfkit.evaluate.metrics import METRICS
+    from cfkit.evaluate.metrics._base import MetricContext
     from cfkit.evaluate.report import write_report
     from cfkit.fsutil import OutputFolder
-    from cfkit.metrics import METRICS, MetricContext
 
     cfg = api_options(EvalConfig, config, options)
     t0 = time.perf_counter()
@@ -191,7 +160,7 @@ def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options
     extract(items + ref_items, roles, needs, cfg, res)
 
     if ref_items and "inception" not in res.unavailable:
-        _reference_from_features(res, ref_items, ref_prov, cfg)
+        inception.reference_from_features(res, ref_items, ref_prov, cfg)
     if res.reference_stats is not None and res.reference_stats["n"] < 2 and ref_prov.get("kind") == "folder":
         res.unavailable["reference"] = f"reference has {res.reference_stats['n']} usable image(s); FID/KID need >= 2"
         res.reference_stats = None

@@ -27,7 +27,7 @@ def print_comparisons(doc: dict) -> None:
 
 def metrics_help() -> list[str]:
     """One line per registered metric: name, label, direction (``--list-metrics`` and ``cfkit eval --help``)."""
-    from cfkit.metrics import METRICS
+    from cfkit.evaluate.metrics import METRICS
 
     rows = [(name, METRICS.get(name)) for name in METRICS.names()]
     return [f"{n:20s} {m.label} ({'higher' if m.higher_is_better else 'lower'} is better)" for n, m in rows]

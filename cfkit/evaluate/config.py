@@ -10,7 +10,7 @@ from cfkit.options import Layer, read_mapping
 
 
 def _default_metrics() -> list[str]:
-    from cfkit.metrics import default_metrics
+    from cfkit.evaluate.metrics import default_metrics
 
     return default_metrics()
 

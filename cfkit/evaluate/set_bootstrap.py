@@ -3,7 +3,7 @@
 Both methods are scored on the ids both translated and on the same resamples of those ids (rows of the
 Inception features already extracted, never images). Each method's values are computed once per id set
 and reused by every pair, so k methods cost k bootstraps. A resample is a vector of counts (how often each
-image was drawn). FID: the low-rank Frechet distance of :mod:`cfkit.metrics.fid` (``fid_lowrank``) from the
+image was drawn). FID: the low-rank Frechet distance of :mod:`cfkit.evaluate.metrics.fid` (``fid_lowrank``) from the
 counts and the features projected on the reference factor once, so a resample costs one eigendecomposition
 of at most (distinct images drawn)^2. KID: the unbiased MMD^2 of all common images against the whole reference (what
 KID's random subsets estimate), without its reference-only term, which cancels in a difference; pairs of an
@@ -59,7 +59,7 @@ class SetLevelBootstrap:
 
     def _fid_reference(self) -> tuple:
         """``(mu, tr sigma, factor of sigma)`` of the reference, computed once."""
-        from cfkit.metrics.fid import sigma_factor
+        from cfkit.evaluate.metrics.fid import sigma_factor
 
         if self._fid_ref is None:
             sigma = self.ref["sigma"]

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cfkit.faces.align import TEMPLATES, align_face, centre_crop, eye_error, transform_points
 from cfkit.faces.detector import Detection
+from cfkit.geometry.align import TEMPLATES, align_face, centre_crop, eye_error, transform_points
 
 POLICIES = ("largest", "all", "skip")
-DETECTORS = ("scrfd", "animeface", "centre")
 
 # Where dlib's HOG detector puts its box on aligned faces (fraction of the side, measured on
 # apdrawing + CelebA photos); the shape predictor is seeded with it during refinement.

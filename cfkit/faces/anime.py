@@ -6,7 +6,7 @@ shown. Otherwise callers fall back (e.g. to a centre crop) and record
 :attr:`AnimeFaceDetector.unusable` as the reason.
 
 Besides faces it gives parts (eyes, nose, mouth, chin): :meth:`AnimeFaceDetector.parts` returns
-them in the 5-point scheme of :mod:`cfkit.faces.scheme`. On tight crops (a face filling a small
+them in the 5-point scheme of :mod:`cfkit.geometry.scheme`. On tight crops (a face filling a small
 image) animeface finds nothing until the image is enlarged and given a margin, so ``parts`` tries
 :data:`ATTEMPTS` in turn.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfkit.faces.detector import Detection
-from cfkit.faces.scheme import from_animeface
+from cfkit.geometry.scheme import from_animeface
 
 #: (longest side in px, margin as a fraction of that side) tried in order by ``parts``; 0 = as is.
 #: Measured on 40 images of each cartoon set in ../shared/data (docs/landmarks.md): a 25% margin

@@ -8,20 +8,6 @@ import numpy as np
 
 from cfkit.assets import asset_path
 
-LEFT_EYE = slice(36, 42)  # subject's right eye, image left
-RIGHT_EYE = slice(42, 48)
-
-
-def eye_centres(pts68: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of the image-left and image-right eyes of a (68, 2) landmark array."""
-    return pts68[LEFT_EYE].mean(axis=0), pts68[RIGHT_EYE].mean(axis=0)
-
-
-def inter_ocular(pts68: np.ndarray) -> float:
-    """Distance between the eye centres (the usual NME normaliser)."""
-    a, b = eye_centres(pts68)
-    return float(np.linalg.norm(a - b))
-
 
 class Landmarks68:
     """dlib HOG face detector + 68-point shape predictor.

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cfkit.faces import scheme
+from cfkit.geometry import scheme
 
 #: a regressor's points are kept when the mean peak of its 5 heatmaps reaches this (trained peaks are ~1)
 MIN_PEAK = 0.3

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from cfkit.errors import InputError
-from cfkit.faces.scheme import PARTS
+from cfkit.geometry.scheme import PARTS
 from cfkit.methods.cyclegan import lsgan
 from cfkit.nets.cpgan import Generator, NLayerDiscriminator, part_centres, strip_masks, strip_rows, template_points
 from cfkit.nets.cyclegan import init_weights

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from cfkit.errors import InputError
-from cfkit.faces.scheme import NAMES, PARTS
+from cfkit.geometry.scheme import NAMES, PARTS
 from cfkit.methods.cyclegan import CycleGAN, CycleGANCore, lsgan
 from cfkit.methods.landmark_regressor import regressor_objective
 from cfkit.nets.cyclegan import NLayerDiscriminator, init_weights

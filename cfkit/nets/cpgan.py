@@ -77,9 +77,9 @@ def template_points(template: str = "ffhq") -> np.ndarray:
     mouth centre: ``4 x 2`` image-relative (x, y) in [0, 1].
 
     The canonical face is insightface's ArcFace template; for ``ffhq`` it is placed by the FFHQ
-    oriented square, as :func:`cfkit.faces.align.template_eyes` does for the eyes.
+    oriented square, as :func:`cfkit.geometry.align.template_eyes` does for the eyes.
     """
-    from cfkit.faces.align import arcface_points, template_matrix, transform_points
+    from cfkit.geometry.align import arcface_points, template_matrix, transform_points
 
     size = 1024  # pixel-centre coordinates, converted to relative units below
     canon = arcface_points(112)
@@ -125,11 +125,11 @@ def strip_masks(size: int, strips: list[tuple[int, int]]) -> torch.Tensor:
 def part_centres(points: torch.Tensor | None, ok: torch.Tensor | None, fallback: torch.Tensor, n: int) -> torch.Tensor:
     """Centres of the eyes (mean of both), nose and mouth: ``3 x N x 2`` image-relative (x, y).
 
-    ``points``: ``N x 5 x 2`` in cfkit's 5-point scheme (:mod:`cfkit.faces.scheme`), ``ok``: ``N``
+    ``points``: ``N x 5 x 2`` in cfkit's 5-point scheme (:mod:`cfkit.geometry.scheme`), ``ok``: ``N``
     (1 where the image has landmarks); images without landmarks (or ``points=None``) use
     ``fallback``, the ``4 x 2`` template points of :func:`template_points`.
     """
-    from cfkit.faces.scheme import PARTS
+    from cfkit.geometry.scheme import PARTS
 
     fb = torch.stack([fallback[list(idx)].mean(0) for idx in PARTS.values()])  # 3 x 2
     out = fb[:, None].expand(-1, n, -1)

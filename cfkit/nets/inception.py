@@ -1,8 +1,8 @@
-"""pytorch-fid's InceptionV3 on cfkit-decoded images, feature statistics and their content-keyed cache.
+"""pytorch-fid's InceptionV3 on cfkit-decoded images.
 
 Preprocessing is pytorch-fid's, split in two: :func:`to_inception_input` (``ToTensor`` then bilinear
 resize to 299, per image, so it runs in decode workers) and the model's own ``2x - 1`` normalisation.
-Features, their mean and covariance are computed exactly as ``pytorch_fid.fid_score`` does (float64).
+Features are computed exactly as ``pytorch_fid.fid_score`` does.
 
 The fast network (the default) is pytorch-fid's with each BatchNorm folded into its convolution and
 channels_last memory (oneDNN's fastest CPU convolutions): features within ~1e-6 of the original.
@@ -11,19 +11,12 @@ channels_last memory (oneDNN's fastest CPU convolutions): features within ~1e-6 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
 
 from cfkit.assets import asset_info, asset_path
-from cfkit.fsutil import atomic_open, sha256_file
-from cfkit.resources import cache_dir
 
-FEATURE_VERSION = 1
-"""Bump when decoding or preprocessing changes: invalidates cached statistics."""
 SIZE = 299
 
 
@@ -115,40 +108,3 @@ def forward_features(model, batch) -> np.ndarray:
     if pred.size(2) != 1 or pred.size(3) != 1:
         pred = adaptive_avg_pool2d(pred, output_size=(1, 1))
     return pred.squeeze(3).squeeze(2).cpu().numpy()
-
-
-def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mu, sigma) as ``pytorch_fid.fid_score.calculate_activation_statistics`` (float64)."""
-    act = np.asarray(features, dtype=np.float64)
-    return np.mean(act, axis=0), np.cov(act, rowvar=False)
-
-
-def stats_key(files: list[Path], dims: int, weights_sha256: str) -> str:
-    """Cache key: contents of every file (in order) + options + weights + preprocessing version."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"dims": dims, "weights": weights_sha256, "version": FEATURE_VERSION}).encode())
-    for f in files:
-        h.update(sha256_file(f).encode())
-    return h.hexdigest()
-
-
-def cached_stats_path(key: str) -> Path:
-    return cache_dir("fid") / f"{key[:32]}.npz"
-
-
-def save_stats(path: str | Path, features: np.ndarray, ids: list[str] | None = None) -> None:
-    """pytorch-fid ``.npz`` (``mu``, ``sigma``) plus the float32 ``features`` KID needs and the ``ids``."""
-    mu, sigma = statistics(features)
-    extra = {"ids": np.array(ids)} if ids is not None else {}
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, mu=mu, sigma=sigma, features=np.asarray(features, dtype=np.float32), **extra)
-
-
-def load_stats(path: str | Path) -> dict:
-    """``{"mu", "sigma", "features" (or None)}`` from a pytorch-fid or cfkit ``.npz``."""
-    with np.load(path) as f:
-        return {
-            "mu": f["mu"][:],
-            "sigma": f["sigma"][:],
-            "features": f["features"][:] if "features" in f.files else None,
-        }

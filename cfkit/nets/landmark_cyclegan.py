@@ -7,14 +7,14 @@ built from the official CycleGAN layers of :mod:`cfkit.nets.cyclegan`:
   landmark-matched global discriminator of Eq. 5.
 * :func:`local_discriminator`: a PatchGAN for one facial part's patches (Eq. 6), as deep as the
   patch side allows.
-* :func:`part_patches`: the patches of one part (``cfkit.faces.scheme.PARTS``) cut at given points.
+* :func:`part_patches`: the patches of one part (``cfkit.geometry.scheme.PARTS``) cut at given points.
 """
 
 from __future__ import annotations
 
 import torch
 
-from cfkit.faces.scheme import PARTS
+from cfkit.geometry.scheme import PARTS
 from cfkit.nets.cyclegan import NLayerDiscriminator, ResnetGenerator
 from cfkit.nets.patches import crop_patches
 

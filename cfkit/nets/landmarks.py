@@ -1,7 +1,7 @@
 """Heatmap landmarks: Gaussian targets, differentiable soft-argmax, and the U-Net regressor.
 
 Points are ``N x K x 2`` tensors of (x, y) in image-relative units [0, 1] (the scheme of
-:mod:`cfkit.faces.scheme`, K = 5); pixel ``i`` covers [i, i + 1) / size, so its centre is at
+:mod:`cfkit.geometry.scheme`, K = 5); pixel ``i`` covers [i, i + 1) / size, so its centre is at
 (i + 0.5) / size. Heatmaps are ``N x K x H x W`` with a Gaussian of peak 1 at each point.
 
 The regressor is the landmark model of Landmark-Assisted CycleGAN (seed 002): a U-Net
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from cfkit.faces.scheme import NAMES
+from cfkit.geometry.scheme import NAMES
 from cfkit.nets.unet import UNet
 
 #: Gaussian sigma as a fraction of the image side (1.6 px at 64 px, 3.2 px at 128 px)
@@ -110,17 +110,12 @@ def load_regressor(run_or_ckpt: str | Path, device: str | torch.device = "cpu") 
 
     Gradients still flow through it to its input (for landmark losses in other methods).
     """
-    from cfkit.errors import InputError
-    from cfkit.train import checkpoint as ckpt
+    from cfkit.runs.load import load_run
 
-    path = ckpt.find(run_or_ckpt)
-    state = ckpt.load(path)
-    cfg = state.get("config") or {}
-    if state.get("format") != "cfkit-train-1" or cfg.get("name") != "landmark-regressor":
-        raise InputError(f"{path}: not a landmark-regressor run (train one with: cfkit train landmark-regressor)")
+    run = load_run(run_or_ckpt, method="landmark-regressor")
+    cfg = run.config
     hp = cfg.get("method") or {}
     net = LandmarkRegressor(width=float(cfg.get("width", 1.0)), depth=int(hp.get("depth", 4)), size=int(cfg["size"]))
-    weights = {**state["nets"], **state.get("ema", {})}["regressor"]
-    net.load_state_dict(weights)
-    net.source = str(path)
+    net.load_state_dict(run.nets["regressor"])
+    net.source = str(run.path)
     return net.to(device).eval().requires_grad_(False)

@@ -25,7 +25,7 @@ _API = {
     "current_trial": "cfkit.study.volunteer",
     "submit": "cfkit.study.volunteer",
     "completion_code": "cfkit.study.volunteer",
-    "image_png": "cfkit.study.volunteer",
+    "trial_pngs": "cfkit.study.stimuli",
     "StudyFull": "cfkit.study.volunteer",
     "ratings_frame": "cfkit.study.export",
     "progress": "cfkit.study.export",

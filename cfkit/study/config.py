@@ -34,7 +34,7 @@ class StudyConfig:
     attention_broken: int = 1  # a trial with an obviously broken output, which must come out worst
     seed: int = 0
     stratify_by: str | None = None  # manifest column (e.g. gender); None: plain seeded sample
-    stale_after_s: int = 7200  # pending trials of volunteers idle this long stop counting toward quotas
+    stale_after_s: int = 600  # a shown trial unanswered this long gives its item's place back to the quota
     instructions: str = (
         "You will see a source face and several results made from it. "
         "Rate each result on every question. There are no right or wrong answers; go with your first impression."

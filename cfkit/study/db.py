@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -53,6 +54,14 @@ def _pg_driver() -> str:
     raise InputError("PostgreSQL needs a driver: pip install 'cfkit[postgres]'")
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing SQLite file owner-only (0600; a missing folder 0700): it holds participant codes and
+    which image came from which method. SQLite gives its -wal and -shm files the database's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):
@@ -82,7 +91,7 @@ class Database:
             if path and path != ":memory:":
                 if not create and not Path(path).is_file():
                     raise InputError(f"study database not found: {path}")
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(path))
             self.engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
             )

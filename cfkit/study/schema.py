@@ -11,9 +11,6 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-IMAGE_KINDS = ("source", "output", "broken")
-TRIAL_KINDS = ("main", "duplicate", "broken", "skipped")  # skipped: an image of it could not be shown
-
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -48,7 +45,7 @@ class Image(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     token: Mapped[str] = mapped_column(String(40), unique=True)
     path: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(10))  # source | output | broken
     source_key: Mapped[str] = mapped_column(String(300))
     method_id: Mapped[int | None] = mapped_column(ForeignKey("methods.id"), nullable=True)
 
@@ -84,7 +81,7 @@ class Trial(Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
-    kind: Mapped[str] = mapped_column(String(10), default="main")
+    kind: Mapped[str] = mapped_column(String(10), default="main")  # main | duplicate | broken | skipped (not shown)
     ref_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # duplicate: the trial it repeats
     layout: Mapped[list] = mapped_column(JSON)  # image ids in display order (randomised per trial)
     shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

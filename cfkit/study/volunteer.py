@@ -1,19 +1,20 @@
 """What the volunteer app calls: start/resume a participant, fetch the next trial, submit answers.
 
-Nothing here returns a method name or an image path: trials carry opaque image tokens only. An image
-that cannot be shown raises :class:`BrokenStimulus` (a neutral message), is recorded for the admin
-(``stimulus_problems`` and the server log) and its trials are skipped for everyone.
-Every submit is one transaction; a repeated submit of the same trial inserts nothing (unique
-constraint + ``ON CONFLICT DO NOTHING``).
+Nothing here returns a method name or an image path: trials carry opaque image tokens only (their pixels
+come from :mod:`cfkit.study.stimuli`). Starting a session reserves nothing: a trial's item takes its
+place in the quota when the trial is shown, and gives it back when the trial is still unanswered
+``stale_after_s`` later, so abandoned or scripted sessions cannot lock a study. Trials whose images
+cannot be shown, or whose item has no place left, are skipped. Every submit is one transaction; a
+repeated submit of the same trial inserts nothing (unique constraint + ``ON CONFLICT DO NOTHING``).
 """
 
 from __future__ import annotations
 
-import logging
+import math
+import numbers
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from sqlalchemy import func, or_, select, update
@@ -25,21 +26,13 @@ from cfkit.study.assignment import pick_items, plan_trials
 from cfkit.study.config import LIKERT_LEVELS, StudyConfig
 from cfkit.study.db import Database
 from cfkit.study.schema import Image, Item, Participant, Response, StimulusProblem, Study, Trial, utcnow
+from cfkit.study.stimuli import recheck_problems
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-SKIPPED_MESSAGE = "One screen could not be shown, so we skipped it. Please go on with the next one."
-log = logging.getLogger("cfkit.study")
 
 
 class StudyFull(CfkitError):
     """Every item has its quota of ratings."""
-
-
-class BrokenStimulus(CfkitError):
-    """An image of a trial cannot be shown; the message names nothing and is safe for a volunteer."""
-
-    def __init__(self) -> None:
-        super().__init__(SKIPPED_MESSAGE)
 
 
 def new_code(groups: int = 2) -> str:
@@ -69,32 +62,47 @@ def load_study(s, name: str) -> tuple[Study, StudyConfig]:
     return study, StudyConfig.from_dict(study.config)
 
 
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(secrets.randbits(64))
+
+
+def _open_items(s, study_id: int) -> dict[int, list[int]]:
+    """Item id -> output image ids, for items none of whose images is recorded as broken."""
+    bad = _broken_images(s, study_id)
+    return {
+        i.id: list(i.output_ids)
+        for i in s.scalars(select(Item).where(Item.study_id == study_id))
+        if not bad.intersection([i.source_image_id, *i.output_ids])
+    }
+
+
+def _held(s, study_id: int, cfg: StudyConfig) -> dict[int, int]:
+    """Places taken per item: answered main trials, and shown ones younger than ``stale_after_s``."""
+    cutoff = utcnow() - timedelta(seconds=cfg.stale_after_s)
+    counted = (
+        select(Trial.item_id, func.count())
+        .join(Participant, Participant.id == Trial.participant_id)
+        .where(Participant.study_id == study_id, Trial.kind == "main")
+        .where(or_(Trial.answered_at.is_not(None), Trial.shown_at >= cutoff))
+        .group_by(Trial.item_id)
+    )
+    return dict(s.execute(counted).all())
+
+
 def start_participant(db: Database, study_name: str) -> str:
-    """Create a participant with a balanced, randomised plan; returns the participant code."""
+    """Create a participant with a randomised plan; returns the participant code.
+
+    The plan's items are provisional (the least-held ones now): nothing is reserved until a trial is shown.
+    """
+    recheck_problems(db, study_name)
     with db.write() as s:
-        study = s.scalar(select(Study).where(Study.name == study_name).with_for_update())  # serialises assignment
-        if study is None:
-            raise InputError(f"no study named '{study_name}'")
-        cfg = StudyConfig.from_dict(study.config)
-        bad = _broken_images(s, study.id)
-        items = {
-            i.id: list(i.output_ids)
-            for i in s.scalars(select(Item).where(Item.study_id == study.id))
-            if not bad.intersection([i.source_image_id, *i.output_ids])
-        }
-        cutoff = utcnow() - timedelta(seconds=cfg.stale_after_s)
-        counted = (
-            select(Trial.item_id, func.count())
-            .join(Participant, Participant.id == Trial.participant_id)
-            .where(Participant.study_id == study.id, Trial.kind == "main")
-            .where(or_(Trial.answered_at.is_not(None), Participant.last_seen >= cutoff))
-            .group_by(Trial.item_id)
-        )
-        load = dict.fromkeys(items, 0) | dict(s.execute(counted).all())
+        study, cfg = load_study(s, study_name)
+        items = _open_items(s, study.id)
+        held = _held(s, study.id, cfg)
+        load = {i: held.get(i, 0) for i in items}
         code = new_code()
-        rng = np.random.default_rng(int.from_bytes(secrets.token_bytes(8), "little"))
-        k = cfg.trials_per_participant or len(items)
-        chosen = pick_items(load, cfg.ratings_per_item, k, rng)
+        rng = _rng()
+        chosen = pick_items(load, cfg.ratings_per_item, cfg.trials_per_participant or len(items), rng)
         if not chosen:
             raise StudyFull("this study has all the ratings it needs; thank you for your interest")
         broken: dict[int, list[int]] = {}
@@ -127,7 +135,7 @@ def find_participant(db: Database, study_name: str, code: str) -> Participant | 
 
 
 def current_trial(db: Database, study_name: str, code: str) -> TrialView | None:
-    """The first unanswered trial of this participant (``None`` when finished); marks it shown."""
+    """The first unanswered trial of this participant (``None`` when finished); showing it holds its place."""
     code = normalize_code(code)
     with db.write() as s:
         study, cfg = load_study(s, study_name)
@@ -135,25 +143,24 @@ def current_trial(db: Database, study_name: str, code: str) -> TrialView | None:
         if p is None:
             raise InputError("unknown participant code")
         p.last_seen = utcnow()
-        total = s.scalar(select(func.count()).select_from(Trial).where(Trial.participant_id == p.id))
-        bad = _broken_images(s, study.id)
-        pending = select(Trial).where(Trial.participant_id == p.id, Trial.answered_at.is_(None)).order_by(Trial.seq)
-        for t in s.scalars(pending).all():
-            item = s.get(Item, t.item_id)
-            if not bad.intersection([item.source_image_id, *t.layout]):
+        trials = s.scalars(select(Trial).where(Trial.participant_id == p.id).order_by(Trial.seq)).all()
+        bad, rng = _broken_images(s, study.id), _rng()
+        for t in trials:
+            if t.answered_at is not None:
+                continue
+            if _prepare(s, study.id, cfg, t, trials, bad, rng):
                 break
-            _skip(s, t, p)  # another volunteer already met its broken image
+            _skip(s, t, p)  # no place left for it, or an image of it cannot be shown
         else:
             return None
-        if t.shown_at is None:
-            t.shown_at = utcnow()
+        item = s.get(Item, t.item_id)
         tokens = dict(
             s.execute(select(Image.id, Image.token).where(Image.id.in_([*t.layout, item.source_image_id]))).all()
         )
         return TrialView(
             trial_id=t.id,
             index=t.seq,
-            total=total,
+            total=len(trials),
             source=tokens[item.source_image_id],
             outputs=tuple(tokens[i] for i in t.layout),
             criteria=tuple(cfg.criteria),
@@ -161,28 +168,88 @@ def current_trial(db: Database, study_name: str, code: str) -> TrialView | None:
         )
 
 
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
+
+
+def _prepare(s, study_id: int, cfg: StudyConfig, t: Trial, trials, bad: set[int], rng) -> bool:
+    """Make ``t`` ready to show and mark it shown: True, or False where it must be skipped.
+
+    A main trial not shown within ``stale_after_s`` takes a place now: the least-held open item this
+    volunteer has not had (its provisional item where that is among them); one shown before keeps its
+    item while that is under quota. A duplicate repeats its trial's item, in a fresh order.
+    """
+    now = utcnow()
+    held = t.shown_at is not None and _aware(t.shown_at) >= now - timedelta(seconds=cfg.stale_after_s)
+    if t.kind == "duplicate" and t.shown_at is None:
+        ref = trials[t.ref_seq]
+        if ref.kind == "skipped":
+            return False
+        t.item_id, t.layout = ref.item_id, [ref.layout[j] for j in rng.permutation(len(ref.layout))]
+    elif t.kind == "main" and not held and not _take_place(s, study_id, cfg, t, trials, rng):
+        return False
+    if bad.intersection([s.get(Item, t.item_id).source_image_id, *t.layout]):
+        return False
+    if t.shown_at is None or (t.kind == "main" and not held):
+        t.shown_at = now
+    return True
+
+
+def _take_place(s, study_id: int, cfg: StudyConfig, t: Trial, trials, rng) -> bool:
+    s.execute(select(Study.id).where(Study.id == study_id).with_for_update())  # one placement at a time
+    items = _open_items(s, study_id)
+    had = {x.item_id for x in trials if x is not t and x.kind == "main" and x.shown_at is not None}
+    held = _held(s, study_id, cfg)
+    free = {i: held.get(i, 0) for i in items if i not in had and held.get(i, 0) < cfg.ratings_per_item}
+    if not free:
+        return False
+    least = min(free.values())
+    if t.item_id in free and (t.shown_at is not None or free[t.item_id] == least):
+        return True
+    ties = [i for i, n in free.items() if n == least]
+    t.item_id = ties[int(rng.integers(len(ties)))]
+    t.layout = [items[t.item_id][j] for j in rng.permutation(len(items[t.item_id]))]
+    return True
+
+
+def _whole(v, lo: int, hi: int) -> int | None:
+    """``v`` as an int when it is a whole number in ``lo..hi`` (not a bool, a string or NaN); else None."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v != int(v):
+        return None
+    return int(v) if lo <= v <= hi else None
+
+
 def validate(view_format: str, outputs: tuple[str, ...], criteria: tuple[str, ...], answers: dict) -> dict:
     """Normalise answers to {criterion: {token: value}}; raise InputError on anything incomplete or invalid."""
+    if not isinstance(answers, dict):
+        raise InputError("answers must map each question to its answer")
     norm: dict[str, dict[str, float]] = {}
     for c in criteria:
         a = answers.get(c)
         if a is None:
             raise InputError(f"please answer '{c}'")
         if view_format == "pairwise":
-            chosen = a if isinstance(a, str) else next((k for k, v in a.items() if v), None)
-            if chosen not in outputs:
+            picked = [k for k, v in a.items() if v is True or _whole(v, 1, 1) == 1] if isinstance(a, dict) else [a]
+            if len(picked) != 1 or not isinstance(picked[0], str) or picked[0] not in outputs:
                 raise InputError(f"please choose one image for '{c}'")
-            norm[c] = {o: float(o == chosen) for o in outputs}
+            norm[c] = {o: float(o == picked[0]) for o in outputs}
             continue
         if not isinstance(a, dict) or set(a) != set(outputs):
             raise InputError(f"please answer '{c}' for every image")
-        vals = {k: int(v) for k, v in a.items()}
-        if view_format == "likert" and not all(v in LIKERT_LEVELS for v in vals.values()):
-            raise InputError(f"'{c}' scores must be 1-5")
+        lo, hi = (LIKERT_LEVELS[0], LIKERT_LEVELS[-1]) if view_format == "likert" else (1, len(outputs))
+        vals = {k: _whole(v, lo, hi) for k, v in a.items()}
+        if None in vals.values():
+            raise InputError(f"'{c}' answers must be whole numbers {lo}-{hi}")
         if view_format == "rank" and sorted(vals.values()) != list(range(1, len(outputs) + 1)):
             raise InputError(f"'{c}': give each image a different rank 1..{len(outputs)}")
         norm[c] = {k: float(v) for k, v in vals.items()}
     return norm
+
+
+def _trial_id(trial_id) -> int:
+    if isinstance(trial_id, bool) or not isinstance(trial_id, numbers.Integral):
+        raise InputError("this trial does not belong to this participant")
+    return int(trial_id)
 
 
 def _insert_ignore(s, rows: list[dict]) -> int:
@@ -199,7 +266,7 @@ def submit(db: Database, study_name: str, code: str, trial_id: int, answers: dic
             select(Trial, Participant, Study.config)
             .join(Participant, Participant.id == Trial.participant_id)
             .join(Study, Study.id == Participant.study_id)
-            .where(Trial.id == int(trial_id), Participant.code == code, Study.name == study_name)
+            .where(Trial.id == _trial_id(trial_id), Participant.code == code, Study.name == study_name)
         ).first()
         if row is None:
             raise InputError("this trial does not belong to this participant")
@@ -254,7 +321,7 @@ def skip_trial(db: Database, study_name: str, code: str, trial_id: int) -> None:
             select(Trial, Participant)
             .join(Participant, Participant.id == Trial.participant_id)
             .join(Study, Study.id == Participant.study_id)
-            .where(Trial.id == int(trial_id), Participant.code == normalize_code(code), Study.name == study_name)
+            .where(Trial.id == _trial_id(trial_id), Participant.code == normalize_code(code), Study.name == study_name)
         ).first()
         if row is not None and row[0].answered_at is None:
             _skip(s, *row)
@@ -263,62 +330,3 @@ def skip_trial(db: Database, study_name: str, code: str, trial_id: int) -> None:
 def completion_code(db: Database, study_name: str, code: str) -> str | None:
     p = find_participant(db, study_name, code)
     return p.completion_code if p is not None and p.completed_at is not None else None
-
-
-def image_path(db: Database, token: str) -> str:
-    with db.read() as s:
-        path = s.scalar(select(Image.path).where(Image.token == token))
-    if path is None:
-        raise InputError("unknown image")
-    return path
-
-
-@lru_cache(maxsize=512)
-def _png(path: str, max_side: int) -> bytes:
-    import io
-
-    from PIL import Image as PILImage
-
-    from cfkit.imageio import load_rgb
-
-    im = PILImage.fromarray(load_rgb(path))
-    if max(im.size) > max_side:
-        im.thumbnail((max_side, max_side), PILImage.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")  # re-encoded: no file name, no metadata reaches the browser
-    return buf.getvalue()
-
-
-def image_png(db: Database, token: str, max_side: int = 384) -> bytes:
-    """The image behind an opaque token as clean PNG bytes; :class:`BrokenStimulus` where it cannot be read."""
-    path = image_path(db, token)
-    try:
-        return _png(path, max_side)
-    except Exception as e:  # undecodable, missing, unreadable: whatever it is, the volunteer must not see it
-        report_broken(db, token, f"{path}: {type(e).__name__}: {e}")
-        raise BrokenStimulus() from None
-
-
-def report_broken(db: Database, token: str, detail: str) -> None:
-    """Record (once) and log that the image behind ``token`` cannot be shown; the admin page lists these."""
-    log.error("study image cannot be shown, its trials are skipped: %s", detail)
-    with db.write() as s:
-        im = s.scalar(select(Image).where(Image.token == token))
-        if im is not None and s.scalar(select(StimulusProblem.id).where(StimulusProblem.image_id == im.id)) is None:
-            s.add(StimulusProblem(study_id=im.study_id, image_id=im.id, detail=detail))
-
-
-def stimulus_problems(db: Database, study_name: str) -> list[dict]:
-    """Images that could not be shown (admin only): method, path, detail, when."""
-    from cfkit.study.schema import StudyMethod
-
-    with db.read() as s:
-        study, _ = load_study(s, study_name)
-        rows = s.execute(
-            select(StudyMethod.name, Image.path, StimulusProblem.detail, StimulusProblem.created_at)
-            .join(Image, Image.id == StimulusProblem.image_id)
-            .outerjoin(StudyMethod, StudyMethod.id == Image.method_id)
-            .where(StimulusProblem.study_id == study.id)
-            .order_by(StimulusProblem.id)
-        ).all()
-    return [{"method": m or "(source)", "path": p, "detail": d, "first_seen": t} for m, p, d, t in rows]

@@ -20,13 +20,11 @@ import torch
 
 from cfkit.errors import InputError
 from cfkit.imageio import load_rgb
-from cfkit.train import checkpoint as ckpt
+from cfkit.runs.load import load_run
 from cfkit.train.config import TrainOptions
 from cfkit.train.data import _check_ids, fit_square, list_domain, to_float, to_uint8
 from cfkit.train.method import METHODS, Method
 from cfkit.train.runtime import pick_device
-
-WEIGHTS = ("ema", "raw")
 
 
 def load_method(
@@ -37,23 +35,17 @@ def load_method(
     ``weights="ema"``: the exponential moving averages where the run kept them (``ema`` set), else the
     trained weights; ``"raw"``: always the trained weights.
     """
-    if weights not in WEIGHTS:
-        raise InputError(f"--weights must be ema or raw (got {weights!r})")
-    path = ckpt.find(run_or_ckpt, prefer_best)
-    state = ckpt.load(path)
-    if state.get("format") != "cfkit-train-1":
-        raise InputError(f"{path}: not a cfkit training checkpoint")
+    run = load_run(run_or_ckpt, prefer_best=prefer_best, weights=weights)
     dev = pick_device(device)
-    config = state["config"]  # given as saved: method keys of other cfkit versions are ignored
+    config = run.config  # given as saved: method keys of other cfkit versions are ignored
     method = METHODS.get(TrainOptions.from_saved(config).name)(config, dev)
     options = method.options
     method.setup()
-    averaged = state.get("ema", {}) if weights == "ema" else {}
-    for name, sd in {**state["nets"], **averaged}.items():
+    for name, sd in run.nets.items():
         method.nets[name].load_state_dict(sd)
     for name, net in method.nets.items():
         method.nets[name] = net.to(dev).eval().requires_grad_(False)
-    return method, options, path
+    return method, options, run.path
 
 
 def state_has_ema(options: TrainOptions) -> bool:

@@ -2,7 +2,7 @@
 
 Read from a prepared dataset's manifest: ``lm5`` (the 5-point scheme, image-relative), or for
 manifests written before it, dlib's ``landmarks68`` (pixels of the aligned image, whose side is
-the ``size`` column) mapped with :func:`cfkit.faces.scheme.from_dlib68`. Plain image folders have
+the ``size`` column) mapped with :func:`cfkit.geometry.scheme.from_dlib68`. Plain image folders have
 none. Points follow :func:`cfkit.train.data.fit_square` (shorter side resized, centre crop).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cfkit.faces import scheme
+from cfkit.geometry import scheme
 from cfkit.nets.landmarks import heatmaps, sigma_px
 
 

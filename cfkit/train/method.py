@@ -174,7 +174,7 @@ class Method:
     needs_edge_smoothed_b: bool = False
     #: the trainer also supplies landmarks: ``a_lm``/``b_lm`` (N x 5 x 2, relative (x, y) after resize,
     #: crop and flip), ``a_lm_ok``/``b_lm_ok`` (N, 1 where the image has landmarks) and ``a_heat``/``b_heat``
-    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.faces.scheme`.
+    #: (N x 5 x H x W Gaussians of peak 1, zero without landmarks); see :mod:`cfkit.geometry.scheme`.
     #: An instance may set it in ``__init__`` from its recipe (cpgan: ``local: landmarks``)
     needs_landmarks: bool = False
     #: trained on one domain (``--data``): batches carry ``a`` (and its extras) only

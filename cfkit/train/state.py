@@ -15,12 +15,11 @@ import torch
 from torch import nn
 
 from cfkit.errors import InputError
-from cfkit.train import checkpoint as ckpt
+from cfkit.runs import checkpoint as ckpt
 from cfkit.train.data import IndexStream
 from cfkit.train.distributed import gather
 from cfkit.train.method import Method
 
-FORMAT = "cfkit-train-1"
 # keys whose change makes a checkpoint incompatible with the current run
 STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema")
 # keys whose change would silently re-plan a resumed run's data or schedule: refused unless ``override``
@@ -40,7 +39,7 @@ class TrainState:
     def state_dict(self, step: int, phase: str, config: dict[str, Any], best: float, world: int) -> dict[str, Any]:
         """The checkpoint's content (a collective under DDP: every process's RNG state is gathered)."""
         return {
-            "format": FORMAT,
+            "format": ckpt.FORMAT,
             "step": step,
             "phase": phase,
             "config": config,

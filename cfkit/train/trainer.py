@@ -25,7 +25,7 @@ import torch
 
 from cfkit.console import info, make_progress
 from cfkit.errors import InputError
-from cfkit.train import checkpoint as ckpt
+from cfkit.runs import checkpoint as ckpt
 from cfkit.train import distributed
 from cfkit.train.batches import Batches
 from cfkit.train.config import TrainOptions

@@ -10,7 +10,7 @@ from cfkit.study.analysis import analyze
 from cfkit.study.config import ENV_DB, ENV_STUDY
 from cfkit.study.db import open_db
 from cfkit.study.export import progress, ratings_frame
-from cfkit.study.volunteer import stimulus_problems
+from cfkit.study.stimuli import clear_problems, stimulus_problems
 from cfkit.study.webauth import require_admin
 
 STUDY = os.environ.get(ENV_STUDY, "study")
@@ -45,9 +45,22 @@ def show_progress() -> None:
 
 
 show_progress()
+
+
+def clear(only_readable: bool) -> None:
+    n = clear_problems(db, STUDY, only_readable)
+    st.session_state["cleared"] = f"{n} image(s) readable again" if only_readable else f"{n} record(s) cleared"
+
+
+if note := st.session_state.pop("cleared", None):
+    st.info(note)
 if problems := stimulus_problems(db, STUDY):
     st.subheader("Images that could not be shown (their screens are skipped)")
     st.dataframe(problems, hide_index=True, width="stretch")
+    st.caption("Re-checked every minute as volunteers arrive; restore or fix the files, then re-check here.")
+    b = st.columns(2)
+    b[0].button("Re-check these images", on_click=clear, args=(True,))
+    b[1].button("Clear all (show them to volunteers again)", on_click=clear, args=(False,))
 
 st.subheader("Analysis")
 exclude = st.checkbox("Exclude volunteers who failed an attention check")

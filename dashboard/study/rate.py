@@ -1,8 +1,11 @@
 """Volunteer page: consent -> anonymous code -> one trial per screen -> thank you with a completion code.
 
-Only opaque image tokens live in the session; the browser receives re-encoded PNG bytes and the letters A, B, ...
-A screen whose image cannot be shown is skipped with a neutral message (the admin page lists the image), and
-an unexpected error shows Streamlit's generic message only: no path, file or method name on any error path.
+Only opaque image tokens live in the session; the browser receives re-encoded PNG bytes, every image of a screen
+at one size, and the letters A, B, ... The participant code lives in the session only (never in the address,
+so sharing a link shares nothing); a volunteer continues later by typing it. New sessions are limited per
+client address. A screen whose image cannot be shown is skipped with a neutral message (the admin page lists
+the image), and an unexpected error shows Streamlit's generic message only: no path, file or method name on
+any error path.
 """
 
 import os
@@ -13,6 +16,8 @@ from cfkit.errors import InputError
 from cfkit.study import volunteer as v
 from cfkit.study.config import ENV_DB, ENV_STUDY, LIKERT_LEVELS, StudyConfig
 from cfkit.study.db import open_db
+from cfkit.study.ratelimit import NEW_SESSIONS
+from cfkit.study.stimuli import BrokenStimulus, trial_pngs
 
 st.set_option("client.showErrorDetails", "none")  # also passed by `cfkit study serve`; first, before any error
 STUDY = os.environ.get(ENV_STUDY, "study")
@@ -31,19 +36,22 @@ st.markdown(
 )
 
 
-@st.cache_data(max_entries=1024, show_spinner=False)
-def png(token: str) -> bytes:
-    return v.image_png(db, token)
+@st.cache_data(max_entries=256, show_spinner=False)
+def pngs(tokens: tuple[str, ...]) -> list[bytes]:
+    return trial_pngs(db, tokens)
 
 
-def set_code(code: str) -> None:
-    st.session_state["code"] = code
-    st.query_params["code"] = code
+def client() -> str:
+    ip = st.context.ip_address
+    return ip if isinstance(ip, str) else "localhost"  # None when served to localhost
 
 
 def start() -> None:
+    if not NEW_SESSIONS.allow(client()):
+        st.session_state["flash"] = "Too many new sessions from your connection; please try again in a few minutes."
+        return
     try:
-        set_code(v.start_participant(db, STUDY))
+        st.session_state["code"] = v.start_participant(db, STUDY)
     except v.StudyFull as e:
         st.session_state["flash"] = str(e)
 
@@ -51,9 +59,8 @@ def start() -> None:
 def resume(code: str) -> None:
     if v.find_participant(db, STUDY, code) is None:
         st.session_state["flash"] = "We could not find that code; check it or start a new session."
-        st.query_params.clear()
     else:
-        set_code(v.normalize_code(code))
+        st.session_state["code"] = v.normalize_code(code)
 
 
 def on_submit(trial: v.TrialView, config: StudyConfig) -> None:
@@ -95,8 +102,8 @@ def welcome() -> None:
 def stimuli(trial: v.TrialView) -> list[bytes] | None:
     """PNG bytes of the source and outputs; None (the screen skipped, a neutral note queued) if one is broken."""
     try:
-        return [png(tok) for tok in (trial.source, *trial.outputs)]
-    except v.BrokenStimulus as e:
+        return pngs((trial.source, *trial.outputs))
+    except BrokenStimulus as e:
         v.skip_trial(db, STUDY, st.session_state["code"], trial.trial_id)
         st.session_state["flash"] = str(e)
         return None
@@ -149,8 +156,8 @@ def done() -> None:
     st.code(v.completion_code(db, STUDY, st.session_state["code"]) or "", language=None)
 
 
-if "code" not in st.session_state and st.query_params.get("code"):
-    resume(st.query_params["code"])
+if "code" in st.query_params:
+    del st.query_params["code"]  # an old link's code is not used, and must not linger in the address bar
 if msg := st.session_state.pop("flash", None):
     st.warning(msg)
 if "code" not in st.session_state:
@@ -160,7 +167,6 @@ else:
         current = v.current_trial(db, STUDY, st.session_state["code"])
     except InputError:  # a code from another study or database: start over
         del st.session_state["code"]
-        st.query_params.clear()
         st.rerun()
     st.caption(f"Participant code: **{st.session_state['code']}** (note it to continue later)")
     if current is None:

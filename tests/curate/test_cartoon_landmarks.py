@@ -67,7 +67,8 @@ def test_parts_agree_with_bitmoji_labels(shared_data):
 
 
 def test_profiles_by_kind():
-    from cfkit.curate.profiles import CARTOON, PHOTO, profile
+    from cfkit.curate.profiles import CARTOON, PHOTO
+    from cfkit.curate.sources import profile
     from cfkit.errors import InputError
 
     assert profile("folder") is PHOTO and profile("folder", "cartoon") is CARTOON

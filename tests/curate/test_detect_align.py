@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cfkit.faces.align import align_face, arcface_points, ffhq_quad, template_eyes
+from cfkit.geometry.align import align_face, arcface_points, ffhq_quad, template_eyes
 from cfkit.imageio import load_rgb
 
 

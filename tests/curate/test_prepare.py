@@ -431,8 +431,8 @@ def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_p
     import torch
 
     from cfkit.methods.cartoongan_mask import predict_masks
+    from cfkit.runs.checkpoint import latest
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest
 
     asset("vgg16")
     prepared, res = apdrawing

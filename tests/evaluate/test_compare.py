@@ -13,12 +13,12 @@ from scipy import stats
 from cfkit.errors import InputError
 from cfkit.evaluate.compare import compare_methods, min_pairs, paired_test
 from cfkit.evaluate.extract import Extracted
+from cfkit.evaluate.features.inception import statistics
 from cfkit.evaluate.latex import escape, latex_table
+from cfkit.evaluate.metrics.fid import fid_lowrank, frechet_distance, sigma_factor
+from cfkit.evaluate.metrics.kid import polynomial_mmd2
 from cfkit.evaluate.set_bootstrap import SetLevelBootstrap, weighted_fid
 from cfkit.fsutil import recorded_outputs
-from cfkit.metrics.fid import fid_lowrank, frechet_distance, sigma_factor
-from cfkit.metrics.kid import polynomial_mmd2
-from cfkit.nets.inception import statistics
 from cfkit.stats import bootstrap_ci
 
 

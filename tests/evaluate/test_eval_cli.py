@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from cfkit.evaluate.known_answer import stylise
 from cfkit.imageio import list_images, load_rgb, save_png
-from cfkit.train.known_answer import stylise
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.features import FEATURES, Feature
+from cfkit.evaluate.metrics import METRICS, default_metrics
+from cfkit.evaluate.metrics._base import Metric, paired_result
 from cfkit.imageio import list_images, load_rgb
-from cfkit.metrics import METRICS, Metric, default_metrics
-from cfkit.metrics._base import paired_result
 
 
 class MeanColour(Feature):

@@ -86,8 +86,8 @@ def test_reference_cache_is_a_pytorch_fid_npz(fid_weights, package_sets, tmp_pat
 @pytest.mark.parametrize("n1,n2", [(40, 300), (300, 250), (30, 25)])
 def test_eigenvalue_frechet_distance_equals_pytorch_fid_sqrtm(n1, n2):
     """Fewer images than dimensions on one side, both, or neither: every factorisation path agrees with sqrtm."""
-    from cfkit.metrics.fid import frechet_distance, pytorch_fid_distance
-    from cfkit.nets.inception import statistics
+    from cfkit.evaluate.features.inception import statistics
+    from cfkit.evaluate.metrics.fid import frechet_distance, pytorch_fid_distance
 
     rng = np.random.default_rng(n1)
     mix = rng.normal(size=(16, 64))
@@ -101,8 +101,8 @@ def test_eigenvalue_frechet_distance_equals_pytorch_fid_sqrtm(n1, n2):
 
 
 def test_lowrank_bootstrap_formula_equals_frechet_distance():
-    from cfkit.metrics.fid import fid_lowrank, frechet_distance, sigma_factor
-    from cfkit.nets.inception import statistics
+    from cfkit.evaluate.features.inception import statistics
+    from cfkit.evaluate.metrics.fid import fid_lowrank, frechet_distance, sigma_factor
 
     rng = np.random.default_rng(0)
     x, y = rng.random((80, 12)), rng.random((90, 12)) + 0.05
@@ -115,8 +115,8 @@ def test_lowrank_bootstrap_formula_equals_frechet_distance():
 
 def test_singular_covariances_handled_as_pytorch_fid():
     """Two images in 64-d: singular covariances; pytorch-fid's eps retry gives a finite real value."""
-    from cfkit.metrics.fid import frechet_distance
-    from cfkit.nets.inception import statistics
+    from cfkit.evaluate.features.inception import statistics
+    from cfkit.evaluate.metrics.fid import frechet_distance
 
     rng = np.random.default_rng(1)
     (m1, s1), (m2, s2) = statistics(rng.random((2, 64))), statistics(rng.random((3, 64)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cfkit.metrics.kid import kid_subsets, polynomial_mmd2
+from cfkit.evaluate.metrics.kid import kid_subsets, polynomial_mmd2
 
 
 def test_kid_equals_torch_fidelity():

@@ -7,7 +7,8 @@ import pytest
 
 from cfkit.evaluate.config import EvalConfig
 from cfkit.evaluate.extract import Extracted
-from cfkit.metrics import METRICS, MetricContext
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import MetricContext
 from cfkit.stats import bootstrap_ci
 
 

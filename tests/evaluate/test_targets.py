@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from cfkit.evaluate.known_answer import stylise
 from cfkit.imageio import list_images, load_rgb, save_png
-from cfkit.train.known_answer import stylise
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_ids_without_target_are_counted(paired):
 
 def test_without_targets_the_metrics_are_unavailable(package_sets, tmp_path):
     from cfkit.evaluate import run_eval
-    from cfkit.metrics import default_metrics
+    from cfkit.evaluate.metrics import default_metrics
 
     assert {"l1_target", "lpips_target"} <= set(default_metrics())
     doc = run_eval(
@@ -169,8 +169,8 @@ def test_targets_matching_no_source_id_is_one_line(package_sets, tmp_path, run_c
 def test_eval_equals_known_answer_score(package_sets, tmp_path, asset):
     """On a known-answer task, ``cfkit eval --targets`` gives ``known_answer.score``'s four numbers."""
     from cfkit.evaluate import run_eval
+    from cfkit.evaluate.known_answer import build_task, score
     from cfkit.train.data import to_float, to_uint8
-    from cfkit.train.known_answer import build_task, score
 
     asset("alexnet")
     task = build_task(package_sets["source"], tmp_path / "task", size=64, n_test=4)

@@ -32,7 +32,6 @@ def test_registry_and_recipes():
 def test_recipes_prepare_block_is_a_typed_layer_that_agrees_with_the_code():
     """Every bundled recipe's ``prepare:`` block is PrepareOptions the code really uses; today's defaults hold."""
     from cfkit.curate.defaults import PREPARE_DEFAULTS, PrepareOptions
-    from cfkit.curate.profiles import profile
     from cfkit.curate.sources.recipes import prepare_layer
     from cfkit.options import command_options
 
@@ -40,7 +39,7 @@ def test_recipes_prepare_block_is_a_typed_layer_that_agrees_with_the_code():
         where, block = prepare_layer(name)
         assert where.endswith(f"datasets/{name}.yaml: prepare")
         opts = command_options(PrepareOptions, (where, block))
-        assert opts.size == PREPARE_DEFAULTS.size and opts.template == profile(name).template, name
+        assert opts.size == PREPARE_DEFAULTS.size and opts.template == PREPARE_DEFAULTS.template, name
 
 
 @pytest.fixture
@@ -266,7 +265,8 @@ def test_folder_src_and_missing(tmp_path):
 
 def test_a_source_module_is_all_it_takes(run_cli):
     """Profiles and the prepare help come from the sources themselves (no list to edit elsewhere)."""
-    from cfkit.curate.profiles import ANIME, DRAWING, PHOTO, profile
+    from cfkit.curate.profiles import ANIME, DRAWING, PHOTO
+    from cfkit.curate.sources import profile
 
     assert profile("ffhq") is PHOTO and profile("bitmoji") is DRAWING and profile("anime") is ANIME
     rc, out, _ = run_cli("prepare", "--help")

@@ -86,6 +86,16 @@ def real_folders(shared_data, tmp_path) -> tuple[Path, dict[str, Path]]:
     return src, out
 
 
+@pytest.fixture(autouse=True)
+def _fresh_session_limit():
+    """Each test starts with no new-session history (the limit is per process, and tests start many)."""
+    from cfkit.study.ratelimit import NEW_SESSIONS
+
+    NEW_SESSIONS.clear()
+    yield
+    NEW_SESSIONS.clear()
+
+
 _PG: dict[str, str | None] = {}
 
 

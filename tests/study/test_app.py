@@ -1,5 +1,7 @@
 """Streamlit flows with streamlit.testing.v1.AppTest: consent -> trials -> thank you, resume, validation, admin gate."""
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -9,6 +11,7 @@ from cfkit.study import volunteer as v
 from cfkit.study.db import open_db
 from cfkit.study.design import create_study
 from cfkit.study.export import ratings_frame
+from cfkit.study.stimuli import stimulus_problems
 from cfkit.study.webauth import token_ok
 
 PAGES = resource_dir("dashboard") / "study"
@@ -40,6 +43,17 @@ def page(name: str) -> AppTest:
     return AppTest.from_file(str(PAGES / name), default_timeout=60)
 
 
+def media_urls(at: AppTest) -> list[str]:
+    """The URLs of every image on the page (what "open image in new tab" shows)."""
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            yield child
+            yield from walk(child)
+
+    return [img.url for e in walk(at.main) if getattr(e, "type", "") == "image" for img in e.proto.imgs]
+
+
 def answer_all(at: AppTest, value=3) -> None:
     for r in at.radio:
         r.set_value(value)
@@ -53,10 +67,11 @@ def test_volunteer_flow_consent_trials_thanks(study_env):
     at.checkbox(key="consent").check().run()
     next(b for b in at.button if b.label == "Start").click().run()
     code = at.session_state["code"]
-    assert at.query_params["code"] == [code] or at.query_params["code"] == code
-    page_text = " ".join(str(e.value) for e in (*at.markdown, *at.caption))
-    for secret in ("blurry", "poster", "sharp"):
+    assert "code" not in at.query_params  # before: ?code= in the address, so sharing the link shared the session
+    page_text = " ".join(str(e.value) for e in (*at.markdown, *at.caption)) + " ".join(media_urls(at))
+    for secret in ("blurry", "poster", "sharp", "face0", ".png", str(study_env.url)):
         assert secret not in page_text
+    assert len(media_urls(at)) == 4 and all(re.fullmatch(r"(/mock)?/media/[0-9a-f]+\.\w+", u) for u in media_urls(at))
     n = 0
     while at.get("progress"):
         assert len(at.radio) == 3 * 3  # 3 criteria x 3 outputs
@@ -84,13 +99,12 @@ def test_resume_with_code_continues_where_left(study_env):
     code = v.start_participant(study_env, "app")
     t = v.current_trial(study_env, "app", code)
     v.submit(study_env, "app", code, t.trial_id, {c: {o: 5 for o in t.outputs} for c in t.criteria})
-    at = page("rate.py")
-    at.query_params["code"] = code.lower().replace("-", " ")  # typed sloppily
-    at.run()
-    assert at.session_state["code"] == code
-    assert "Screen 2 of 3" in at.get("progress")[0].proto.text
-    fresh = page("rate.py").run()  # or typed into the resume form
-    fresh.text_input[0].input(code)
+    link = page("rate.py")
+    link.query_params["code"] = code  # an old link with the code in it: not used, and removed from the address
+    link.run()
+    assert "code" not in link.session_state and "code" not in link.query_params and not link.get("progress")
+    fresh = page("rate.py").run()  # typed (sloppily) into the resume form
+    fresh.text_input[0].input(code.lower().replace("-", " "))
     next(b for b in fresh.button if b.label == "Continue").click().run()
     assert fresh.session_state["code"] == code and "Screen 2 of 3" in fresh.get("progress")[0].proto.text
     bad = page("rate.py").run()
@@ -236,7 +250,7 @@ def test_broken_method_output_is_skipped_with_a_neutral_message(study_env, folde
     with study_env.read() as s:
         kinds = [k for (k,) in s.execute(select(Trial.kind).order_by(Trial.seq))]
     assert notes >= 1 and "skipped" in kinds  # the broken screen was skipped, not stuck on every reload
-    problems = v.stimulus_problems(study_env, "app")
+    problems = stimulus_problems(study_env, "app")
     assert [(p["method"], p["path"]) for p in problems] == [("poster", path)]  # the admin is told
     # a later volunteer never meets the broken image: its item is no longer handed out
     later = v.start_participant(study_env, "app")
@@ -263,3 +277,23 @@ def test_unexpected_error_shows_no_details(study_env, monkeypatch):
 
     argv, _ = serve_command(str(study_env.url), "app")
     assert argv[argv.index("--client.showErrorDetails") + 1] == "none"  # the served app, every page
+
+
+def test_new_sessions_are_limited_per_client(study_env, monkeypatch):
+    from cfkit.study.ratelimit import NEW_SESSIONS
+
+    monkeypatch.setattr(NEW_SESSIONS, "limit", 2)
+    codes = []
+    for _ in range(3):
+        at = page("rate.py").run()
+        at.checkbox(key="consent").check().run()
+        next(b for b in at.button if b.label == "Start").click().run()
+        codes.append(at.session_state["code"] if "code" in at.session_state else None)
+    assert codes[0] and codes[1] and codes[2] is None
+    assert any("Too many new sessions" in w.value for w in at.warning)
+    with study_env.read() as s:
+        from sqlalchemy import func, select
+
+        from cfkit.study.schema import Participant
+
+        assert s.scalar(select(func.count()).select_from(Participant)) == 2

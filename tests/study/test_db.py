@@ -69,3 +69,26 @@ def test_sqlite_commits_are_durable(tmp_path):
     for t in threads:
         t.join()
     assert seen == [("wal", 2)] * 4  # 2 = FULL
+
+
+def test_new_sqlite_study_database_is_private(folders, tmp_path):
+    """study.db holds participant codes and which image came from which method: owner-only, with its WAL."""
+    import os
+    import stat
+
+    from cfkit.study import volunteer as v
+    from cfkit.study.design import create_study
+
+    src, out = folders
+    old = os.umask(0o022)  # the usual umask, under which files are world-readable
+    try:
+        create_study(out=tmp_path / "new" / "s", source=src, methods={k: str(p) for k, p in out.items()}, n_sources=2)
+    finally:
+        os.umask(old)
+    db = tmp_path / "new" / "s" / "study.db"
+    from cfkit.study.db import open_db
+
+    v.start_participant(open_db(db), "study")  # a write: the -wal and -shm files exist now
+    for f in (db, db.with_name("study.db-wal"), db.with_name("study.db-shm")):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700  # the study folder cfkit created

@@ -2,6 +2,7 @@
 
 import json
 from collections import Counter
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from cfkit.study.db import open_db
 from cfkit.study.design import create_study, select_sources
 from cfkit.study.export import attention_results, ratings_frame
 from cfkit.study.schema import Response
+from cfkit.study.stimuli import trial_pngs
 
 
 def _mk(folders, tmp_path, db=None, **kw):
@@ -119,7 +121,7 @@ def test_trials_are_blind_and_randomised(folders, tmp_path):
         c = v.start_participant(db, "s")
         layouts.add(v.current_trial(db, "s", c).outputs)
     assert len(layouts) > 1  # output order differs between volunteers
-    png = v.image_png(db, t.outputs[0])
+    png = trial_pngs(db, [t.outputs[0]])[0]
     assert png.startswith(b"\x89PNG") and b"blurry" not in png and b"tEXt" not in png
 
 
@@ -244,6 +246,85 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli, write_eval):
     assert rc != 0 and "no study named 'nope'" in e
     rc, o, e = run_cli("study", "serve", "--help")
     assert rc == 0 and "http://127.0.0.1:8501/" in o
+
+
+def _held_per_item(db) -> Counter:
+    """Main trials answered or shown (places taken in the quotas), per item."""
+    from cfkit.study.schema import Trial
+
+    with db.read() as s:
+        rows = s.execute(select(Trial.item_id).where(Trial.kind == "main", Trial.shown_at.is_not(None))).all()
+    return Counter(i for (i,) in rows)
+
+
+def test_scripted_starts_do_not_lock_the_study(folders, tmp_path):
+    """59 scripted Starts (the old whole-plan reservation locked this quota-2 study after 2) leave every place
+    free; trials shown and then abandoned give their place back after ``stale_after_s``."""
+    from cfkit.study.schema import Trial
+
+    db = _mk(folders, tmp_path, n_sources=2, ratings_per_item=2, attention_duplicates=0, attention_broken=0)
+    for _ in range(59):
+        v.start_participant(db, "s")
+    assert _complete(db, "s", v.start_participant(db, "s")) == 2  # a real volunteer still rates both items
+    idle = [v.start_participant(db, "s") for _ in range(3)]
+    shown = [v.current_trial(db, "s", c) for c in idle[:2]]  # each holds a place while its screen is open
+    assert _held_per_item(db) == Counter(dict.fromkeys(_held_per_item(db), 2))  # 2 items x quota 2: all held
+    assert v.current_trial(db, "s", idle[2]) is None  # nothing free for now: its screens are skipped
+    with db.write() as s:  # the two idle volunteers walked away 11 minutes ago (stale_after_s = 10 min)
+        for t in s.scalars(select(Trial).where(Trial.id.in_([t.trial_id for t in shown]))):
+            t.shown_at -= timedelta(minutes=11)
+    late = v.start_participant(db, "s")
+    assert _complete(db, "s", late) == 2  # their places went back to the quota
+    assert v.current_trial(db, "s", idle[0]) is None  # back too late: the item is full, nothing over quota
+    assert set(ratings_frame(db, "s").groupby("item")["participant"].nunique()) == {2}
+
+
+def test_places_are_taken_when_shown_and_never_exceed_the_quota(folders, tmp_path):
+    """Ten volunteers who all started before anyone answered: each item gets exactly its quota."""
+    db = _mk(folders, tmp_path, n_sources=2, ratings_per_item=3, attention_duplicates=0, attention_broken=0)
+    codes = [v.start_participant(db, "s") for _ in range(10)]  # the old code: StudyFull from the 4th on
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # round robin: everyone looks at a screen, then everyone answers it
+        shown = [(c, v.current_trial(db, "s", c)) for c in codes]
+        for c, t in shown:
+            if t is not None:
+                assert v.submit(db, "s", c, t.trial_id, _answer(t, "likert", rng))
+    assert all(v.current_trial(db, "s", c) is None for c in codes)
+    per_item = ratings_frame(db, "s").groupby("item")["participant"].nunique()
+    assert len(per_item) == 2 and set(per_item) == {3}
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (3.9, "whole numbers"),
+        (True, "whole numbers"),
+        ("5", "whole numbers"),
+        (float("nan"), "whole numbers"),
+        (0, "whole numbers 1-5"),
+        (None, "for every image"),
+        ("x", "whole numbers"),
+    ],
+)
+def test_rating_values_are_validated_not_truncated(folders, tmp_path, bad, why):
+    db = _mk(folders, tmp_path)
+    code = v.start_participant(db, "s")
+    t = v.current_trial(db, "s", code)
+    answers = {c: {o: 4 for o in t.outputs} for c in t.criteria}
+    answers["realism"] = {**answers["realism"], t.outputs[1]: bad}
+    if bad is None:
+        answers["realism"].pop(t.outputs[1])
+    with pytest.raises(InputError, match=why):
+        v.submit(db, "s", code, t.trial_id, answers)
+    for junk in (["not", "a", "dict"], "text"):
+        with pytest.raises(InputError):
+            v.submit(db, "s", code, t.trial_id, junk)
+    with pytest.raises(InputError, match="belong"):
+        v.submit(db, "s", code, "abc", answers)
+    assert ratings_frame(db, "s").empty
+    answers["realism"][t.outputs[1]] = 5.0  # a whole float (e.g. from JSON) is accepted as 5
+    assert v.submit(db, "s", code, t.trial_id, answers)
+    assert sorted(set(ratings_frame(db, "s")["value"])) == [4.0, 5.0]
 
 
 def test_misspelt_or_mistyped_study_options_are_one_line_errors(folders, tmp_path, run_cli):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import subprocess
@@ -10,9 +11,12 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 from services import service_missing
 
+from cfkit.imageio import save_png
 from cfkit.study.db import open_db
 from cfkit.study.design import create_study
 from cfkit.study.export import ratings_frame
@@ -43,6 +47,9 @@ def server(folders, tmp_path):
     if not CHROMIUM.exists():
         service_missing("Debian chromium not installed (/usr/bin/chromium): run scripts/ci_services.sh as root")
     src, out = folders
+    big = next(iter(out.values()))  # one method writes 384 px outputs, the others 128 px: served alike
+    for f in big.glob("*.png"):
+        save_png(f, np.asarray(Image.open(f).resize((384, 384), Image.LANCZOS)))
     db = tmp_path / "e2e.db"
     create_study(
         db=db,
@@ -96,12 +103,14 @@ class Server:
 
 
 def test_volunteer_completes_study_in_chromium(server):
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect, sync_playwright
 
     srv, db = server
     url = srv.url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     seen: list[bytes] = []  # every websocket frame and HTTP response (URL + media body) the browser got
+    media: list[bytes] = []  # the bodies of /media/ responses: images (and the admin page's downloads)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -109,7 +118,17 @@ def test_volunteer_completes_study_in_chromium(server):
             "websocket",
             lambda ws: ws.on("framereceived", lambda f: seen.append(f if isinstance(f, bytes) else f.encode())),
         )
-        page.on("response", lambda r: seen.append(r.url.encode() + b"\n" + (r.body() if "/media/" in r.url else b"")))
+
+        def on_response(r) -> None:
+            try:
+                body = r.body() if "/media/" in r.url else b""
+            except PlaywrightError:  # a download the page navigated away from: no body to keep
+                body = b""
+            seen.append(r.url.encode() + b"\n" + body)
+            if body:
+                media.append(body)
+
+        page.on("response", on_response)
         page.goto(url + "/", wait_until="networkidle")
         expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=30_000)
         page.wait_for_timeout(500)
@@ -136,11 +155,16 @@ def test_volunteer_completes_study_in_chromium(server):
                 page.get_by_role("button", name="Next →").dblclick()  # a double click stores one answer
             else:
                 page.get_by_role("button", name="Next →").click()
-            if k == 1:  # restart the server mid-study: nothing lost, the ?code= in the address resumes
+            if k == 1:  # restart the server mid-study: nothing lost, the volunteer continues with the code
                 expect(page.get_by_text(f"Screen {k + 2} of {total}")).to_be_visible(timeout=30_000)
+                code_text = page.get_by_text("Participant code:").inner_text()
+                assert "?" not in page.url and "code" not in page.url  # the code is not in the address
                 srv.stop()
                 srv.start()
                 page.reload(wait_until="networkidle")
+                page.get_by_text("Continue with a participant code").click()
+                page.get_by_label("Participant code").fill(re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}", code_text)[0])
+                page.get_by_role("button", name="Continue").click()
         expect(page.get_by_text("Thank you!")).to_be_visible(timeout=30_000)
         page.screenshot(path=ARTIFACTS / "3_thanks.png", full_page=True)
         code = page.locator("code").first.inner_text().strip()
@@ -171,5 +195,8 @@ def test_volunteer_completes_study_in_chromium(server):
     volunteer_traffic = blob.split(b"Study admin")[0]  # everything the volunteer pages sent
     assert b"Screen 1 of" in volunteer_traffic and b"/media/" in volunteer_traffic  # the capture works
     assert b"\xff\xd8\xff" in volunteer_traffic or b"\x89PNG" in volunteer_traffic  # image bodies included
-    for m in SECRET_METHODS:
-        assert m.encode() not in volunteer_traffic
+    for m in (*SECRET_METHODS, "face00", "/results/", str(db.url)):
+        assert m.encode() not in volunteer_traffic, m
+    images = [b for b in media if b.startswith((b"\x89PNG", b"\xff\xd8\xff"))]
+    sizes = {Image.open(io.BytesIO(body)).size for body in images}
+    assert len(images) >= 8 and sizes == {(384, 384)}  # every stimulus, 128 px or 384 px on disk, at one size

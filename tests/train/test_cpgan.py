@@ -60,7 +60,7 @@ def test_strips_reproduce_the_authors_rows_and_follow_the_template():
     theirs = [F.pad(x[:, :, t:b], (0, 0, t, 128 - b)) for t, b in ((16, 48), (48, 80), (80, 112))]
     torch.testing.assert_close(m.regions(x), torch.stack(theirs), rtol=0, atol=0)
 
-    from cfkit.faces.align import template_eyes
+    from cfkit.geometry.align import template_eyes
 
     for template in ("ffhq", "arcface"):
         rows = part_rows(template)
@@ -135,8 +135,8 @@ def test_content_network_slot(tmp_path, monkeypatch, asset):
 
 def test_cpgan_trains_resumes_and_translates(cartoon_photo_domains, asset, tmp_path, run_cli):
     from cfkit.imageio import load_rgb
+    from cfkit.runs.checkpoint import load, step_checkpoints
     from cfkit.train import train
-    from cfkit.train.checkpoint import load, step_checkpoints
 
     asset("vgg16")
     a, b = cartoon_photo_domains
@@ -249,8 +249,8 @@ def landmarked_domains(shared_data, tmp_path_factory):
 
 
 def test_landmark_variant_trains_with_per_part_discriminators(landmarked_domains, asset, tmp_path):
+    from cfkit.runs.checkpoint import load, step_checkpoints
     from cfkit.train import train
-    from cfkit.train.checkpoint import load, step_checkpoints
     from cfkit.train.config import resolve
     from cfkit.train.trainer import Trainer
 

@@ -103,8 +103,8 @@ def test_recipe_declares_the_paper_schedule():
 
 
 def test_cyclegan_trains_resumes_and_translates(small_data, tmp_path):
+    from cfkit.runs.checkpoint import load, step_checkpoints
     from cfkit.train import train
-    from cfkit.train.checkpoint import load, step_checkpoints
     from cfkit.train.config import resolve
     from cfkit.train.inference import load_method, translate
     from cfkit.train.trainer import Trainer

@@ -267,7 +267,7 @@ def test_batchnorm_running_statistics_are_the_same_on_every_rank(small_data, tmp
 def test_cli_train_under_torchrun_finishes_cleanly(small_data, tmp_path):
     # the documented DDP command, end to end: both ranks train, rank 0 writes the run, and every rank ends
     # the process group before it exits (Trainer.close), so torchrun reports success
-    from cfkit.train import checkpoint as ckpt
+    from cfkit.runs import checkpoint as ckpt
 
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "cfkit"]

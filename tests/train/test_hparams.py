@@ -258,7 +258,7 @@ def test_cli_refuses_bad_method_key_in_one_line(setting, message, run_cli, tiny_
 
 
 def test_loading_a_checkpoint_with_an_unknown_method_key(tmp_path, tiny_domains):
-    from cfkit.train import checkpoint as ckpt
+    from cfkit.runs import checkpoint as ckpt
     from cfkit.train import train
     from cfkit.train.inference import load_method
 
@@ -300,7 +300,7 @@ def lm_domains(tmp_path_factory) -> tuple[Path, Path]:
 
 def _digest(run: Path) -> str:
     """sha256 over the final checkpoint's network and EMA tensors (names and bytes, sorted)."""
-    from cfkit.train import checkpoint as ckpt
+    from cfkit.runs import checkpoint as ckpt
 
     state = ckpt.load(ckpt.find(run))
     h = hashlib.sha256()

@@ -18,14 +18,14 @@ pytestmark = pytest.mark.shared_data
 
 @pytest.fixture(scope="module")
 def task(shared_data, tmp_path_factory):
-    from cfkit.train.known_answer import build_task
+    from cfkit.evaluate.known_answer import build_task
 
     return build_task(shared_data / "photos" / "ffhq_thumbs128", tmp_path_factory.mktemp("ka") / "task", 64, 12)
 
 
 def test_task_holds_out_photos_and_stores_their_targets(task):
+    from cfkit.evaluate.known_answer import KnownAnswerTask, build_task, stylise
     from cfkit.imageio import load_rgb
-    from cfkit.train.known_answer import KnownAnswerTask, build_task, stylise
 
     a = pd.read_parquet(task.a / "manifest.parquet")
     test_ids = set(a.loc[a["split"] == "test", "id"])
@@ -44,7 +44,7 @@ def test_task_holds_out_photos_and_stores_their_targets(task):
 
 
 def test_score_of_known_answers(task):
-    from cfkit.train.known_answer import score
+    from cfkit.evaluate.known_answer import score
 
     ids, photos, targets = task.test_pairs()
     copy = score(lambda x: x, task)
@@ -62,8 +62,8 @@ def test_score_of_known_answers(task):
 
 
 def test_reverse_score_takes_the_stylised_photos_back_to_the_photos(task):
+    from cfkit.evaluate.known_answer import score
     from cfkit.train.data import to_float
-    from cfkit.train.known_answer import score
 
     _, photos, targets = task.test_pairs()
     seen = []
@@ -78,8 +78,8 @@ def test_reverse_score_takes_the_stylised_photos_back_to_the_photos(task):
 
 def _train_and_score(task, tmp_path, method, **options):
     """Train ``method`` on the task (64 px, width 0.25, seed 0, CPU, plus ``options``); score its run."""
+    from cfkit.evaluate.known_answer import score
     from cfkit.train import train
-    from cfkit.train.known_answer import score
 
     run = train(method, task.a, task.b, out=tmp_path / "run", size=64, width=0.25, seed=0, device="cpu", **options)
     s = score(run, task)
@@ -115,8 +115,8 @@ def test_cartoongan_learns_the_known_answer(task, tmp_path, asset):
 def test_task_with_landmarks_gives_both_domains_the_photos_points(shared_data, tmp_path, asset):
     import numpy as np
 
-    from cfkit.faces import scheme
-    from cfkit.train.known_answer import build_task
+    from cfkit.evaluate.known_answer import build_task
+    from cfkit.geometry import scheme
 
     asset("dlib-landmarks68")
     photos = sorted((shared_data / "photos" / "ffhq_thumbs128").rglob("*.png"))[:14]

@@ -8,7 +8,7 @@ import numpy as np
 
 
 def test_held_out_photos_follow_the_groups_sizes():
-    from cfkit.train.known_answer import held_out
+    from cfkit.evaluate.known_answer import held_out
 
     groups = ["solvay"] * 29 + ["t1"] * 5 + ["astronaut", "hanks"]  # the demo's sources
     for seed in range(20):
@@ -19,7 +19,7 @@ def test_held_out_photos_follow_the_groups_sizes():
 
 
 def test_one_group_per_photo_is_the_plain_random_draw():
-    from cfkit.train.known_answer import held_out
+    from cfkit.evaluate.known_answer import held_out
 
     ids = [f"p{k}" for k in range(113)]
     for seed in (0, 3):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from cfkit.faces.scheme import PARTS
+from cfkit.geometry.scheme import PARTS
 
 pytestmark = pytest.mark.shared_data
 
@@ -30,8 +30,8 @@ def lm_domains(shared_data, tmp_path_factory, asset) -> tuple[Path, Path]:
     import cv2
     import pandas as pd
 
-    from cfkit.faces import scheme
     from cfkit.faces.landmarks import Landmarks68
+    from cfkit.geometry import scheme
     from cfkit.imageio import list_images, load_rgb, save_png
 
     asset("dlib-landmarks68")
@@ -161,7 +161,7 @@ def lm_run(lm_domains, tmp_path_factory) -> Path:
 
 
 def test_regressor_phase_then_stage_switch(lm_run):
-    from cfkit.train.checkpoint import load, step_checkpoints
+    from cfkit.runs.checkpoint import load, step_checkpoints
 
     hist = [json.loads(x) for x in (lm_run / "metrics.jsonl").read_text().splitlines()]
     assert [h["phase"] for h in hist] == ["regressor"] * 2 + ["stage1"] * 2 + ["stage2"] * 2
@@ -197,8 +197,8 @@ def test_regressor_phase_then_stage_switch(lm_run):
 
 
 def test_resume_is_bit_for_bit(lm_run, lm_domains, tmp_path):
+    from cfkit.runs.checkpoint import latest, load
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest, load
 
     a, b = lm_domains
     part = str(tmp_path / "part")
@@ -280,8 +280,8 @@ def test_reverse_conditions_g_b_on_the_domain_b_regressor(lm_run, lm_domains, tm
 
 def test_named_regressors_are_loaded_and_kept_frozen(lm_domains, tmp_path):
     from cfkit.errors import InputError
+    from cfkit.runs.checkpoint import latest, load
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest, load
 
     a, b = lm_domains
     reg = {"size": 64, "width": 0.125, "batch": 2, "iters": 2, "log_every": 1, "sample_every": 100}

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cfkit.faces import scheme
+from cfkit.geometry import scheme
 from cfkit.imageio import save_png
 
 # --- scheme -----------------------------------------------------------------------------------

@@ -82,8 +82,8 @@ def test_nst_style_pass_checkpoint_and_translate(request, tmp_path, asset):
 def test_style_pass_uses_every_image_once_and_resumes_exactly(request, tmp_path, asset):
     from test_cyclegan import real_domains, subset
 
+    from cfkit.runs.checkpoint import latest, load
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest, load
 
     asset("vgg16")
     a, b = real_domains(request, tmp_path)

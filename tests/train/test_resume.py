@@ -31,8 +31,8 @@ def _flat(state: dict) -> dict[str, torch.Tensor]:
 
 
 def test_resume_is_bit_for_bit(tmp_path, tiny_domains, asset):
+    from cfkit.runs.checkpoint import latest, load, step_checkpoints
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest, load, step_checkpoints
 
     asset("vgg16")
     a, b = tiny_domains
@@ -64,8 +64,8 @@ def test_resume_trims_metrics_and_tensorboard_to_the_checkpoint(tmp_path, tiny_d
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     import cfkit.methods.template  # noqa: F401 - registers "template"
+    from cfkit.runs.checkpoint import step_checkpoints
     from cfkit.train import train
-    from cfkit.train.checkpoint import step_checkpoints
 
     a, b = tiny_domains
     opts = dict(size=32, batch=2, iters=6, log_every=1, ckpt_every=2)

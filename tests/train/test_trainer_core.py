@@ -135,7 +135,7 @@ def test_edge_smoothing_blurs_only_edges_and_is_cached(tmp_path, monkeypatch):
 
 
 def test_checkpoint_keep_last_and_rng_roundtrip(tmp_path):
-    from cfkit.train import checkpoint as ckpt
+    from cfkit.runs import checkpoint as ckpt
 
     for step in (1, 2, 3, 4):
         ckpt.save(tmp_path, {"step": step, "rng": ckpt.rng_state()}, step, keep=2, best=step == 2)

@@ -229,8 +229,8 @@ def test_whitebox_resume_is_bit_for_bit(tmp_path, lm_domains, asset):
     """All three phases (landmark regressor, pretrain, train), stopped inside the adversarial phase and
     resumed: weights, Adam moments, spectral-norm vectors, RNG (augmentation and colour-shift draws)
     and data position equal a straight run's; superpixels come from the worker pool."""
+    from cfkit.runs.checkpoint import latest, load
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest, load
 
     asset("vgg16")
     a, b = lm_domains

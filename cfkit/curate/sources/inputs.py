@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from cfkit.curate.sources import RawImage, Resolved
+from cfkit.curate.sources.raw import RawImage, Resolved
 from cfkit.errors import InputError
 from cfkit.fetch.addresses import check_host
 from cfkit.fetch.archive import ExtractLimits, extract, is_archive

@@ -1,4 +1,4 @@
-"""5-point landmarks (:mod:`cfkit.faces.scheme`) of sources and of outputs, each from its domain's source.
+"""5-point landmarks (:mod:`cfkit.geometry.scheme`) of sources and of outputs, each from its domain's source.
 
 ``landmarks_source`` measures the method inputs with the chain ``cfg.landmarks_source`` and
 ``landmarks_output`` the outputs with ``cfg.landmarks_output`` (:class:`cfkit.faces.locate.LandmarkChain`:

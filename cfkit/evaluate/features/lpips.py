@@ -20,7 +20,14 @@ class LPIPSPairs(PairDistance):
         from cfkit.nets.pretrained import lpips_model
 
         super().open(cfg, device)
-        self.model = process_model(("lpips", cfg.lpips_net, device), lambda: lpips_model(cfg.lpips_net).to(device))
+
+        def build():
+            import torch
+
+            with torch.random.fork_rng(devices=[]):  # building it must not move a training run's RNG
+                return lpips_model(cfg.lpips_net).to(device)
+
+        self.model = process_model(("lpips", cfg.lpips_net, device), build)
         self.provenance.update(net=cfg.lpips_net, **self.model.provenance)
         return self.provenance
 

@@ -21,6 +21,8 @@ import torch
 from cfkit.errors import InputError
 from cfkit.fsutil import atomic_open, atomic_write_text
 
+FORMAT = "cfkit-train-1"
+"""The ``format`` entry of a training checkpoint."""
 _STEP = re.compile(r"^step-(\d{8})\.pt$")
 
 

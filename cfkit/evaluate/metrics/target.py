@@ -7,8 +7,8 @@ scored for the sources themselves: the "copy the input" baseline every method mu
 
 from __future__ import annotations
 
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import feature_mean
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, feature_mean
 
 
 class _ToTarget(Metric):

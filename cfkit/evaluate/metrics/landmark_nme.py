@@ -2,7 +2,7 @@
 
 Each domain has its own landmark source (``landmarks_source`` / ``landmarks_output`` in the
 protocol: dlib on photos, animeface or a landmark-regressor run on cartoons), all mapped onto the
-5-point scheme of :mod:`cfkit.faces.scheme`, so photo -> cartoon and cartoon -> photo compare like
+5-point scheme of :mod:`cfkit.geometry.scheme`, so photo -> cartoon and cartoon -> photo compare like
 with like. Points are in units of image width/height, so an output at another resolution than its
 source (a 64 px translation of a 128 px face) is compared in the same frame.
 
@@ -16,8 +16,8 @@ from collections import Counter
 
 import numpy as np
 
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import paired_result
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, paired_result
 
 
 def nme(src: np.ndarray, out: np.ndarray) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import paired_result
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, paired_result
 
 
 @METRICS.register("identity")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import mean_result, unavailable
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, mean_result, unavailable
 
 
 @METRICS.register("identity_retrieval")

@@ -4,7 +4,7 @@ Domain A is a set of real photos; domain B is *the same photos* passed through a
 filter (:func:`stylise`: edge-preserving smoothing, colour quantisation, dark edges). The methods
 train unpaired (A and B are shuffled independently), but each held-out photo's ideal translation is
 known: its own stylised copy. :func:`score` measures a trained method's translations of held-out
-photos against those targets (mean L1 in [0, 1] pixel units and LPIPS-AlexNet) beside the
+photos against those targets (evaluation's ``l1_target`` and ``lpips_target`` with AlexNet) beside the
 "copy the input" baseline, which a method that learned nothing (or only the identity) scores.
 
     task = build_task(photo_folder, out="ka", size=64, n_test=16)
@@ -194,17 +194,17 @@ class Score:
         return asdict(self)
 
 
-_LPIPS: dict[str, torch.nn.Module] = {}
+def _target_distances() -> tuple[Callable, Callable]:
+    """(L1, LPIPS-AlexNet) per image pair of ``N x 3 x S x S`` batches in [-1, 1]: evaluation's ``l1_target``
+    and ``lpips_target`` features (their network is loaded once per process)."""
+    from cfkit.evaluate.config import EvalConfig
+    from cfkit.evaluate.features.target import L1ToTarget, LPIPSToTarget
 
-
-def _lpips(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-image LPIPS-AlexNet of float images in [-1, 1] (the model is loaded once per process)."""
-    from cfkit.nets.pretrained import lpips_model
-
-    if "alex" not in _LPIPS:
-        with torch.random.fork_rng(devices=[]):  # building it must not move a training run's RNG
-            _LPIPS["alex"] = lpips_model("alex")
-    return _LPIPS["alex"](x, y).flatten()
+    cfg = EvalConfig(lpips_net="alex", metrics=[])
+    features = L1ToTarget(), LPIPSToTarget()
+    for f in features:
+        f.open(cfg, "cpu")
+    return tuple(lambda a, b, f=f: f.batch_distance(a, b).flatten() for f in features)
 
 
 def _translator(model) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -241,6 +241,7 @@ def score(model, task: KnownAnswerTask, batch: int = 16, reverse: bool = False) 
     from cfkit.train.data import to_float, to_uint8
 
     translate = _translator(model)
+    l1_to, lpips_to = _target_distances()
     _, photos, targets = task.test_pairs()
     if reverse:
         photos, targets = targets, photos
@@ -251,9 +252,9 @@ def score(model, task: KnownAnswerTask, batch: int = 16, reverse: bool = False) 
             y = to_float(to_uint8(translate(x)))  # scored as the PNGs translate would write
             if y.shape != t.shape:
                 raise InputError(f"translations are {tuple(y.shape[-2:])} px, the task's targets {task.size} px")
-            l1.append((y - t).abs().mean((1, 2, 3)) / 2)
-            cl1.append((x - t).abs().mean((1, 2, 3)) / 2)
-            lp.append(_lpips(y, t))
-            clp.append(_lpips(x, t))
+            l1.append(l1_to(y, t))
+            cl1.append(l1_to(x, t))
+            lp.append(lpips_to(y, t))
+            clp.append(lpips_to(x, t))
     mean = lambda v: float(torch.cat(v).mean())  # noqa: E731
     return Score(mean(l1), mean(lp), mean(cl1), mean(clp), len(photos))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cfkit.faces.landmarks import eye_centres
+from cfkit.geometry.scheme import eye_centres
 
 TEMPLATES = ("ffhq", "arcface")
 

@@ -15,9 +15,9 @@ import io
 
 import numpy as np
 
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import unavailable
-from cfkit.nets.inception import statistics
+from cfkit.evaluate.features.inception import statistics
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, unavailable
 
 
 def method_features(ctx) -> tuple[list[str], np.ndarray | None]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cfkit.evaluate.config import EvalConfig
+from cfkit.evaluate.extract import Extracted
 from cfkit.stats import bootstrap_ci
 
 
@@ -16,10 +18,8 @@ class MetricContext:
 
     method: str
     ids: list[str]
-    data: object
-    """:class:`cfkit.evaluate.extract.Extracted`"""
-    config: object
-    """:class:`cfkit.evaluate.config.EvalConfig`"""
+    data: Extracted
+    config: EvalConfig
     source_ids: list[str] = field(default_factory=list)
 
     def feature(self, name: str, role: str | None = None) -> dict:

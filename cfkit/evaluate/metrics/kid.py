@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from cfkit.console import warn
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import unavailable
-from cfkit.metrics.fid import inception_unavailable
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, unavailable
+from cfkit.evaluate.metrics.fid import inception_unavailable
 
 
 def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0) -> float:

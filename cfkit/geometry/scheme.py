@@ -23,12 +23,19 @@ FLIP = (1, 0, 2, 3, 4)
 PARTS = {"eyes": (0, 1), "nose": (2,), "mouth": (3,)}
 #: values of the manifest column ``lm_source``
 SOURCES = ("dlib68", "animeface", "regressor")
+#: eye contours of dlib's 68 points (iBUG 300-W): the image-left eye (the subject's right) and the image-right eye
+LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
+
+
+def eye_centres(pts68) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the image-left and image-right eyes of a (68, 2) landmark array."""
+    return pts68[LEFT_EYE].mean(axis=0), pts68[RIGHT_EYE].mean(axis=0)
 
 
 def from_dlib68(pts68) -> np.ndarray:
     """(68, 2) iBUG 300-W points -> (5, 2): eye-contour means, nose tip (30), inner-lip mean, chin (8)."""
     p = np.asarray(pts68, np.float64).reshape(68, 2)
-    return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[60:68].mean(0), p[8]]).astype(np.float32)
+    return np.stack([*eye_centres(p), p[30], p[60:68].mean(0), p[8]]).astype(np.float32)
 
 
 def from_animeface(face) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cfkit.metrics import METRICS, Metric
-from cfkit.metrics._base import feature_mean
+from cfkit.evaluate.metrics import METRICS
+from cfkit.evaluate.metrics._base import Metric, feature_mean
 
 
 @METRICS.register("lpips")
