@@ -16,7 +16,7 @@ def task(tmp_path_factory) -> Path:
     """A known-answer task (``build_task``) at 32 px from 10 crops of scikit-image's astronaut: 4 held out."""
     from skimage import data
 
-    from cfkit.train.known_answer import build_task
+    from cfkit.evaluate.known_answer import build_task
 
     root = tmp_path_factory.mktemp("bench-task")
     img = data.astronaut()

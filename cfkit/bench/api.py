@@ -87,8 +87,8 @@ def method_sets(opts: BenchOptions, name: str) -> dict[str, Any]:
 
 def train_step(opts: BenchOptions, name: str, run_dir: Path) -> dict[str, Any]:
     """Train ``name`` in ``run_dir`` (from its last checkpoint where one exists)."""
+    from cfkit.runs.checkpoint import latest
     from cfkit.train import train
-    from cfkit.train.checkpoint import latest
 
     resumed = latest(run_dir) is not None
     sets = method_sets(opts, name)
