@@ -145,6 +145,7 @@ def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypa
     assert [line.split()[0] for line in summary] == ["cyclegan", "nst", "evaluate", "study"]
     assert f"translate {doc['steps']['nst/translate']['seconds']:.1f} s" in summary[1]
     assert "copy the input" in stdout + err  # the leaderboard table, with its baseline row
+    assert f"study: {out}/study/ka/study.yaml" in stdout
 
     # 4: a finished bench reruns nothing; other options in the same folder are refused in one line
     calls = {k: [] for k in calls}

@@ -24,7 +24,7 @@ def step_seconds(doc: dict) -> list[str]:
 
 
 def print_leaderboard(eval_dir: Path) -> None:
-    """The evaluation's methods x metrics table (value [95 % CI], best in bold) on the console."""
+    """The evaluation's methods x metrics table (value over its [95 % CI], best in bold) on the console."""
     import json
 
     from rich.table import Table
@@ -41,7 +41,7 @@ def print_leaderboard(eval_dir: Path) -> None:
         table.add_column(h)
     for row in rows:
         cells = [f"[bold]{c['value']}[/bold]" if c["best"] else c["value"] for c in row["cells"]]
-        table.add_row(row["method"], *(f"{v} {c['ci']}".strip() for v, c in zip(cells, row["cells"], strict=True)))
+        table.add_row(row["method"], *(f"{v}\n{c['ci']}".strip() for v, c in zip(cells, row["cells"], strict=True)))
     console.print(table)
     print_comparisons(doc)
 
@@ -96,9 +96,8 @@ def bench_cmd(
     doc = run_bench(command_options(BenchOptions, protocol_layer(protocol), flags=flags, sets=sets))
     root = Path(doc["options"]["out"])
     print_leaderboard(root / "eval")
-    typer.echo(
-        f"leaderboard: {root}/eval/report.md (report.html, report.tex, figure.png); study: {root}/study/study.yaml"
-    )
+    typer.echo(f"leaderboard: {root}/eval/report.md (report.html, report.tex, figure.png)")
+    typer.echo(f"study: {root}/study/{doc['options']['study']['name']}/study.yaml")
     typer.echo("wall seconds per step:")
     for line in step_seconds(doc):
         typer.echo(f"  {line}")
