@@ -38,7 +38,7 @@ def options(task: Path, out: Path) -> dict:
         "width": 0.25,
         "out": str(out),
         "train": {"batch": 2, "ckpt_every": 2, "log_every": 1, "sample_every": 100},
-        "methods_set": {"nst": {"method": {"steps": 2}}},
+        "methods_set": {"nst": {"method": {"steps": 2}, "substitute": {"vgg19": "vgg16"}}},  # no VGG19 offline
         "eval": {
             "targets": str(task / "targets"),
             "metrics": ["l1_target", "lpips_target", "lpips"],
