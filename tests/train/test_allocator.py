@@ -23,7 +23,8 @@ def step():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     net(x).square().mean().backward()
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-step(), step()  # warm-up: the process's memory grows to what one iteration needs
+for _ in range(4):  # warm-up: the process's memory grows to what an iteration needs
+    step()
 print(sum(step() for _ in range(4)))
 """
 
@@ -37,8 +38,8 @@ def _steady_state_faults(mode: str) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning: Linux only")
 def test_cpu_training_reuses_freed_memory_without_page_faults():
-    """Four forward/backward passes of a conv net at 128 px after two of warm-up: glibc hands the freed
-    activations back to the kernel and faults thousands of pages in again; after ``prepare_device(cpu)``
-    (every CPU Trainer) they are reused."""
+    """Four forward/backward passes of a conv net at 128 px after four of warm-up: glibc hands the freed
+    activations back to the kernel and faults ~9-24 k pages in again; after ``prepare_device(cpu)`` (every CPU
+    Trainer) they are reused (0, at times one 4 MiB block's 1024 pages, as the heap's layout allows)."""
     assert _steady_state_faults("default") > 5_000
-    assert _steady_state_faults("kept") < 200
+    assert _steady_state_faults("kept") < 2_500
