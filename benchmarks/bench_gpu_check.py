@@ -41,8 +41,10 @@ DDP_DRIVER = textwrap.dedent(
     x = torch.full((1 << 20,), float(rank + 1), device="cuda")
     dist.all_reduce(x)
     assert float(x[0]) == world * (world + 1) / 2, "NCCL all_reduce gave a wrong sum"
+    from cfkit.nets.standins import OFFLINE  # offline stand-ins, asked for explicitly
+
     t = Trainer(resolve(method, overrides=dict(data_a=data_a, data_b=data_b, out=out, batch=int(batch),
-                                               size=int(size), device="cuda", iters=10_000)))
+                                               size=int(size), device="cuda", iters=10_000, substitute=OFFLINE)))
     if world == 1:  # one GPU: wrap anyway so DDP's gradient hooks run over NCCL
         for n, net in t.method.nets.items():
             if any(p.requires_grad for p in net.parameters()):

@@ -36,11 +36,13 @@ def loss_curves(name: str, mode: dict, args, data: tuple[Path, Path], out: Path)
     """One short run: ``{"curves": {term: [mean per log interval]}, "cpu_s": per iteration, "bad": the
     trainer's error on a non-finite loss, or None}``."""
     from cfkit.errors import CfkitError
+    from cfkit.nets.standins import OFFLINE  # offline stand-ins, asked for explicitly
     from cfkit.train.config import resolve
     from cfkit.train.trainer import Trainer
 
     over = {"data_a": str(data[0]), "data_b": str(data[1]), "out": str(out), "size": args.size, "batch": args.batch}
     over |= {"width": args.width, "device": "cpu", "iters": args.iters, "seed": args.seed, **mode}
+    over["substitute"] = OFFLINE
     t = Trainer(resolve(name, overrides=over))
     curves: dict[str, list[float]] = {}
     bad, cpu = None, 0.0

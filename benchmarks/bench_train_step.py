@@ -132,6 +132,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
     """One method at one batch size; ``mode``: trainer options (``amp``, ``channels_last``), {} = defaults."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from cfkit.nets.standins import OFFLINE  # offline stand-ins, asked for explicitly
     from cfkit.train.config import resolve
     from cfkit.train.trainer import Trainer
 
@@ -144,6 +145,7 @@ def bench_method(name: str, batch: int, args, data: tuple[Path, Path], out: Path
         "width": args.width,
         "device": args.device,
         "iters": 10_000,
+        "substitute": OFFLINE,
         **mode,
     }
     t = Trainer(resolve(name, overrides=over))

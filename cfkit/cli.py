@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "cfkit.curate.scrape_cli",
     "cfkit.train.cli",
     "cfkit.evaluate.cli",
+    "cfkit.bench.cli",
     "cfkit.study.cli",
     "cfkit.assets.cli",
     "cfkit.demo",

@@ -24,6 +24,7 @@ LAYERS = [
     {"cfkit.train", "cfkit.methods"},
     {"cfkit.curate", "cfkit.evaluate"},
     {"cfkit.study"},
+    {"cfkit.bench"},  # train, evaluate and study in one run
     {"cfkit.demo", "cfkit.cli", "cfkit.__main__"},
 ]
 """Lowest first. A module of layer i may import layers <= i. An entry is a top-level module or a whole

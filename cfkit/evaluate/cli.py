@@ -15,6 +15,16 @@ def _value(result: dict) -> str:
     return "n/a" if result.get("value") is None else f"{result['value']:.4g}"
 
 
+def print_comparisons(doc: dict) -> None:
+    """Which method is significantly better than which, per metric (``cfkit eval``'s and ``cfkit bench``'s output)."""
+    from cfkit.evaluate.compare import summary_lines
+
+    if lines := summary_lines(doc):
+        typer.echo("significantly better (row > column; Holm-corrected Wilcoxon, FID/KID: bootstrap CI):")
+        for line in lines:
+            typer.echo(f"  {line}")
+
+
 def metrics_help() -> list[str]:
     """One line per registered metric: name, label, direction (``--list-metrics`` and ``cfkit eval --help``)."""
     from cfkit.evaluate.metrics import METRICS
@@ -104,7 +114,6 @@ def eval_cmd(
     if not cfg.methods:
         raise InputError("no methods given (--methods a,b or name=DIR, or a --protocol)")
     from cfkit.evaluate.api import run_eval
-    from cfkit.evaluate.compare import summary_lines
 
     doc = run_eval(cfg, force=force)
     for method, res in doc["metrics"].items():
@@ -112,10 +121,7 @@ def eval_cmd(
         typer.echo(f"{method}: " + " ".join(parts))
     if doc["copy_input"]:
         typer.echo("copy the input: " + " ".join(f"{k}={_value(r)}" for k, r in doc["copy_input"].items()))
-    if lines := summary_lines(doc):
-        typer.echo("significantly better (row > column; Holm-corrected Wilcoxon, FID/KID: bootstrap CI):")
-        for line in lines:
-            typer.echo(f"  {line}")
+    print_comparisons(doc)
     figure_files = ", figure.png, figure.pdf" if cfg.figure else ""
     info(f"wrote {cfg.out}/metrics.json, per_image.csv, report.md, report.html, report.tex{figure_files}")
 

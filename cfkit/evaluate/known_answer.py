@@ -8,7 +8,7 @@ photos against those targets (evaluation's ``l1_target`` and ``lpips_target`` wi
 "copy the input" baseline, which a method that learned nothing (or only the identity) scores.
 
     task = build_task(photo_folder, out="ka", size=64, n_test=16)
-    run = cfkit.train.train("cartoongan", task.a, task.b, size=64, iters=300)
+    run = cfkit.train.train("cartoongan", task.a, task.b, size=64, iters=300, substitute={"vgg19": "vgg16"})
     print(score(run, task))      # Score(l1=..., lpips=..., copy_l1=..., copy_lpips=...)
 
 ``cfkit demo`` uses the same filter for its synthetic cartoon domain; ``benchmarks/bench_learning.py``

@@ -9,8 +9,10 @@ loses its face colours is then seen as an incomplete face and judged fake (seed 
 * Real and generated images get their masks from the same model, the U-Net: curated masks (a
   landmark hull, an ellipse for drawings) have silhouettes unlike the U-Net's, and D would tell real
   from fake by the silhouette alone. A real cartoon's edge-smoothed copy shares its mask.
-* ``m(x)`` is binarised at 0.5 so the background D sees is exactly zero, with a straight-through
-  gradient into the soft mask so G still learns from the mask's response.
+* ``m(x)`` is binarised at 0.5 so the background D sees is exactly zero. In G's step the mask is a
+  constant (detached): G learns from the face D sees, and cannot lower its adversarial loss by steering
+  the frozen U-Net's mask of its own output (say, shrinking it over a badly drawn region).
+  ``method.mask_gradient: true`` restores the earlier straight-through gradient into the soft mask.
 
 Schedule (seed 001): G init with the perceptual loss 1 epoch; U-Net 20 epochs BCE; D + G 20
 epochs adversarial. Other values as CartoonGAN (see ``pipelines/train/cartoongan-mask.yaml``).
@@ -41,6 +43,7 @@ class CartoonGANMaskHparams(CartoonGANHparams):
     epochs: float = 20.0
     unet_width: float = 1.0  # U-Net channel multiplier (times --width)
     lr_u: float | None = None  # the U-Net's lr; None: lr
+    mask_gradient: bool = False  # True: the earlier straight-through gradient from D into the U-Net's soft mask
 
 
 @METHODS.register("cartoongan-mask")
@@ -64,7 +67,7 @@ class CartoonGANMask(CartoonGAN):
         return [
             Phase("init", hp.init_epochs, ("g",)),
             Phase("unet", hp.unet_epochs, ("u",)),
-            Phase("adversarial", hp.epochs, ("d", "g")),
+            Phase("adversarial", hp.epochs, ("d", "g"), drops=hp.lr_drops),
         ]
 
     # --- masks ---------------------------------------------------------------------------
@@ -78,11 +81,16 @@ class CartoonGANMask(CartoonGAN):
     def d_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """What D sees: ``x`` with the background set to exactly zero.
 
-        Without ``mask`` the U-Net's mask of ``x`` is used: binarised at 0.5 in the forward pass,
-        with a straight-through gradient into the soft mask (``soft - soft.detach()`` is exactly 0).
+        Without ``mask`` the U-Net's mask of ``x`` is used, binarised at 0.5 and detached; with
+        ``method.mask_gradient`` a straight-through gradient flows into the soft mask
+        (``soft - soft.detach()`` is exactly 0 in the forward pass).
         """
         if mask is not None:
             return x * (mask > 0.5).to(x.dtype)
+        if not self.hp.mask_gradient:
+            with torch.no_grad():
+                hard = (torch.sigmoid(self.mask_logits(x)) > 0.5).to(x.dtype)
+            return x * hard
         soft = torch.sigmoid(self.mask_logits(x))
         return x * (soft > 0.5).to(x.dtype) + x * (soft - soft.detach())
 

@@ -11,19 +11,20 @@ Losses, as the authors' ``src/main.py`` / ``GAN_model.py`` compute them (weights
   ``local_shared: false``), G term ``w_local * sum_r (D_local(r(G(a))) - 1)^2``; ``local: strips``
   are the authors' horizontal strips around the eyes, nose and mouth rows, zero outside the strip
   ("crop and pad"); ``local: landmarks`` are square patches cut at each image's landmarks;
-* content: ``w_content * mean (C(G(a)) - C(a))^2`` with the content network C: LightCNN-9
-  (the authors') when its weights are installed or named, else VGG16 ``conv4_3`` features, and
-  ``run.json`` says which (``assets.content_loss``);
+* content: ``w_content * mean (C(G(a)) - C(a))^2`` with the content network C: LightCNN-9 (the
+  authors'); without its weights a run refuses to start unless it asks for a stand-in
+  (``--substitute lightcnn9=vgg16``: VGG16 ``conv4_3``, announced, recorded in ``run.json``);
 * identity: ``w_identity * |G(b) - b|`` (the authors' ``identity_weight``: G keeps photos as they are).
 
-D terms are ``0.5 * (real + fake)`` times the same weights. The authors step G twice per
-iteration on one graph (local terms, then global + content + identity), which current PyTorch
-refuses; here one G step takes the sum of all terms, then one D step updates both discriminators.
+D terms are ``0.5 * (real + fake)`` times the same weights. Each iteration follows the authors'
+``main.py``: G steps on the local terms, ``D_local`` steps, G steps again on global + content +
+identity, ``D`` steps (one Adam each for G, D and the local D). Both discriminators judge the fakes of
+G before its first step, as the authors' ``y``; the second G step runs G again as stepped (the
+authors back-propagated through the first step's graph after the step, which PyTorch >= 1.5 refuses).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,6 @@ from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 LOCAL_KINDS = ("strips", "landmarks")
 #: square patch side per part, fraction of the image side (landmark variant; a choice, see docs/methods/cpgan.md)
 PATCH_SIDES = {"eyes": 0.42, "nose": 0.25, "mouth": 0.3}
-VGG_SUBSTITUTE = "vgg16/conv4_3"
 
 
 @dataclass(frozen=True)
@@ -66,38 +66,44 @@ class CPGANHparams:
     part_rows: dict[str, float] | None = None  # {eyes, nose, mouth} image-relative strip rows; None: the template's
     patch_sides: dict[str, float] | None = None  # landmarks: square patch side per part, fraction of the side
     patch_out: int | None = None  # landmarks: px the patches are resampled to; None: half the size
-    content_net: str = "auto"  # lightcnn9 | auto | ARCH/LAYER (see content_loss)
+    content_net: str = "lightcnn9"  # lightcnn9 (a stand-in only with --substitute lightcnn9=vgg16) | ARCH/LAYER
     content_weights: str | None = None  # a LightCNN-9 checkpoint file; overrides the asset
     content_distance: str = "mse"  # distance of the content features
 
 
-def content_loss(hp: CPGANHparams) -> nn.Module:
-    """CP-GAN's content network as a loss (``method.content_net``, ``method.content_weights``).
+def content_loss(hp: CPGANHparams, substitute: dict[str, str] | None = None) -> tuple[nn.Module, float]:
+    """CP-GAN's content network as a loss (``method.content_net``, ``method.content_weights``) and the
+    factor its weight takes (1 but for a stand-in).
 
-    ``lightcnn9``: the authors' LightCNN-9 (asset ``lightcnn9``, or the file ``content_weights``);
-    a missing file is an error. ``auto``: LightCNN-9 when installed or named, else VGG16 ``conv4_3``
-    (the offline substitute, recorded as ``substituted_for``). ``ARCH/LAYER``: VGG features.
+    ``lightcnn9`` (default): the authors' LightCNN-9 (asset ``lightcnn9``, or the file ``content_weights``);
+    not installed, it is an :class:`~cfkit.errors.AssetMissingError` unless ``substitute`` asks for a
+    stand-in (``{"lightcnn9": "vgg16"}``: VGG16 ``conv4_3``, announced and recorded). ``ARCH/LAYER``: VGG
+    features, chosen explicitly.
     """
-    from cfkit.assets import asset_info, asset_path, is_installed
+    from cfkit.assets import asset_info, asset_path
     from cfkit.fsutil import sha256_file
     from cfkit.nets.lightcnn import LightCNNLoss
     from cfkit.nets.losses import ContentLoss
+    from cfkit.nets.standins import announce, resolve
 
     spec, weights, distance = hp.content_net, hp.content_weights, hp.content_distance
     if weights:
-        if spec not in ("auto", "lightcnn9"):
+        if spec != "lightcnn9":
             raise InputError(f"cpgan: content_weights is a LightCNN-9 file, but content_net is {spec!r}")
         if not Path(weights).is_file():
             raise InputError(f"cpgan: content_weights file not found: {weights}")
-        return LightCNNLoss(weights, distance, {"file": str(weights), "sha256": sha256_file(weights)})
-    if spec == "lightcnn9" or (spec == "auto" and is_installed("lightcnn9")):
+        return LightCNNLoss(weights, distance, {"file": str(weights), "sha256": sha256_file(weights)}), 1.0
+    if spec != "lightcnn9":
+        arch, _, layer = spec.partition("/")
+        return ContentLoss(arch, layer, distance), 1.0
+    purpose = "cpgan: the content loss"
+    standin = resolve("lightcnn9", substitute or {}, purpose)
+    if standin is None:
         path, info = asset_path("lightcnn9"), asset_info("lightcnn9") or {}
-        return LightCNNLoss(path, distance, {"asset": "lightcnn9", **info})
-    arch, _, layer = (VGG_SUBSTITUTE if spec == "auto" else spec).partition("/")
-    loss = ContentLoss(arch, layer, distance)
-    if spec == "auto":
-        loss.provenance["substituted_for"] = "lightcnn9 (weights not installed: cfkit models fetch lightcnn9)"
-    return loss
+        return LightCNNLoss(path, distance, {"asset": "lightcnn9", **info}), 1.0
+    loss = ContentLoss(standin.arch, standin.layer("features"), distance)
+    loss.provenance.update(announce(standin, "lightcnn9", f"{standin.arch}/{standin.layer('features')}", purpose))
+    return loss, standin.factor
 
 
 @METHODS.register("cpgan")
@@ -112,7 +118,7 @@ class CPGAN(Method):
     def __init__(self, options, device):
         super().__init__(options, device)
         self._content: nn.Module | None = None
-        self._fakes: deque[torch.Tensor] = deque(maxlen=self.options.accum)
+        self._content_factor = 1.0
         self.local = self.hp.local
         if self.local not in LOCAL_KINDS:
             raise InputError(f"cpgan: method.local must be one of {', '.join(LOCAL_KINDS)}, not {self.local!r}")
@@ -155,10 +161,15 @@ class CPGAN(Method):
 
     def build_optimizers(self) -> dict[str, OptimSpec]:
         lr, betas = self.hp.lr, (self.hp.beta1, self.hp.beta2)
-        return {"g": OptimSpec(("G",), lr, betas), "d": OptimSpec(("D", *self.local_nets), lr, betas)}
+        return {
+            "g": OptimSpec(("G",), lr, betas),
+            "d_local": OptimSpec(self.local_nets, lr, betas),
+            "d": OptimSpec(("D",), lr, betas),
+        }
 
     def phases(self) -> list[Phase]:
-        return [Phase("adversarial", self.hp.epochs, steps=("g", "d"))]
+        # the authors' main.py order: G on the local terms, D_local, G on the others, D (one Adam per network)
+        return [Phase("adversarial", self.hp.epochs, steps=("g:local", "d_local", "g", "d"))]
 
     # --- face regions --------------------------------------------------------------------
     def regions(self, x: torch.Tensor, lm: torch.Tensor | None = None, ok: torch.Tensor | None = None) -> torch.Tensor:
@@ -190,14 +201,38 @@ class CPGAN(Method):
         """The frozen content network loss, built on first use (inference never needs it)."""
         if self._content is None:
             with torch.random.fork_rng(devices=[]):  # building it must not shift the training RNG stream
-                self._content = content_loss(self.hp).to(self.device)
+                loss, self._content_factor = content_loss(self.hp, self.options.substitute)
+                self._content = loss.to(self.device)
             self.provenance["content_loss"] = self._content.provenance
         return self._content
 
+    def require_assets(self) -> None:
+        self.content  # noqa: B018 - built now: a missing LightCNN-9 stops the run before any work
+
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
+        if opt == "g:local":
+            return self._g_local_losses(batch)
+        if opt == "d_local":
+            return self._d_local_losses(batch)
         return self._g_losses(batch) if opt == "g" else self._d_losses(batch)
 
+    def _fake(self, batch: Batch) -> torch.Tensor:
+        """The iteration's fakes, from G before its first step (both discriminators judge them, as the
+        authors' ``y``); a D step not preceded by a G step makes its own, without G gradients."""
+        if "g_fake" not in batch:
+            with torch.no_grad():
+                batch.tensors["g_fake"] = self.nets["G"](batch["a"])
+        return batch["g_fake"]
+
+    def _g_local_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The authors' first G step: the local adversarial terms alone."""
+        fake = self.nets["G"](batch["a"])
+        batch.tensors["g_fake"] = fake.detach()
+        (local,) = self._local(self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")))
+        return {"adv": self.hp.w_local * local.shape[0] * lsgan(local, True)}
+
     def _g_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The authors' second G step: global adversarial, content and identity terms (G as stepped)."""
         a, b = batch["a"], batch["b"]
         w_idt = self.hp.w_identity
         g = self.nets["G"]
@@ -205,34 +240,28 @@ class CPGAN(Method):
             fake, idt = g(torch.cat([a, b])).split([len(a), len(b)])
         else:
             fake = g(a)
-        self._fakes.append(fake.detach())
-        (local,) = self._local(self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")))
+        content = self.content(fake, a)  # builds the network (and its factor) on first use
         out = {
             "gan": self.hp.w_gan * lsgan(self.nets["D"](fake), True),
-            "local": self.hp.w_local * local.shape[0] * lsgan(local, True),
-            "content": self.hp.w_content * self.content(fake, a),
+            "content": self.hp.w_content * self._content_factor * content,
         }
         if w_idt > 0:
             out["identity"] = w_idt * F.l1_loss(idt, b)
         return out
 
-    def _d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        b = batch["b"]
-        if self._fakes:
-            fake = self._fakes.popleft()
-        else:  # D stepped without a preceding G step: fresh fakes, no G gradients
-            with torch.no_grad():
-                fake = self.nets["G"](batch["a"])
-        real_g, fake_g = self.nets["D"](torch.cat([b, fake])).split([len(b), len(fake)])
+    def _d_local_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        fake = self._fake(batch)
         real_l, fake_l = self._local(
-            self.regions(b, batch.get("b_lm"), batch.get("b_lm_ok")),
+            self.regions(batch["b"], batch.get("b_lm"), batch.get("b_lm_ok")),
             self.regions(fake, batch.get("a_lm"), batch.get("a_lm_ok")),  # G keeps the cartoon's geometry
         )
         n_regions = real_l.shape[0]  # sum over regions of per-region means (all regions share one shape)
-        return {
-            "global": self.hp.w_gan * 0.5 * (lsgan(real_g, True) + lsgan(fake_g, False)),
-            "local": self.hp.w_local * n_regions * 0.5 * (lsgan(real_l, True) + lsgan(fake_l, False)),
-        }
+        return {"adv": self.hp.w_local * n_regions * 0.5 * (lsgan(real_l, True) + lsgan(fake_l, False))}
+
+    def _d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        b, fake = batch["b"], self._fake(batch)
+        real_g, fake_g = self.nets["D"](torch.cat([b, fake])).split([len(b), len(fake)])
+        return {"global": self.hp.w_gan * 0.5 * (lsgan(real_g, True) + lsgan(fake_g, False))}
 
     # --- outputs -------------------------------------------------------------------------
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:

@@ -36,7 +36,7 @@ from torch import nn
 from cfkit.errors import InputError
 from cfkit.geometry.scheme import NAMES, PARTS
 from cfkit.methods.cyclegan import CycleGAN, CycleGANCore, lsgan
-from cfkit.methods.landmark_regressor import regressor_objective
+from cfkit.methods.landmark_regressor import check_in_run_regressor, regressor_objective
 from cfkit.nets.cyclegan import NLayerDiscriminator, init_weights
 from cfkit.nets.image_pool import ImagePool
 from cfkit.nets.landmark_cyclegan import (
@@ -70,16 +70,18 @@ class LandmarkCycleGANHparams(CycleGANCore):
     patch_eyes: float = 0.25  # local patch side, fraction of the image side
     patch_nose: float = 0.25
     patch_mouth: float = 0.25
-    stage1_epochs: float = 50.0  # stage I: no local discriminators
-    stage2_epochs: float = 25.0  # stage II: local discriminators on
+    stage1_iters: int = 100_000  # stage I: no local discriminators (Sec. 3.3.1: 100K iterations)
+    stage2_iters: int = 50_000  # stage II: local discriminators on
     stage2_decay_from: float | None = 0.5  # fraction of stage II after which lr decays linearly; None: constant
     regressor_a: str | None = None  # a landmark-regressor run or checkpoint for domain A; None: trained here
     regressor_b: str | None = None  # the same for domain B
     regressor_width: float = 1.0  # regressors trained here: width (times --width)
     regressor_depth: int = 4  # their U-Net levels
-    regressor_epochs: float = 10.0  # their phase's length
+    regressor_iters: int = 4000  # their phase's length
+    regressor_batch: int = 16  # images per iteration in that phase (landmark-regressor's batch)
+    regressor_check: bool = True  # stop after that phase when a regressor is no better than the mean face
     lr_regressor: float = 1e-3
-    regressor_w_heatmap: float = 1000.0  # heatmap MSE weight (readable logs)
+    regressor_w_heatmap: float = 100.0  # heatmap MSE weight (landmark-regressor's; readable logs)
     regressor_aug_rotate: float = 0.0  # random rotation of their batches (degrees)
     regressor_aug_scale: float = 0.0  # random zoom (fraction)
     regressor_aug_shift: float = 0.0  # random shift (fraction of the side)
@@ -144,12 +146,33 @@ class LandmarkCycleGAN(CycleGAN):
         return specs
 
     def phases(self) -> list[Phase]:
-        phases = []
+        """Lengths in iterations, as the paper counts stage I (Sec. 3.3.1: 100K iterations)."""
+        hp, phases = self.hp, []
         if self._trained_regressors():
-            phases.append(Phase("regressor", self.hp.regressor_epochs, ("r",)))
-        phases.append(Phase("stage1", self.hp.stage1_epochs, ("g", "d")))
-        phases.append(Phase("stage2", self.hp.stage2_epochs, ("g", "d"), self.hp.stage2_decay_from))
+            phases.append(Phase("regressor", 0, ("r",), iters=hp.regressor_iters, batch=hp.regressor_batch))
+        phases.append(Phase("stage1", 0, ("g", "d"), iters=hp.stage1_iters))
+        phases.append(Phase("stage2", 0, ("g", "d"), hp.stage2_decay_from, iters=hp.stage2_iters))
         return phases
+
+    def check_landmarks(self, labelled: dict[str, int]) -> None:
+        """A regressor trained here needs its domain's landmark labels: refuse a domain without any."""
+        for r in self._trained_regressors():
+            d = r[-1].lower()
+            if not labelled.get(d):
+                raise InputError(
+                    f"landmark-cyclegan: --data-{d} has no landmark labels to train {r} on: prepare it with them "
+                    f"(`cfkit prepare folder --src DIR --profile cartoon` for cartoons) or train a regressor with "
+                    f"`cfkit train landmark-regressor --data DIR` and name its run: --set method.regressor_{d}=RUN"
+                )
+
+    def end_phase(self, phase: str, batch: Batch) -> None:
+        """After the regressor phase: each trained regressor must beat the mean face before the GAN phases."""
+        if phase != "regressor":
+            return
+        for r in self._trained_regressors():
+            check_in_run_regressor(
+                self.net(r), batch, r[-1].lower(), f"landmark-cyclegan: {r}", self.hp.regressor_check
+            )
 
     # --- landmarks -----------------------------------------------------------------------
     def predicted_points(self, x: torch.Tensor, regressor: str) -> torch.Tensor:

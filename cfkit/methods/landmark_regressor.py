@@ -67,6 +67,50 @@ def regressor_objective(
     return weight * heatmap_loss(net(x), heat, ok)
 
 
+def nme_against_mean_face(
+    net: nn.Module, x: torch.Tensor, pts: torch.Tensor, ok: torch.Tensor
+) -> tuple[float, float, int]:
+    """(NME of ``net``'s points, NME of the mean face, images) over the images of ``x`` with landmarks.
+
+    NME: mean point distance / the distance of the eye centres (points 0 and 1), as
+    :func:`cfkit.metrics.landmark_nme.nme`; the mean face predicts the mean of those images' own points.
+    """
+    has = ok.view(-1) > 0
+    n = int(has.sum())
+    if n == 0:
+        return math.nan, math.nan, 0
+    with torch.no_grad():
+        pred = net.points(x[has]).float()
+    pts = pts[has].float()
+    eyes = (pts[:, 0] - pts[:, 1]).norm(dim=-1)
+
+    def nme(p: torch.Tensor) -> float:
+        return float(((p - pts).norm(dim=-1).mean(1) / eyes).mean())
+
+    return nme(pred), nme(pts.mean(0, keepdim=True).expand_as(pts)), n
+
+
+def check_in_run_regressor(net: nn.Module, batch: Batch, domains: str, who: str, enforce: bool = True) -> None:
+    """Print the NME of a regressor trained inside a method (on the unaugmented labelled images of ``batch``
+    of ``domains``, e.g. ``"ab"``) beside the mean face's; refuse to go on when it is not better."""
+    from cfkit.console import info
+    from cfkit.errors import CfkitError
+
+    x, pts, ok = (torch.cat([batch[f"{d}{k}"] for d in domains]) for k in ("", "_lm", "_lm_ok"))
+    mode = net.training
+    net.eval()
+    got, mean_face, n = nme_against_mean_face(net, x, pts, ok)
+    net.train(mode)
+    info(f"{who}: NME {got:.3f} on {n} labelled training images (predicting the mean face: {mean_face:.3f})")
+    if not got < mean_face:
+        if enforce:
+            raise CfkitError(
+                f"{who} is no better than the mean face (NME {got:.3f} against {mean_face:.3f}): train it longer "
+                "or on more labelled faces, or train one with `cfkit train landmark-regressor` and name its run"
+            )
+        info(f"{who}: continuing anyway (method.regressor_check is false)")
+
+
 @dataclass(frozen=True)
 class LandmarkRegressorHparams:
     """``method:`` of ``pipelines/train/landmark-regressor.yaml``."""

@@ -8,9 +8,10 @@ the parameters of a small ``style`` network, and one plain SGD step with learnin
 image (L-BFGS or Adam, initialised from the input) to match its own content features and the
 averaged Grams; this is per-image optimisation, so it is slow (seconds to minutes per image).
 
-VGG-19 (the paper's network) has no offline source; VGG-16 is used instead and recorded in the
-run's provenance. Layers are named as in the paper (block, index) and taken after the ReLU, which
-is what Caffe's in-place ReLU gave the original implementation.
+VGG-19 (the paper's network) has no offline source: without it a run refuses to start, unless it asks
+for VGG-16 as a stand-in (``--substitute vgg19=vgg16``, recorded in the run's provenance). Layers are
+named as in the paper (block, index) and taken after the ReLU, which is what Caffe's in-place ReLU gave
+the original implementation.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cfkit.nets.pretrained import vgg_features
 from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -112,7 +112,7 @@ class StyleTargets(nn.Module):
 class NSTHparams:
     """``method:`` of ``pipelines/train/nst.yaml`` (sources there)."""
 
-    vgg: str = "vgg19"  # the feature network (vgg16 where VGG-19 weights are missing, recorded)
+    vgg: str = "vgg19"  # the feature network (without its weights: refused, or --substitute vgg19=vgg16)
     style_layers: tuple[str, ...] = STYLE_LAYERS  # layers whose Grams are the style, equally weighted
     content_layer: str = CONTENT_LAYER
     content_weight: float = 1.0
@@ -140,7 +140,14 @@ class NeuralStyleTransfer(Method):
     @property
     def vgg(self) -> VGGFeatures:
         if self._vgg is None:
-            feats, prov = vgg_features(self.hp.vgg)
+            from cfkit.nets.pretrained import torchvision_features
+            from cfkit.nets.standins import announce, resolve
+
+            why = "nst: the style and content features"
+            standin = resolve(self.hp.vgg, self.options.substitute, why)
+            feats, prov = torchvision_features(standin.arch if standin else self.hp.vgg)
+            if standin is not None:
+                prov.update(announce(standin, self.hp.vgg, standin.arch, why))
             self.provenance["vgg"] = prov
             layers = (*self.style_layers, self.content_layer)
             self._vgg = VGGFeatures(feats, layers).to(self.device)

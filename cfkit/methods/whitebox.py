@@ -9,8 +9,8 @@ input photo. Training (official ``train_code/train.py``), with ``out = GF(a, G(a
   other terms are computed), L1 on VGG features; content: L1 on VGG features of ``out`` and ``a``.
   Both divided by the feature map's ``H*W*C`` as the official code does;
 * total variation (official normalisation ``/(3 H W)``);
-* landmark (seed 003): landmarks of ``out`` through a frozen landmark regressor vs the input
-  photo's (its curated landmarks where it has them, else the regressor's on the photo).
+* landmark (seed 003): landmarks of ``out`` through a frozen landmark regressor vs that regressor's
+  landmarks of the input photo (detached): one consistent target, zero for an identity generator.
 
 Phases: ``landmarks`` (only when no regressor run is named: the regressor learns from the batches'
 heatmaps of both domains, then is frozen), ``pretrain`` (G alone, pixel L1 to the photo, no guided
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cfkit.errors import InputError
 from cfkit.nets.superpixel import SuperpixelPool
 from cfkit.nets.whitebox import Discriminator, Generator, color_shift, guided_filter, surface, total_variation
 from cfkit.train.data import to_uint8
@@ -55,17 +56,18 @@ def landmark_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class WhiteBoxHparams:
-    """``method:`` of ``pipelines/train/whitebox.yaml`` (sources and the w0..w4 reading there)."""
+    """``method:`` of ``pipelines/train/whitebox.yaml``: the official balance (seed 003's flags:
+    ``whitebox-seed003.yaml``; sources and the w0..w4 mapping in docs/methods/whitebox.md)."""
 
     pretrain_iters: int = 50000  # G alone, pixel l1
     train_iters: int = 30000  # G and D
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.99)
-    w_tv: float = 1e5  # total variation
-    w_surface: float = 0.2
-    w_texture: float = 5.0
-    w_content: float = 20.0
-    w_structure: float = 20.0
+    w_tv: float = 1e4  # total variation
+    w_surface: float = 0.1
+    w_texture: float = 1.0
+    w_content: float = 200.0
+    w_structure: float = 200.0
     w_landmark: float = 0.6  # 0: no landmark term (and no regressor)
     channels: int = 32  # G's and the Ds' base channels (times --width)
     n_blocks: int = 4  # G's residual blocks
@@ -78,12 +80,15 @@ class WhiteBoxHparams:
     superpixel_segments: int = 200
     superpixel_workers: int | Literal["auto"] = "auto"  # processes computing superpixels (0: in-process)
     content_layer: str = "vgg19/conv4_4"  # ARCH/LAYER of the VGG features of content and structure
+    content_input: str = "caffe"  # how the VGG sees images (cfkit.nets.losses.INPUTS): the official BGR 0-255
     regressor: str | None = None  # a landmark-regressor run or checkpoint; None: trained in phase "landmarks"
     regressor_iters: int = 2000  # that phase's length
+    regressor_batch: int = 16  # images per iteration in that phase (landmark-regressor's batch)
+    regressor_check: bool = True  # stop after that phase when the regressor is no better than the mean face
     regressor_lr: float = 1e-3
     regressor_depth: int = 4
     regressor_width: float = 0.25  # times --width
-    w_heatmap: float = 1000.0  # the regressor's heatmap MSE weight
+    w_heatmap: float = 100.0  # the regressor's heatmap MSE weight (landmark-regressor's)
     regressor_rotate: float = 15.0  # its batches' random rotation (degrees)
     regressor_scale: float = 0.1  # random zoom (fraction)
     regressor_shift: float = 0.08  # random shift (fraction of the side)
@@ -101,6 +106,7 @@ class WhiteBox(Method):
     def __init__(self, options, device):
         super().__init__(options, device)
         self._vgg = None
+        self._vgg_factor = 1.0  # the weight factor of a stand-in VGG
         self._pool: SuperpixelPool | None = None
         self._regressor: nn.Module | None = None
 
@@ -142,16 +148,43 @@ class WhiteBox(Method):
             Phase("train", 0, ("g", "d"), iters=self.hp.train_iters),
         ]
         if self.trains_regressor:
-            phases.insert(0, Phase("landmarks", 0, ("r",), iters=self.hp.regressor_iters))
+            phases.insert(
+                0, Phase("landmarks", 0, ("r",), iters=self.hp.regressor_iters, batch=self.hp.regressor_batch)
+            )
         return phases
 
+    def check_landmarks(self, labelled: dict[str, int]) -> None:
+        """The regressor trained here learns from both domains' landmark labels: refuse data without any."""
+        if self.trains_regressor and not sum(labelled.values()):
+            raise InputError(
+                "whitebox: neither --data-a nor --data-b has landmark labels to train the landmark regressor on: "
+                "prepare them with landmarks (`cfkit prepare folder --src DIR --profile cartoon` for cartoons) or "
+                "train one with `cfkit train landmark-regressor --data DIR` and name it: --set method.regressor=RUN"
+            )
+
+    def end_phase(self, phase: str, batch: Batch) -> None:
+        """After the ``landmarks`` phase: the regressor must beat the mean face before G trains against it."""
+        if phase == "landmarks":
+            from cfkit.methods.landmark_regressor import check_in_run_regressor
+
+            why, enforce = "whitebox: the landmark regressor", self.hp.regressor_check
+            check_in_run_regressor(self.net("R"), batch, "ab", why, enforce)
+
     # --- frozen helpers, built on first use ----------------------------------------------
+    def require_assets(self) -> None:
+        self.vgg  # noqa: B018 - built now: a missing VGG19 stops the run before any work
+
     @property
     def vgg(self):
+        """The frozen VGG of the content and structure terms, fed BGR 0-255 minus the Caffe means as the
+        official ``Vgg19.build_conv4_4`` (``method.content_input: caffe``)."""
         if self._vgg is None:
             from cfkit.nets.losses import frozen_content_loss
 
-            self._vgg = frozen_content_loss(self.hp.content_layer, self.device)
+            why, standins = "whitebox: the content and structure losses", self.options.substitute
+            self._vgg, self._vgg_factor = frozen_content_loss(
+                self.hp.content_layer, self.device, standins, why, self.hp.content_input
+            )
             self.provenance["content_loss"] = self._vgg.provenance
         return self._vgg
 
@@ -210,22 +243,27 @@ class WhiteBox(Method):
             "texture": self.hp.w_texture * lsgan_g(self.nets["D_texture"](gray)),
             "tv": self.hp.w_tv * total_variation(out),
         }
-        f_out = self.vgg.features(out)
+        vgg = self.vgg
+        f_out = vgg.features(out)
         with torch.no_grad():
-            f_a = self.vgg.features(a)
-        terms["content"] = self.hp.w_content * feature_l1(f_out, f_a)
-        w_lm = self.hp.w_landmark
-        if w_lm > 0:
-            reg = self.regressor()
-            with torch.no_grad():
-                ok = batch["a_lm_ok"].view(-1, 1, 1) > 0
-                target = torch.where(ok, batch["a_lm"], reg.points(a))
-            terms["landmark"] = w_lm * landmark_loss(reg.points(out), target)
+            f_a = vgg.features(a)
+        terms["content"] = self.hp.w_content * self._vgg_factor * feature_l1(f_out, f_a)
+        if self.hp.w_landmark > 0:
+            terms["landmark"] = self.hp.w_landmark * self.landmark_term(out, a)
         structure = torch.from_numpy(pending.result()).to(a.device).permute(0, 3, 1, 2)
         with torch.no_grad():
-            f_sp = self.vgg.features(structure / 127.5 - 1)
-        terms["structure"] = self.hp.w_structure * feature_l1(f_out, f_sp)
+            f_sp = vgg.features(structure / 127.5 - 1)
+        terms["structure"] = self.hp.w_structure * self._vgg_factor * feature_l1(f_out, f_sp)
         return terms
+
+    def landmark_term(self, out: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Seed 003's landmark term: the frozen regressor's points on ``out`` against its points on the
+        photo ``a`` (detached). One regressor on both sides, so its own error cancels: the term is zero
+        when ``out`` is the photo (curated labels as the target would push G by the regressor's error)."""
+        reg = self.regressor()
+        with torch.no_grad():
+            target = reg.points(a)
+        return landmark_loss(reg.points(out), target)
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         b = batch["b"]

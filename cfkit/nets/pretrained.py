@@ -19,8 +19,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cfkit.errors import AssetMissingError
-
 ARCHS = ("vgg16", "vgg19", "alexnet")
 _JAX_ROOT = {"vgg16": "VGG16_0", "alexnet": "AlexNet_0"}
 _LPIPS_NET = {"alex": "alexnet", "vgg": "vgg16", "vgg16": "vgg16"}
@@ -68,7 +66,7 @@ def torchvision_features(arch: str) -> tuple[nn.Sequential, dict]:
     """torchvision ``<arch>().features`` with ImageNet weights, and where they came from.
 
     Raises :class:`~cfkit.errors.AssetMissingError` (naming ``cfkit models fetch ARCH``) when the
-    weights are not installed; vgg19 has no offline source, callers fall back to vgg16 and record it.
+    weights are not installed (vgg19 has no offline source: stand-ins, :mod:`cfkit.nets.standins`).
     """
     from cfkit.assets import asset_info, asset_path
 
@@ -79,17 +77,6 @@ def torchvision_features(arch: str) -> tuple[nn.Sequential, dict]:
     features.eval().requires_grad_(False)
     provenance = {"asset": arch, "file": str(path), "sha256": rec.get("sha256", ""), "source": rec.get("source", "")}
     return features, provenance
-
-
-def vgg_features(arch: str) -> tuple[nn.Sequential, dict]:
-    """VGG features for losses; vgg19 (no offline source) falls back to vgg16, recorded as ``substituted_for``."""
-    try:
-        return torchvision_features(arch)
-    except AssetMissingError:
-        if arch != "vgg19":
-            raise
-        features, prov = torchvision_features("vgg16")
-        return features, {**prov, "substituted_for": "vgg19"}
 
 
 def lpips_model(net: str = "alex") -> nn.Module:

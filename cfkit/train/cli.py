@@ -50,11 +50,18 @@ def register(app: typer.Typer) -> None:
         amp: str | None = typer.Option(None, help="auto (CUDA: bf16, else fp16), off, bf16 (also CPU), fp16."),
         accum: int | None = typer.Option(None, help="Gradient accumulation micro-batches (default: 1)."),
         sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
+        substitute: list[str] = typer.Option(
+            [],
+            "--substitute",
+            help="Train with a stand-in for a paper network that is not installed, said on the console, "
+            "weight recalibrated, recorded in run.json: --substitute vgg19=vgg16, --substitute lightcnn9=vgg16.",
+        ),
     ) -> None:
         """Train a method from domain A to domain B, or on one domain (--data) (DDP under torchrun).
 
         Example: cfkit train cartoongan-mask --data-a data/celeba --data-b data/handpainted --size 128 --out runs/mask
         Example: cfkit train landmark-regressor --data data/anime --size 64 --out runs/lm-anime
+        Example: cfkit train cartoongan --data-a data/ffhq --data-b data/anime --substitute vgg19=vgg16
         """
         from cfkit.console import info
         from cfkit.errors import InputError
@@ -66,6 +73,12 @@ def register(app: typer.Typer) -> None:
             size = int(size)
         if data and (data_a or data_b):
             raise InputError("give either --data (one-domain methods) or --data-a/--data-b, not both")
+        standins = {}
+        for item in substitute:
+            paper, sep, standin = item.partition("=")
+            if not sep or not paper or not standin:
+                raise InputError(f"--substitute expects PAPER=STANDIN (e.g. vgg19=vgg16), got {item!r}")
+            standins[paper] = standin
         run = train(
             method,
             data or data_a,
@@ -84,6 +97,7 @@ def register(app: typer.Typer) -> None:
             device=device,
             amp=amp,
             accum=accum,
+            substitute=standins or None,
         )
         info(f"run folder: {run}")
 

@@ -68,6 +68,9 @@ class TrainOptions:
     """--resume with changed data_a/data_b/iters/epochs/split re-plans instead of refusing."""
     stop_at: int | None = None
     """End this invocation at this iteration (checkpointed; continue with resume)."""
+    substitute: dict[str, str] = field(default_factory=dict)
+    """Stand-ins for paper networks, asked for explicitly: ``{vgg19: vgg16}`` (``--substitute vgg19=vgg16``;
+    known pairs: :data:`cfkit.nets.standins.STANDINS`). Without one a paper network must be installed."""
     method: dict[str, Any] = field(default_factory=dict)
     """The method's hyper-parameters as given (recipe ``method:`` + ``--set method.KEY``); ``Method.hp`` types them."""
     recipe: str | None = None
@@ -101,8 +104,13 @@ def resolve(
     overrides: dict[str, Any] | None = None,
     sets: list[str] | dict[str, Any] | None = None,
 ) -> TrainOptions:
-    """Options of a run of method ``name``: defaults < recipe < ``overrides`` (None = unset) < ``sets``."""
+    """Options of a run of method ``name``: defaults < recipe < ``overrides`` (None = unset) < ``sets``.
+
+    ``recipe``: a YAML file, or the name of a bundled recipe (``whitebox-seed003``); default: ``name``'s.
+    """
     path = Path(recipe) if recipe else recipe_path(name)
+    if recipe and not path.is_file() and path.suffix == "" and recipe_path(str(recipe)).is_file():
+        path = recipe_path(str(recipe))
     rec = (str(path), load_train_recipe(path)) if (recipe or path.is_file()) else None
     opts = command_options(TrainOptions, rec, flags=overrides, sets=sets)
     opts.name = name
@@ -113,6 +121,9 @@ def resolve(
     for key in (*sizes, "batch", "accum", "log_every", "sample_every", "ckpt_every", "keep"):
         if getattr(opts, key) < 1:
             raise InputError(f"{key} must be >= 1 (got {getattr(opts, key)})")
+    from cfkit.nets.standins import check_substitutes
+
+    check_substitutes(opts.substitute)
     if sizes and opts.size % 16:
         raise InputError(f"size must be a multiple of 16 (got {opts.size})")
     return opts

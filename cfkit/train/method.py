@@ -24,7 +24,8 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
     the schedule: a list of :class:`Phase` (name, length in epochs of domain A, the optimizer
     names stepped each iteration, in order, and an optional linear lr decay).
 ``losses(phase, opt, batch)``
-    the *weighted* loss terms for one optimizer step: ``{term: scalar tensor}``. The trainer sums
+    the *weighted* loss terms for one optimizer step (``opt``: the phase's step name, an optimizer name
+    or ``"name:stage"``): ``{term: scalar tensor}``. The trainer sums
     them, back-propagates into the networks of ``opt``, logs every term (``loss/<opt>_<term>``).
 ``visuals(batch)``
     ``{name: images in [-1, 1]}`` for TensorBoard and ``samples/`` grids.
@@ -36,6 +37,10 @@ gradient accumulation, seeding, EMA, DDP, checkpoints, logging):
 ``mask_probs(x)`` (optional)
     a method with a mask model returns ``N x 1 x H x W`` face probabilities of domain A images;
     ``translate --mask-composite`` then uses it (> 0.5) instead of the input dataset's ``masks/``.
+``require_assets()``, ``check_landmarks(labelled)``, ``end_phase(phase, batch)`` (optional)
+    training-only hooks: build the frozen pretrained networks before any work (a paper network that is
+    not installed stops the run; a stand-in is only used when ``options.substitute`` asks for it,
+    :mod:`cfkit.nets.standins`), refuse unusable landmark data, check what a phase trained.
 
 Rules the trainer relies on:
 
@@ -115,10 +120,12 @@ class Phase:
     ``epochs`` counts epochs (passes over domain A, or what the method's ``epoch_images`` says;
     fractions allowed); ``iters``, when set, gives the length in iterations instead (papers that count
     ``--total_iter``, e.g. White-box cartoonization); ``steps`` names the optimizers stepped each
-    iteration, in order (e.g. ``("d", "g")``); ``decay_from`` in [0, 1) starts a linear lr decay to zero
-    at that fraction of the phase, ``None`` keeps lr constant. ``decay_per_epoch``: the lr changes once
-    per epoch as in the official CycleGAN code: epoch ``e`` (1-based) of a phase whose decay starts after
-    ``n`` of its ``E`` epochs runs at ``1 - max(0, e - n) / (E - n + 1)`` of the base lr.
+    iteration, in order (e.g. ``("d", "g")``; ``"g:local"`` steps optimizer ``g`` on the terms
+    ``losses(phase, "g:local", batch)`` returns, logged as ``g_local_<term>``); ``decay_from`` in [0, 1)
+    starts a linear lr decay to zero at that fraction of the phase, ``None`` keeps lr constant.
+    ``decay_per_epoch``: the lr changes once per epoch as in the official CycleGAN code: epoch ``e``
+    (1-based) of a phase whose decay starts after ``n`` of its ``E`` epochs runs at
+    ``1 - max(0, e - n) / (E - n + 1)`` of the base lr.
     """
 
     name: str
@@ -128,9 +135,19 @@ class Phase:
     iters: int | None = None
     decay_per_epoch: bool = False
     round_up: bool = False  # whole batches: a fraction of an iteration counts as one (a pass leaves no image out)
+    batch: int | None = None
+    """Images per iteration in this phase when not the run's ``batch`` (a landmark regressor trained
+    inside a batch-1 method learns at the batch its own recipe uses)."""
+    drops: tuple[float, ...] = ()
+    """Step decay (torch's ``MultiStepLR``, gamma 0.1): the lr is multiplied by 0.1 from each of these
+    fractions of the phase on (the CartoonGAN reproduction: ``(0.5, 0.75)``)."""
 
     def lr_factor(self, progress: float) -> float:
         """The lr multiplier at ``progress`` in [0, 1) through the phase."""
+        step = 0.1 ** sum(progress >= d for d in self.drops)
+        return step * self._decay(progress)
+
+    def _decay(self, progress: float) -> float:
         if self.decay_from is None or progress < self.decay_from:
             return 1.0
         if self.decay_per_epoch:
@@ -256,6 +273,20 @@ class Method:
         """The network ``name`` without its DDP wrapper (for state dicts and inference)."""
         m = self.nets[name]
         return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+    def require_assets(self) -> None:
+        """Build the frozen pretrained networks training needs (the trainer calls it first; inference never
+        does): a paper network that is not installed stops the run before any work with
+        :class:`~cfkit.errors.AssetMissingError`, and a stand-in the options ask for (``substitute``) is
+        announced and in :attr:`provenance` from ``run.json``'s first write. Nothing by default."""
+
+    def check_landmarks(self, labelled: dict[str, int]) -> None:
+        """Refuse data the method cannot use: ``labelled`` counts the images with landmarks per domain key
+        (``"a"``, ``"b"``); called once the data is loaded, for methods that set ``needs_landmarks``."""
+
+    def end_phase(self, phase: str, batch: Batch) -> None:
+        """Called when training leaves ``phase`` (not after the last one); ``batch``: up to 64 unaugmented
+        training images of each domain, e.g. to check a regressor trained in that phase."""
 
     def setup(self) -> None:
         """Build the networks (called once by the trainer before moving them to the device)."""

@@ -25,7 +25,9 @@ def schedule(phases: list[Phase], n_epoch: int, options: TrainOptions, world: in
     if not phases:
         raise CfkitError("the method's schedule is empty (every phase has 0 epochs)")
     per_epoch = n_epoch / (options.batch * options.accum * world)
-    own = [float(p.iters) if p.iters else p.epochs * per_epoch for p in phases]  # the recipe's lengths
+    own = [  # the recipe's lengths in iterations; a phase with its own batch counts its epochs in it
+        float(p.iters) if p.iters else p.epochs * per_epoch * options.batch / (p.batch or options.batch) for p in phases
+    ]
     if options.iters:
         target = max(options.iters, len(phases))
         raw = [r / sum(own) * target for r in own]

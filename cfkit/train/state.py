@@ -21,7 +21,7 @@ from cfkit.train.distributed import gather
 from cfkit.train.method import Method
 
 # keys whose change makes a checkpoint incompatible with the current run
-STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema")
+STRUCTURAL = ("name", "size", "width", "batch", "accum", "method", "ema", "substitute")
 # keys whose change would silently re-plan a resumed run's data or schedule: refused unless ``override``
 PLANNED = {"data_a": "--data-a", "data_b": "--data-b", "iters": "--iters", "epochs": "--epochs", "split": "--set split"}
 
@@ -73,7 +73,10 @@ class TrainState:
 
 def check_resumable(old: dict[str, Any], now: dict[str, Any], override: bool) -> None:
     """One-line error where the run saved as ``old`` cannot continue with the options ``now``."""
-    diff = [k for k in STRUCTURAL if old.get(k) != now[k]]
+    from cfkit.train.config import TrainOptions
+
+    default = TrainOptions().to_dict()  # a key newer than the checkpoint's cfkit: its default then
+    diff = [k for k in STRUCTURAL if old.get(k, default[k]) != now[k]]
     if diff:
         raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
     changed = [k for k in PLANNED if old.get(k) != now[k]]

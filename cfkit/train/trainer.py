@@ -68,6 +68,7 @@ class Trainer:
         self.options = o = copy.deepcopy(options)
         o.size = training_size(options.size, domains, options.split)
         self.method: Method = cls(o, self.device)
+        self.method.require_assets()  # before any work: a missing paper network stops the run here
         self.method.setup()
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
         for name, net in self.method.nets.items():
@@ -92,6 +93,8 @@ class Trainer:
 
         with distributed.rank0_first(self.world, self.main):  # rank 0 builds the data stores
             self.batches = Batches(self.method, o, o.size, self.device, self.channels_last, self.rank, self.world)
+        if self.batches.lm:
+            self.method.check_landmarks({k: int((ok > 0).sum()) for k, (_, ok) in self.batches.lm.items()})
         self.plan = schedule(self.method.phases(), self.batches.epoch_images(cls.epoch_images), o, self.world)
         self.total = sum(n for _, n in self.plan)
         self.state = TrainState(self.method, self.ema, self.opts, self.scalers, self.batches.streams())
@@ -109,9 +112,9 @@ class Trainer:
     def data_b(self) -> Domain | None:
         return self.batches.data_b
 
-    def next_batch(self) -> Batch:
-        """The next augmented batch of each domain, on the device."""
-        return self.batches.next(self.options.batch)
+    def next_batch(self, batch: int | None = None) -> Batch:
+        """The next augmented batch of each domain, on the device (``batch`` images; default: the run's)."""
+        return self.batches.next(batch or self.options.batch)
 
     def fixed_batch(self, n: int = 8) -> Batch:
         """The first ``n`` images of each domain, unaugmented (sample grids)."""
@@ -143,8 +146,9 @@ class Trainer:
         phase, progress = self.phase_at(self.step)
         factor = phase.lr_factor(progress)
         accum = self.options.accum
-        micro = [self.next_batch() for _ in range(accum)]
-        for opt_name in phase.steps:
+        micro = [self.next_batch(phase.batch) for _ in range(accum)]
+        for step in phase.steps:  # "opt", or "opt:stage" for a second step of one optimizer on other terms
+            opt_name = step.partition(":")[0]
             spec, opt, scaler = self.specs[opt_name], self.opts[opt_name], self.scalers[opt_name]
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * factor
@@ -155,11 +159,11 @@ class Trainer:
                     distributed.sync_grads(self.method.nets, self.world, i == accum - 1),
                     torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None),
                 ):
-                    terms = self.method.losses(phase.name, opt_name, mb)
+                    terms = self.method.losses(phase.name, step, mb)
                     total = sum(terms.values())
                 scaler.scale(total / accum).backward()
                 for k, v in terms.items():
-                    self.log.add(f"{opt_name}_{k}", v.detach().float() / accum)
+                    self.log.add(f"{step.replace(':', '_')}_{k}", v.detach().float() / accum)
             scaler.step(opt)
             scaler.update()
         self.method.nets.update(self.wrapped)
@@ -230,6 +234,9 @@ class Trainer:
                 task = progress.add_task(o.name, total=self.total, completed=self.step, rate="")
                 while self.step < stop:
                     self.train_step()
+                    ended = self.phase_at(self.step - 1)[0]
+                    if self.step < self.total and self.phase_at(self.step)[0] is not ended:
+                        self.method.end_phase(ended.name, self.fixed_batch(64))
                     done = self.step >= stop
                     if self.step % o.log_every == 0 or done:
                         logs = self.flush_logs(writer)

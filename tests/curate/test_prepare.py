@@ -440,7 +440,16 @@ def test_mask_command_with_unet_uses_the_trained_model(apdrawing, run_cli, tmp_p
     shutil.copytree(prepared, data)  # the module's dataset stays as it was
     hp = {"method": {"init_epochs": 1, "unet_epochs": 2, "epochs": 3, "unet_width": 0.25}}
     run = train(
-        "cartoongan-mask", data, data, out=str(tmp_path / "run"), size=32, width=0.125, batch=2, iters=3, set=hp
+        "cartoongan-mask",
+        data,
+        data,
+        out=str(tmp_path / "run"),
+        size=32,
+        width=0.125,
+        batch=2,
+        iters=3,
+        set=hp,
+        substitute={"vgg19": "vgg16"},
     )
     ids = list(pd.read_parquet(data / "manifest.parquet")["id"])
     images = [load_rgb(data / "images" / f"{i}.png") for i in ids]

@@ -40,14 +40,15 @@ def test_cartoongan_cli_train_then_translate(tmp_path, face_domains, run_cli, as
     rc, _, err = run_cli(
         "train", "cartoongan", "--data-a", a, "--data-b", b, "--size", "64", "--width", "0.25",
         "--batch", "4", "--iters", "4", "--out", run, "--set", "method.init_epochs=1", "--set", "method.epochs=3",
-        "--set", "log_every=1", "--set", "sample_every=2",
+        "--set", "log_every=1", "--set", "sample_every=2", "--substitute", "vgg19=vgg16",
     )  # fmt: skip
     assert rc == 0, err
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "finished" and info["step"] == 4
     assert [s["phase"] for s in info["schedule"]] == ["init", "adversarial"]
-    content = info["assets"]["content_loss"]
-    assert content["requested"] == "vgg19/conv4_4" and content["layer"] in ("conv4_4", "conv4_3")
+    content = info["assets"]["content_loss"]  # the stand-in asked for, recorded as such
+    assert (content["substituted_for"], content["arch"], content["layer"]) == ("vgg19/conv4_4", "vgg16", "conv4_3")
+    assert content["weight_factor"] == 1.0 and content["inputs"] == "unit"
     assert content["sha256"] and (run / "config.yaml").is_file()
     hist = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [h["phase"] for h in hist] == ["init", "adversarial", "adversarial", "adversarial"]
@@ -103,7 +104,7 @@ def test_init_pixel_term_is_off_in_the_paper_recipe(asset):
     asset("vgg16")
     x = to_float(torch.from_numpy(fit_square(data.astronaut(), 32)).permute(2, 0, 1)[None])
     for w, terms in ((None, {"content"}), (7.0, {"content", "pixel"})):
-        cfg = resolve("cartoongan", overrides={"size": 32, "width": 0.125})
+        cfg = resolve("cartoongan", overrides={"size": 32, "width": 0.125, "substitute": {"vgg19": "vgg16"}})
         if w is not None:
             cfg.method["w_init_pixel"] = w
         torch.manual_seed(0)

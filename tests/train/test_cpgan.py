@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from cfkit.nets.cpgan import PART_ROWS_AUTHORS, Generator, NLayerDiscriminator, part_rows, strip_rows
 
 SMALL = {"size": 64, "width": 0.25, "batch": 2, "log_every": 1, "sample_every": 100, "seed": 3}
+STANDIN = {"lightcnn9": "vgg16"}  # offline there is no LightCNN-9: the tests ask for the stand-in
 
 
 def _count(net: torch.nn.Module) -> int:
@@ -82,9 +83,10 @@ def test_recipe_declares_the_authors_settings():
     assert (m.options.size, m.options.batch, m.options.flip) == (128, 1, False)
     assert (m.hp.w_gan, m.hp.w_local, m.hp.w_content, m.hp.local) == (1.0, 0.1, 0.01, "strips")
     (phase,) = m.phases()
-    assert (phase.epochs, phase.steps, phase.decay_from) == (10, ("g", "d"), None)
+    # the authors' main.py: G on the local terms, D_local, G on the others, D; one Adam per network
+    assert (phase.epochs, phase.steps, phase.decay_from) == (10, ("g:local", "d_local", "g", "d"), None)
     specs = m.build_optimizers()
-    assert specs["g"].nets == ("G",) and specs["d"].nets == ("D", "D_local")
+    assert (specs["g"].nets, specs["d_local"].nets, specs["d"].nets) == (("G",), ("D_local",), ("D",))
     assert specs["g"].lr == specs["d"].lr == 1e-4 and specs["g"].betas == (0.5, 0.999)
     assert m.direction == "cartoon -> photo"
 
@@ -114,8 +116,8 @@ def test_content_network_slot(tmp_path, monkeypatch, asset):
     x, y = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
     for in_ch, tag in ((1, "grayscale"), (3, "ImageNet")):
         path = _lightcnn_file(tmp_path / f"lcnn{in_ch}.pth.tar", in_ch)
-        loss = content_loss(CPGANHparams(content_net="lightcnn9", content_weights=str(path)))
-        assert loss.provenance["arch"] == "lightcnn9" and tag in loss.provenance["input"]
+        loss, factor = content_loss(CPGANHparams(content_net="lightcnn9", content_weights=str(path)))
+        assert factor == 1.0 and loss.provenance["arch"] == "lightcnn9" and tag in loss.provenance["input"]
         assert loss.provenance["sha256"] and "substituted_for" not in loss.provenance
         assert loss.features(x).shape == (2, 128, 4, 4)  # 1/16 resolution, 128 channels
         assert float(loss(x, x)) == 0 and float(loss(x, y)) > 0
@@ -129,8 +131,9 @@ def test_content_network_slot(tmp_path, monkeypatch, asset):
 
     asset("vgg16")  # fetched into the test home before it is swapped for one without LightCNN
     monkeypatch.setenv("CFKIT_HOME", str(tmp_path / "home"))
-    with pytest.raises(AssetMissingError, match="cfkit models fetch lightcnn9"):
-        content_loss(CPGANHparams(content_net="lightcnn9"))
+    for hp in (CPGANHparams(), CPGANHparams(content_net="lightcnn9")):  # the authors' network: no silent stand-in
+        with pytest.raises(AssetMissingError, match="cfkit models fetch lightcnn9"):
+            content_loss(hp)
 
 
 def test_cpgan_trains_resumes_and_translates(cartoon_photo_domains, asset, tmp_path, run_cli):
@@ -140,17 +143,17 @@ def test_cpgan_trains_resumes_and_translates(cartoon_photo_domains, asset, tmp_p
 
     asset("vgg16")
     a, b = cartoon_photo_domains
-    run = train("cpgan", a, b, out=str(tmp_path / "run"), iters=4, ckpt_every=2, **SMALL)
+    run = train("cpgan", a, b, out=str(tmp_path / "run"), iters=4, ckpt_every=2, substitute=STANDIN, **SMALL)
     info = json.loads((run / "run.json").read_text())
     content = info["assets"]["content_loss"]
     assert (content["arch"], content["layer"], content["distance"]) == ("vgg16", "conv4_3", "mse")
-    assert content["substituted_for"].startswith("lightcnn9") and content["sha256"]
+    assert content["substituted_for"] == "lightcnn9" and content["weight_factor"] == 1.0 and content["sha256"]
     assert info["assets"]["strips"] == [[26, 35], [35, 44], [44, 52]]
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 4
     for row in history:
         terms = {k: v for k, v in row.items() if k.startswith(("g_", "d_"))}
-        assert set(terms) == {"g_gan", "g_local", "g_content", "g_identity", "d_global", "d_local"}
+        assert set(terms) == {"g_local_adv", "d_local_adv", "g_gan", "g_content", "g_identity", "d_global"}
         assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
     mid, last = (load(p) for p in step_checkpoints(run)[-2:])
     for net in ("G", "D", "D_local"):
@@ -159,8 +162,8 @@ def test_cpgan_trains_resumes_and_translates(cartoon_photo_domains, asset, tmp_p
 
     # stopping at 2 and resuming gives the weights and optimizer states of the uninterrupted run
     part = str(tmp_path / "part")
-    train("cpgan", a, b, out=part, iters=4, stop_at=2, **SMALL)
-    train("cpgan", a, b, out=part, iters=4, resume=True, **SMALL)
+    train("cpgan", a, b, out=part, iters=4, stop_at=2, substitute=STANDIN, **SMALL)
+    train("cpgan", a, b, out=part, iters=4, resume=True, substitute=STANDIN, **SMALL)
     resumed = load(step_checkpoints(part)[-1])
     for key in ("nets", "optimizers"):
         flat_l, flat_r = _flat(last[key]), _flat(resumed[key])
@@ -258,9 +261,10 @@ def test_landmark_variant_trains_with_per_part_discriminators(landmarked_domains
     a, b = landmarked_domains
     hp = {"method": {"local": "landmarks", "local_shared": False}}
     over = {**SMALL, "data_a": str(a), "data_b": str(b), "iters": 2, "flip": True}
+    over["substitute"] = STANDIN
     batch = Trainer(resolve("cpgan", overrides={**over, "out": str(tmp_path / "probe"), **hp})).next_batch()
     assert batch["a_lm_ok"].tolist() == [1, 1] and batch["b_lm_ok"].tolist() == [1, 1]
-    run = train("cpgan", a, b, out=str(tmp_path / "run"), iters=2, ckpt_every=1, set=hp, **SMALL)
+    run = train("cpgan", a, b, out=str(tmp_path / "run"), iters=2, ckpt_every=1, set=hp, substitute=STANDIN, **SMALL)
     info = json.loads((run / "run.json").read_text())
     assert info["assets"]["patches"] == {"sides_px": [26.88, 16.0, 19.2], "out": 32}
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

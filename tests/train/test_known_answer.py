@@ -96,9 +96,14 @@ def test_cyclegan_learns_the_known_answer(task, tmp_path, asset):
     assert s.l1 < 0.9 * s.copy_l1, s
 
 
-SMALL_CARTOONGAN = {"init_epochs": 1, "epochs": 3, "w_init_content": 0.0, "w_init_pixel": 50.0, "w_content": 1.0}
+SMALL_CARTOONGAN = {
+    **{"init_epochs": 1, "epochs": 3, "w_init_content": 0.0, "w_init_pixel": 50.0, "w_content": 1.0},
+    **{"content_input": "imagenet", "lr_drops": []},
+}
 """CartoonGAN at 64 px (docs/train.md, known-answer task): a quarter of the iterations initialise G with an
-l1 pixel term only, and the content weight is 1, not the paper's 10 (which holds G at its blurred init here)."""
+l1 pixel term only, and the content weight is 1, not the paper's 10 (which holds G at its blurred init here).
+VGG input and lr as this schedule was measured with (torchvision's normalisation, no step decay); VGG16
+stands in for VGG19 (``substitute``)."""
 
 
 @pytest.mark.slow  # also slow: `-m 'not slow'` replaces the default `-m 'not long'`
@@ -108,7 +113,10 @@ def test_cartoongan_learns_the_known_answer(task, tmp_path, asset):
     in both L1 and LPIPS, LPIPS by at least 10 %."""
     asset("alexnet")
     asset("vgg16")
-    s = _train_and_score(task, tmp_path, "cartoongan", batch=4, iters=1000, set={"method": SMALL_CARTOONGAN})
+    standin = {"vgg19": "vgg16"}
+    s = _train_and_score(
+        task, tmp_path, "cartoongan", batch=4, iters=1000, set={"method": SMALL_CARTOONGAN}, substitute=standin
+    )
     assert s.beats_copy and s.lpips < 0.9 * s.copy_lpips, s
 
 

@@ -16,7 +16,10 @@ from cfkit.geometry.scheme import PARTS
 pytestmark = pytest.mark.shared_data
 
 SMALL = {"size": 64, "width": 0.125, "batch": 2, "log_every": 1, "sample_every": 100, "ckpt_every": 2, "keep": 10}
-HP = {"method": {"n_blocks": 2, "regressor_epochs": 1, "stage1_epochs": 1, "stage2_epochs": 1, "pool_size": 2}}
+HP = {
+    "method": {"n_blocks": 2, "regressor_iters": 1, "stage1_iters": 1, "stage2_iters": 1, "pool_size": 2}
+    | {"regressor_batch": 2, "regressor_check": False}  # two regressor iterations cannot beat the mean face
+}
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -141,6 +144,8 @@ def test_phases_and_optimizers_follow_the_named_regressors():
     m = cls(cfg, torch.device("cpu"))
     assert [p.name for p in m.phases()] == ["regressor", "stage1", "stage2"]
     assert [p.steps for p in m.phases()] == [("r",), ("g", "d"), ("g", "d")]
+    # lengths in iterations (paper Sec. 3.3.1: stage I 100K); the regressor learns at landmark-regressor's batch
+    assert [(p.iters, p.batch) for p in m.phases()] == [(4000, 16), (100_000, None), (50_000, None)]
     assert m.build_optimizers()["r"].nets == ("R_A", "R_B")
     assert m.build_optimizers()["g"].lr == 2e-4 and m.build_optimizers()["g"].betas == (0.5, 0.999)
     assert cfg.method["lambda_a"] == 10.0 and cfg.batch == 1

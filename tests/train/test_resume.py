@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-OPTS = dict(size=32, width=0.125, batch=2, iters=6, ema=0.9, log_every=1, ckpt_every=100)
+OPTS = dict(size=32, width=0.125, batch=2, iters=6, ema=0.9, log_every=1, ckpt_every=100, substitute={"vgg19": "vgg16"})
 HP = {"method": {"init_epochs": 1, "unet_epochs": 2, "epochs": 3, "unet_width": 0.5}}
 
 

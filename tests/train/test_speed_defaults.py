@@ -55,7 +55,9 @@ def _first_iteration_of_each_phase(name: str, data: tuple[Path, Path], out: Path
     a, b = data[::-1] if cls.direction.startswith("cartoon") else data
     over = {"data_a": str(a), "data_b": None if cls.one_domain else str(b), "out": str(out)}
     over |= {"size": 64, "width": 0.25, "batch": 2, "device": "cpu", "amp": "off", "iters": 1}
-    opts = resolve(name, overrides=over, sets={"channels_last": channels_last, "method": TINY_HP.get(name, {})})
+    sets = {"channels_last": channels_last, "method": TINY_HP.get(name, {})}
+    sets["substitute"] = {"vgg19": "vgg16", "lightcnn9": "vgg16"}  # offline: the paper networks' stand-ins
+    opts = resolve(name, overrides=over, sets=sets)
     logs, grads = [], []
     for k in range(len(Trainer(opts).plan)):
         t = Trainer(opts)
