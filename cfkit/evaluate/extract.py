@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cfkit.allocator import pin_mmap_threshold
 from cfkit.console import track, warn
 from cfkit.errors import CfkitError
 from cfkit.evaluate.config import EvalConfig
@@ -115,26 +116,6 @@ def _thumb(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((max(1, round(w * GRID_HEIGHT / h)), GRID_HEIGHT), Image.LANCZOS))
 
 
-M_MMAP_THRESHOLD = -3
-"""glibc ``mallopt`` parameter: allocations from this size up are mmapped, and unmapped when freed."""
-
-
-def fix_mmap_threshold(nbytes: int = 128 * 1024) -> None:
-    """Pin glibc's mmap threshold at its initial 128 KiB (a no-op off glibc).
-
-    glibc raises the threshold each time a large block is freed, after which the pass's batched network
-    inputs and activations come from the heap, whose freed pieces are not handed back: the main process's
-    RSS then grew ~0.5 MB per id (100 -> 1500 ids: +544 MB, ``benchmarks/bench_eval_scale.py``); pinned, it
-    stays flat. Only where memory comes from changes, not any value.
-    """
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, nbytes)
-    except (OSError, AttributeError):
-        pass
-
-
 def open_features(needs: set[str], cfg: EvalConfig, res: Extracted, roles: list[str]) -> dict[str, Feature]:
     """Instances of the needed features that could load; the others are recorded in ``res.unavailable``."""
     device = _device(cfg)
@@ -170,7 +151,7 @@ def extract(
         num_workers=workers,
         prefetch_factor=4 if workers else None,
     )
-    fix_mmap_threshold()
+    pin_mmap_threshold()  # memory flat in the number of images (cfkit.allocator)
     for out in track(loader, "evaluating", total=len(items), unit="ids"):
         res.decode_errors.extend(out["errors"].values())
         res.images += out["decoded"]

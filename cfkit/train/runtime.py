@@ -11,9 +11,9 @@ import os
 
 import torch
 
+from cfkit.allocator import keep_freed_memory
 from cfkit.console import info
 from cfkit.errors import InputError
-from cfkit.train.allocator import keep_freed_memory
 
 
 def world_info() -> tuple[int, int, int]:
@@ -64,7 +64,7 @@ def use_channels_last(spec: bool | str, device: torch.device) -> bool:
 
 def prepare_device(device: torch.device) -> None:
     """Make ``device`` this process's current GPU, with cuDNN's autotuner on; on CPU, keep freed host memory
-    for the next iteration (:func:`~cfkit.train.allocator.keep_freed_memory`)."""
+    for the next iteration (:func:`~cfkit.allocator.keep_freed_memory`)."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True
