@@ -35,7 +35,6 @@ from cfkit.train.method import METHODS, Batch, Method, Phase
 from cfkit.train.outputs import LossLog, save_samples, tensorboard_writer, write_logs, write_run_info
 from cfkit.train.runtime import (
     amp_dtype,
-    cpu_has_bf16,
     pick_device,
     prepare_device,
     seed_everything,
@@ -44,9 +43,6 @@ from cfkit.train.runtime import (
 )
 from cfkit.train.schedule import phase_at, schedule
 from cfkit.train.state import TrainState, check_resumable
-
-__all__ = ["Trainer", "amp_dtype", "cpu_has_bf16", "ema_decay", "schedule"]
-"""The trainer, and the helpers of its modules that callers import from here."""
 
 
 class Trainer:

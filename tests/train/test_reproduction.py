@@ -190,7 +190,7 @@ def test_in_run_regressor_must_beat_the_mean_face(capsys):
 def test_a_phase_with_its_own_batch_counts_its_epochs_in_it():
     from cfkit.train.config import TrainOptions
     from cfkit.train.method import Phase
-    from cfkit.train.trainer import schedule
+    from cfkit.train.schedule import schedule
 
     phases = [Phase("regressor", 1, ("r",), batch=4), Phase("gan", 1, ("g",)), Phase("stage", 0, ("g",), iters=5)]
     plan = schedule(phases, 16, TrainOptions(batch=1), 1)

@@ -94,7 +94,7 @@ def test_channels_last_trains_like_nchw(name, lm_faces, tmp_path, asset):
 
 
 def test_cpu_bf16_default_only_for_methods_that_declare_it():
-    from cfkit.train.trainer import amp_dtype, cpu_has_bf16
+    from cfkit.train.runtime import amp_dtype, cpu_has_bf16
 
     cpu = torch.device("cpu")
     native = torch.bfloat16 if cpu_has_bf16() else None

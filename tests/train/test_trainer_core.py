@@ -48,7 +48,7 @@ def test_schedule_epochs_and_iters_scaling():
 
     from cfkit.train.config import TrainOptions
     from cfkit.train.method import Phase
-    from cfkit.train.trainer import schedule
+    from cfkit.train.schedule import schedule
 
     phases = [Phase("init", 1, ("g",)), Phase("unet", 20, ("u",)), Phase("adv", 20, ("d", "g")), Phase("x", 0, ())]
     base = TrainOptions(batch=8, accum=1)
@@ -237,8 +237,8 @@ def test_training_size_follows_the_data_and_refuses_upsampling(tmp_path, tiny_do
 def test_ema_warms_up_and_translate_chooses_ema_or_raw(tmp_path, tiny_domains, run_cli):
     import cfkit.methods.template  # noqa: F401
     from cfkit.train import train
+    from cfkit.train.ema import ema_decay
     from cfkit.train.inference import load_method
-    from cfkit.train.trainer import ema_decay
 
     assert [ema_decay(0.999, n) for n in (1, 2, 10_000)] == [2 / 11, 3 / 12, 0.999]
     a, b = tiny_domains
