@@ -44,6 +44,12 @@ def to_url(db: str | Path) -> str:
     return f"sqlite:///{Path(s).expanduser().resolve()}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL; None for an in-memory SQLite database or another database."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
 def _pg_driver() -> str:
     """psycopg (3) where installed, else psycopg2 (the ``postgres`` extra)."""
     import importlib.util
@@ -86,12 +92,13 @@ class Database:
         self.url = to_url(db)
         self.shown_url = masked(self.url)  # for messages
         self.is_sqlite = self.url.startswith("sqlite")
+        #: the SQLite database file (None: in memory, or PostgreSQL)
+        self.file = sqlite_file(self.url)
         if self.is_sqlite:
-            path = self.url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                if not create and not Path(path).is_file():
-                    raise InputError(f"study database not found: {path}")
-                _create_private(Path(path))
+            if self.file:
+                if not create and not self.file.is_file():
+                    raise InputError(f"study database not found: {self.file}")
+                _create_private(self.file)
             self.engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
             )

@@ -177,9 +177,9 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 
 def _database_files(db: Database) -> set[Path]:
     """The files of a SQLite study database (with its journal, WAL and shared-memory files); none for PostgreSQL."""
-    if not db.is_sqlite or db.url in ("sqlite://", "sqlite:///:memory:"):
+    if db.file is None:
         return set()
-    main = Path(db.url.removeprefix("sqlite:///")).resolve()
+    main = db.file.resolve()
     return {main, *(main.with_name(main.name + s) for s in ("-journal", "-wal", "-shm"))}
 
 
