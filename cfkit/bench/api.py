@@ -174,6 +174,8 @@ def run_bench(options: BenchOptions | None = None, **fields: Any) -> dict[str, A
     ``run_bench(data_a="data/photos", data_b="data/anime", methods=["cyclegan", "nst"], iters=2000,
     out="bench/x")`` -- fields of :class:`~cfkit.bench.config.BenchOptions` (over ``options``).
     """
+    from cfkit.evaluate.results import read_metrics
+
     opts = api_options(BenchOptions, options, fields)
     check_options(opts)
     root = Path(opts.out)
@@ -195,6 +197,6 @@ def run_bench(options: BenchOptions | None = None, **fields: Any) -> dict[str, A
     cfg = eval_config(opts, root)
     ledger.run("eval", "evaluate", partial(eval_step, cfg, opts.methods))
     ledger.run("study", "study", partial(study_step, opts, root))
-    metrics = json.loads((root / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    metrics = read_metrics(root / "eval")
     ledger.finish(leaderboard(metrics))
     return ledger.doc

@@ -25,15 +25,14 @@ def step_seconds(doc: dict) -> list[str]:
 
 def print_leaderboard(eval_dir: Path) -> None:
     """The evaluation's methods x metrics table (value over its [95 % CI], best in bold) on the console."""
-    import json
-
     from rich.table import Table
 
     from cfkit.console import console
     from cfkit.evaluate.cli import print_comparisons
     from cfkit.evaluate.report import table_rows
+    from cfkit.evaluate.results import read_metrics
 
-    doc = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+    doc = read_metrics(eval_dir)
     header, rows = table_rows(doc)
     table = Table()
     table.add_column("method", no_wrap=True)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 
 from cfkit.errors import InputError
 from cfkit.evaluate.inputs import COPY_INPUT, dataset_images, index_folder
+from cfkit.evaluate.results import read_metrics
 from cfkit.fsutil import atomic_write_bytes, record_outputs, recorded_outputs
 
 PICKS = ("disagree", "worst")
@@ -143,8 +143,8 @@ def write_figure(
     import matplotlib.pyplot as plt
 
     eval_dir = Path(eval_dir)
+    doc = read_metrics(eval_dir)
     try:
-        doc = json.loads((eval_dir / "metrics.json").read_text())
         per_image = read_per_image(eval_dir)
     except (OSError, ValueError, KeyError) as e:
         raise InputError(f"{eval_dir} is not a cfkit eval folder ({type(e).__name__}: {e})") from None
