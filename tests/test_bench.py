@@ -155,6 +155,12 @@ def test_bench_runs_two_methods_and_resumes_after_kills(task, tmp_path, monkeypa
 
     with pytest.raises(InputError, match=r"other options \(iters\)"):
         run_bench(**{**options(task, out), "iters": 5})
+    with pytest.raises(InputError, match=r"other options \(train.batch\)"):
+        run_bench(**{**options(task, out), "train": {**options(task, out)["train"], "batch": 1}})
+    # other evaluation options: only the evaluation is done again (and the study of the same methods kept)
+    run_bench(**{**options(task, out), "eval": {**options(task, out)["eval"], "bootstrap": 60}})
+    assert calls["train"] == calls["translate"] == calls["study"] == [] and len(calls["eval"]) == 1
+    assert json.loads((out / "eval" / "metrics.json").read_text())["config"]["bootstrap"] == 60
 
     # 5: a method dropped: nothing is trained or translated, the evaluation is redone, the study of the same
     # name refused (it shows other methods), then created under a new name beside the first
@@ -172,7 +178,13 @@ def test_bench_refuses_what_it_cannot_rank(task, tmp_path, run_cli):
     base = ["bench", "--data-a", task / "A", "--data-b", task / "B", "--out", tmp_path / "b"]
     cases = [
         (["--methods", "cyclegan"], "give one budget"),
-        (["--methods", "cpgan", "--iters", "2"], "cpgan translates cartoon -> photo"),
+        (
+            ["--methods", "cpgan", "--iters", "2"],
+            "cpgan translates cartoon -> photo; this bench ranks photo -> cartoon",
+        ),
+        (["--methods", "cartoongan", "--iters", "2", "--set", "direction=cartoon -> photo"], "cartoongan translates"),
+        (["--methods", "cyclegan", "--iters", "2", "--seconds", "5"], "give one budget"),
+        (["--methods", "cyclegan", "--seconds", "0"], "--seconds must be positive"),
         (["--methods", "landmark-regressor", "--iters", "2"], "trains on one domain"),
         (["--methods", "cyclegan", "--iters", "2", "--set", "train.iters=3"], "train: iters are set by the bench"),
         (["--methods", "cyclegan", "--iters", "2", "--set", "eval.bogus=1"], "unknown option(s) bogus"),
@@ -205,10 +217,11 @@ def test_bench_refuses_what_it_cannot_rank(task, tmp_path, run_cli):
 def test_a_rerun_names_the_options_that_changed():
     from cfkit.bench.ledger import changed_keys
 
-    old = {"iters": 4, "train": {"batch": 2}, "eval": {"bootstrap": 50, "seed": 0}}
-    new = {"iters": 4, "train": {"batch": 4}, "eval": {"bootstrap": 60, "seed": 0, "figure": True}, "newer": 1}
-    assert changed_keys(old, new, ("eval",)) == ["eval.bootstrap", "train"]  # another version's keys: not compared
-    assert changed_keys(old, old, ("eval",)) == []
+    old = {"iters": 4, "train": {"batch": 2, "ema": None}, "eval": {"bootstrap": 50}}
+    new = {"iters": 4, "train": {"batch": 4, "ema": None, "amp": "off"}, "eval": {"bootstrap": 60}, "newer": 1}
+    assert changed_keys(old, new, ("train",)) == ["eval", "train.batch"]  # another version's keys: not compared
+    assert changed_keys(old, new, ("train",), free=("eval",)) == ["train.batch"]
+    assert changed_keys(old, old, ("train",)) == []
 
 
 def test_shipped_protocols_load_and_name_rankable_methods():
@@ -218,9 +231,50 @@ def test_shipped_protocols_load_and_name_rankable_methods():
     from cfkit.resources import resource_dir
 
     protocols = sorted((resource_dir("pipelines") / "bench").glob("*.yaml"))
-    assert {p.stem for p in protocols} >= {"photo2anime", "known-answer"}
+    assert {p.stem for p in protocols} >= {"photo2anime", "known-answer", "known-answer-reverse"}
     for p in protocols:
         opts = command_options(BenchOptions, protocol_layer(p.stem), flags={"iters": 10})
-        check_options(opts)  # methods registered, photo -> cartoon, one budget
+        check_options(opts)  # methods registered, of the protocol's direction (or two-way), one budget
         assert opts.data_a.startswith("data/") and opts.data_b.startswith("data/")
         assert opts.study.name == p.stem
+
+
+def test_a_reverse_bench_takes_cartoon_to_photo_and_two_way_methods():
+    from cfkit.bench.api import check_options
+    from cfkit.bench.config import BenchOptions
+
+    opts = BenchOptions(data_a="a", data_b="b", iters=2, direction="cartoon -> photo", methods=["cpgan", "cyclegan"])
+    check_options(opts)  # cpgan's own direction; cyclegan is reversible, trained with A as its input
+    check_options(BenchOptions(data_a="a", data_b="b", iters=2, methods=["landmark-cyclegan", "whitebox"]))
+
+
+def test_a_wall_time_budget_weights_each_phase_by_its_share():
+    from cfkit.bench.budget import iterations_for
+    from cfkit.train.method import Phase
+
+    plan = [(Phase("init", 1, ("g",)), 250), (Phase("adversarial", 3, ("d", "g")), 750)]
+    # mean cost 0.25 * 0.1 + 0.75 * 0.5 = 0.4 s per iteration: 100 s buy 250 iterations
+    assert iterations_for(100.0, plan, [0.1, 0.5]) == 250
+    assert iterations_for(0.01, plan, [0.1, 0.5]) == 2  # at least one iteration per phase
+
+
+@pytest.mark.slow
+def test_a_wall_time_budget_is_timed_once_and_trains_that_many_iterations(task, tmp_path, monkeypatch, asset):
+    import cfkit.bench.budget
+    from cfkit.bench import run_bench
+
+    asset("alexnet")
+    probes = []
+    probe = cfkit.bench.budget.probe
+    monkeypatch.setattr(cfkit.bench.budget, "probe", lambda *a, **kw: probes.append(a[0]) or probe(*a, **kw))
+    opts = {**options(task, tmp_path / "b"), "methods": ["cyclegan"], "methods_set": {}, "iters": None}
+    opts["seconds"] = 3.0
+    doc = run_bench(**opts)
+    timed = doc["steps"]["cyclegan/budget"]
+    cost = timed["s_per_iter"]["cyclegan"]
+    assert probes == ["cyclegan"] and timed["iters"] == max(1, int(3.0 / cost))
+    run = json.loads((tmp_path / "b" / "runs" / "cyclegan" / "run.json").read_text())
+    assert run["total"] == timed["iters"] == doc["steps"]["cyclegan/train"]["iters"]
+    assert not (tmp_path / "b" / "probe").exists()
+    run_bench(**opts)  # finished: nothing is timed or trained again
+    assert probes == ["cyclegan"]

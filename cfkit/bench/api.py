@@ -1,6 +1,7 @@
 """``run_bench``: train every named method under one budget, translate the test split, evaluate, create the study.
 
-    BENCH/runs/<method>/      cfkit train's run folders (resumed with --resume)
+    BENCH/runs/<method>/      cfkit train's run folders (resumed with --resume); under a wall-time budget
+                              (``seconds``) each method's iterations come from a timed probe of its phases
     BENCH/results/<method>/   cfkit translate's outputs of the test split of data_a
     BENCH/source/images/      links to the test split of data_a (the evaluation's sources)
     BENCH/reference/images/   links to the test split of data_b, where it has one (FID/KID reference)
@@ -39,15 +40,21 @@ def check_options(opts: BenchOptions) -> None:
         raise InputError("give both domains: --data-a DIR (photos) and --data-b DIR (cartoons), or a --protocol")
     if not opts.methods:
         raise InputError("no methods given (--methods a,b or a --protocol naming them)")
-    if (opts.iters is None) == (opts.epochs is None):
-        raise InputError("give one budget for every method: --iters N or --epochs E")
+    if sum(b is not None for b in (opts.iters, opts.epochs, opts.seconds)) != 1:
+        raise InputError("give one budget for every method: --iters N, --epochs E or --seconds S")
+    if opts.seconds is not None and opts.seconds <= 0:
+        raise InputError(f"--seconds must be positive (got {opts.seconds})")
     if len(set(opts.methods)) != len(opts.methods):
         raise InputError(f"a method is named twice in {', '.join(opts.methods)}")
     for name in opts.methods:
         cls = METHODS.get(name)
-        if cls.one_domain or cls.direction != "photo -> cartoon":
-            what = "trains on one domain" if cls.one_domain else f"translates {cls.direction}"
-            raise InputError(f"{name} {what}; a bench ranks photo -> cartoon methods on --data-a's test photos")
+        if cls.one_domain:
+            raise InputError(f"{name} trains on one domain; a bench ranks translation methods")
+        if cls.direction != opts.direction and not cls.reversible:
+            raise InputError(
+                f"{name} translates {cls.direction}; this bench ranks {opts.direction} methods "
+                f"on --data-a's test images (direction: {cls.direction} for a bench of those)"
+            )
     for where, keys in [("train", opts.train), *((f"methods_set.{m}", v) for m, v in opts.methods_set.items())]:
         if taken := sorted(set(keys) & set(BENCH_SETS)):
             raise InputError(f"{where}: {', '.join(taken)} are set by the bench (use --iters/--epochs, --out)")
@@ -85,15 +92,30 @@ def method_sets(opts: BenchOptions, name: str) -> dict[str, Any]:
     return merge(opts.train, opts.methods_set.get(name, {}))
 
 
-def train_step(opts: BenchOptions, name: str, run_dir: Path) -> dict[str, Any]:
-    """Train ``name`` in ``run_dir`` (from its last checkpoint where one exists)."""
+def common_options(opts: BenchOptions) -> dict[str, Any]:
+    """The training options every method of the bench shares."""
+    return {"size": opts.size, "width": opts.width, "seed": opts.seed, "device": opts.device}
+
+
+def budget_step(opts: BenchOptions, name: str, run_dir: Path) -> dict[str, Any]:
+    """The iterations ``name`` gets within ``opts.seconds`` (:func:`cfkit.bench.budget.probe`)."""
+    from cfkit.bench.budget import probe
+
+    sets = method_sets(opts, name)
+    found = probe(name, opts.seconds, opts.data_a, opts.data_b, sets, out=str(run_dir), **common_options(opts))
+    return {**found, "set": sets}
+
+
+def train_step(opts: BenchOptions, name: str, run_dir: Path, iters: int | None) -> dict[str, Any]:
+    """Train ``name`` in ``run_dir`` (from its last checkpoint where one exists) for ``iters`` iterations, or
+    for the bench's ``epochs``."""
     from cfkit.runs.checkpoint import latest
     from cfkit.train import train
 
     resumed = latest(run_dir) is not None
     sets = method_sets(opts, name)
-    budget = {"iters": opts.iters, "epochs": opts.epochs}
-    common = {"size": opts.size, "width": opts.width, "seed": opts.seed, "device": opts.device}
+    budget = {"iters": iters, "epochs": opts.epochs}
+    common = common_options(opts)
     train(name, opts.data_a, opts.data_b, set=sets, out=str(run_dir), resume=resumed or None, **budget, **common)
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     if run["status"] != "finished":
@@ -126,12 +148,12 @@ def eval_config(opts: BenchOptions, root: Path):
     )
 
 
-def eval_step(cfg, methods: list[str]) -> dict[str, Any]:
+def eval_step(cfg, opts: BenchOptions) -> dict[str, Any]:
     """Evaluate; an earlier or interrupted evaluation in the bench's own folder is replaced (``force``)."""
     from cfkit.evaluate.api import run_eval
 
     doc = run_eval(cfg, force=True)
-    return {"methods": methods, "n": doc["source"]["n"]}
+    return {"methods": opts.methods, "options": opts.eval.to_dict(), "n": doc["source"]["n"]}
 
 
 def study_step(opts: BenchOptions, root: Path) -> dict[str, Any]:
@@ -179,23 +201,30 @@ def run_bench(options: BenchOptions | None = None, **fields: Any) -> dict[str, A
     opts = api_options(BenchOptions, options, fields)
     check_options(opts)
     root = Path(opts.out)
-    ledger = Ledger(root, opts.to_dict(), nested=("eval",), free=("methods", "methods_set", "study"))
+    ledger = Ledger(root, opts.to_dict(), nested=("train",), free=("methods", "methods_set", "eval", "study"))
     link_split(opts.data_a, opts.test_split, root / "source")
     for name in opts.methods:
         done, sets = ledger.steps.get(f"{name}/train"), method_sets(opts, name)
         if done and done.get("set", sets) != sets:
             raise InputError(f"{name} was trained in {root} with other options ({done['set']}); choose another --out")
+        if not done and ledger.steps.get(f"{name}/budget", {}).get("set", sets) != sets:
+            ledger.forget(f"{name}/budget")  # timed with other options: time it again
     n = len(opts.methods)
     for k, name in enumerate(opts.methods, 1):
         run_dir, results = root / "runs" / name, root / "results" / name
-        ledger.run(f"{name}/train", f"[{k}/{n}] {name}: train", partial(train_step, opts, name, run_dir))
+        iters = opts.iters
+        if opts.seconds is not None:
+            timed = partial(budget_step, opts, name, run_dir)
+            iters = ledger.run(f"{name}/budget", f"[{k}/{n}] {name}: time its phases", timed)["iters"]
+        ledger.run(f"{name}/train", f"[{k}/{n}] {name}: train", partial(train_step, opts, name, run_dir, iters))
         ledger.run(f"{name}/translate", f"[{k}/{n}] {name}: translate", partial(translate_step, opts, run_dir, results))
-    if ledger.steps.get("eval", {}).get("methods") != opts.methods:  # methods added or dropped since
-        ledger.forget("eval", "study")
+    evaluated = ledger.steps.get("eval", {})
+    if evaluated.get("methods") != opts.methods or evaluated.get("options") != opts.eval.to_dict():
+        ledger.forget("eval", "study")  # methods added or dropped, or other evaluation options: evaluate again
     if ledger.steps.get("study", {}).get("options") != opts.study.to_dict():
         ledger.forget("study")
     cfg = eval_config(opts, root)
-    ledger.run("eval", "evaluate", partial(eval_step, cfg, opts.methods))
+    ledger.run("eval", "evaluate", partial(eval_step, cfg, opts))
     ledger.run("study", "study", partial(study_step, opts, root))
     metrics = read_metrics(root / "eval")
     ledger.finish(leaderboard(metrics))

@@ -16,7 +16,8 @@ def step_seconds(doc: dict) -> list[str]:
     steps = doc["steps"]
     lines = []
     for name in doc["options"]["methods"]:
-        parts = [f"{s} {steps[f'{name}/{s}']['seconds']:.1f} s" for s in ("train", "translate")]
+        done = [s for s in ("budget", "train", "translate") if f"{name}/{s}" in steps]
+        parts = [f"{s} {steps[f'{name}/{s}']['seconds']:.1f} s" for s in done]
         lines.append(f"{name:<20} " + ", ".join(parts))
     lines.append(f"{'evaluate':<20} {steps['eval']['seconds']:.1f} s")
     lines.append(f"{'study':<20} {steps['study']['seconds']:.1f} s")
@@ -52,6 +53,9 @@ def bench_cmd(
     methods: str = typer.Option(None, help="Comma list of training methods (each with its recipe)."),
     iters: int = typer.Option(None, help="Budget: total iterations of every method."),
     epochs: float = typer.Option(None, help="Budget: epochs of domain A for every method."),
+    seconds: float = typer.Option(
+        None, help="Budget: training wall seconds of every method (iterations from a timed probe of its phases)."
+    ),
     size: str = typer.Option(None, help="Training size in px (multiple of 16), or auto (default: auto)."),
     width: float = typer.Option(None, help="Channel multiplier of every method's networks (default: 1.0)."),
     seed: int = typer.Option(None, help="Training seed of every method (default: 0; eval.seed seeds the bootstrap)."),
@@ -86,6 +90,7 @@ def bench_cmd(
         "methods": _csv(methods),
         "iters": iters,
         "epochs": epochs,
+        "seconds": seconds,
         "size": size,
         "width": width,
         "seed": seed,

@@ -29,10 +29,16 @@ class BenchOptions:
     """Domain B, the target (cartoons): a prepared dataset or image folder."""
     methods: list[str] = field(default_factory=list)
     """Registered training methods (``cfkit train --help``), each trained with its own recipe."""
+    direction: Literal["photo -> cartoon", "cartoon -> photo"] = "photo -> cartoon"
+    """What the bench ranks, domain A -> B: methods built for this direction, and the two-way (reversible)
+    ones, trained with A as their input (cpgan's direction: ``cartoon -> photo``)."""
     iters: int | None = None
     """The budget: total iterations of every method (its phases keep their proportions)."""
     epochs: float | None = None
     """The budget as epochs of domain A instead of iterations (the same for every method)."""
+    seconds: float | None = None
+    """The budget as training wall seconds: each method gets the iterations its schedule takes in that time,
+    from a timed probe of each of its phases (:mod:`cfkit.bench.budget`)."""
     size: int | Literal["auto"] = "auto"
     """Training size in px for every method (auto: the data's own size)."""
     width: float = 1.0

@@ -40,7 +40,7 @@ def eval_cmd(
     targets: str = typer.Option(
         None,
         help="Known correct translation of each source id (ids = file stems), e.g. a known-answer task's "
-        "targets/: adds l1_target and lpips_target, with the copy-the-input baseline.",
+        "targets/: adds l1_target, lpips_target and identity_target, with the copy-the-input baseline.",
     ),
     out: str = typer.Option(
         None,

@@ -26,7 +26,8 @@ class EvalConfig:
     """Folder of real target-domain images, or a pytorch-fid ``.npz`` (mu, sigma[, features])."""
     targets: str = ""
     """Folder of the known correct translation of each source id (paired evaluation: ``l1_target``,
-    ``lpips_target`` and their "copy the input" baseline), e.g. a known-answer task's ``targets/``."""
+    ``lpips_target``, ``identity_target`` and their "copy the input" baseline), e.g. a known-answer task's
+    ``targets/``."""
     out: str = "eval/out"
     metrics: list[str] = field(default_factory=_default_metrics)
     """Default: every registered metric with ``default = True``."""
@@ -40,6 +41,9 @@ class EvalConfig:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     identity_backend: str = "auto"
+    identity_assume_aligned: bool = False
+    """Identity of aligned crops whose face the detector misses (dlib's needs ~80 px faces): embedded from the
+    central face box instead of counted as a failure."""
     lpips_net: str = "alex"
     landmarks_source: str = "dlib"
     landmarks_output: str = "dlib"

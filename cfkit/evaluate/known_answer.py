@@ -27,6 +27,7 @@ import torch
 from cfkit.errors import InputError
 
 TARGETS = "targets"  # TASK/targets/<id>.png: the stylised held-out photos at the task size
+REVERSE = "reverse"  # TASK/reverse/: the task the other way round (reverse_task)
 
 
 def stylise(rgb: np.ndarray, levels: int = 6) -> np.ndarray:
@@ -158,6 +159,41 @@ def build_task(
     rows[rows.split == "train"].reset_index(drop=True).to_parquet(out / "B" / "manifest.parquet")
     atomic_write_json(out / "task.json", meta)
     return KnownAnswerTask.at(out)
+
+
+def reverse_task(task: KnownAnswerTask) -> KnownAnswerTask:
+    """The same task the other way round, written once into ``TASK/reverse/``: domain A the stylised photos
+    (``train`` rows and the held-out ``test`` rows), domain B the training photos, and the held-out photos
+    as the targets, with the same ids, masks and landmarks. For cartoon -> photo methods (cpgan) and a
+    ``cfkit bench`` of direction ``cartoon -> photo`` (``pipelines/bench/known-answer-reverse.yaml``)."""
+    import json
+    import shutil
+
+    import pandas as pd
+
+    from cfkit.fsutil import atomic_write_json
+
+    root = task.a.parent / REVERSE
+    if (root / "task.json").is_file():
+        return KnownAnswerTask.at(root)
+
+    def copy(src: Path, *dsts: Path) -> None:
+        for dst in dsts:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+
+    rows = pd.read_parquet(task.a / "manifest.parquet")
+    for i, split in zip(rows["id"], rows["split"], strict=True):
+        held = split == "test"
+        image, mask = f"images/{i}.png", f"masks/{i}.png"
+        copy(task.targets / f"{i}.png" if held else task.b / image, root / "A" / image)
+        copy(task.a / image, root / TARGETS / f"{i}.png" if held else root / "B" / image)
+        copy(task.a / mask, root / "A" / mask, *([] if held else [root / "B" / mask]))
+    rows.to_parquet(root / "A" / "manifest.parquet")
+    rows[rows.split == "train"].reset_index(drop=True).to_parquet(root / "B" / "manifest.parquet")
+    meta = json.loads((task.a.parent / "task.json").read_text())
+    atomic_write_json(root / "task.json", {**meta, "reverse": True})
+    return KnownAnswerTask.at(root)
 
 
 def held_out(groups: list[str], n: int, seed: int) -> set[int]:

@@ -143,11 +143,13 @@ def notes_list(doc: dict) -> list[str]:
         if base.get("value") is None:
             continue
         vals = {m: r[k].get("value") for m, r in doc["metrics"].items()}
-        below = [m for m, v in vals.items() if v is not None and v < base["value"]]
-        rest = [m for m in vals if m not in below]
+        higher = doc["metric_info"][k]["higher_is_better"]
+        side = "above" if higher else "below"
+        better = [m for m, v in vals.items() if v is not None and (v > base["value"] if higher else v < base["value"])]
+        rest = [m for m in vals if m not in better]
         notes.append(
             f"{doc['metric_info'][k]['label']}: copy the input scores {fmt(base['value'])}; "
-            f"below it: {', '.join(below) or 'none'}; not below: {', '.join(rest) or 'none'}"
+            f"{side} it: {', '.join(better) or 'none'}; not {side}: {', '.join(rest) or 'none'}"
         )
     unavailable: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> methods (one note per reason)
     for method, res in doc["metrics"].items():

@@ -52,7 +52,8 @@ def e2e(face_sets, fid_weights, tmp_path_factory, asset, run_cli_module):
         "--no-cache",
     )
     assert rc == 0, err
-    return {"out": out, "stdout": stdout, "err": err, "doc": json.loads((out / "metrics.json").read_text())}
+    doc = json.loads((out / "metrics.json").read_text())
+    return {"out": out, "stdout": stdout, "err": err, "doc": doc, "targets": targets}
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,9 @@ def test_per_image_values_match_reference_libraries(e2e, face_sets):
     assert float(row["lpips"]) == pytest.approx(ref_lpips, rel=1e-5)
     backend = get_identity_backend("dlib")
     assert float(row["identity"]) == pytest.approx(float(backend.embed(src) @ backend.embed(out)), abs=1e-5)
+    row = next(r for r in rows if r["method"] == "blur" and r["identity_target"])  # with --targets
+    target, out = (load_rgb(p) for p in (e2e["targets"] / f"{row['id']}.png", face_sets["blur"] / f"{row['id']}.png"))
+    assert float(row["identity_target"]) == pytest.approx(float(backend.embed(target) @ backend.embed(out)), abs=1e-5)
 
 
 @pytest.mark.shared_data
@@ -238,3 +242,24 @@ def test_out_with_other_files_or_an_earlier_evaluation_is_refused_unless_forced(
         p.name for p in out.iterdir() if p.name != OUTPUTS_RECORD
     )
     assert {"metrics.json", "per_image.csv", "report.md", "report.html"} <= set(record["files"])
+
+
+@pytest.mark.shared_data
+def test_identity_of_small_aligned_faces_with_assume_aligned(face_sets, tmp_path, asset):
+    """dlib's detector misses aligned 36 px faces; ``identity_assume_aligned`` embeds them from the face box."""
+    import cv2
+
+    from cfkit.evaluate import run_eval
+
+    for name in ("dlib-landmarks68", "dlib-identity"):
+        asset(name)
+    small = tmp_path / "small"
+    for p in list_images(face_sets["source"])[:4]:
+        save_png(small / p.name, cv2.resize(load_rgb(p), (36, 36), interpolation=cv2.INTER_AREA))
+    kw = {"methods": [f"same={small}"], "source": str(small), "metrics": ["identity"], "workers": 0}
+    missed = run_eval(out=str(tmp_path / "a"), identity_backend="dlib", **kw)["metrics"]["same"]["identity"]
+    doc = run_eval(out=str(tmp_path / "b"), identity_backend="dlib", identity_assume_aligned=True, **kw)
+    found = doc["metrics"]["same"]["identity"]
+    assert missed["failures"] >= 3 and found["n"] == 4 and found["failures"] == 0
+    assert found["value"] == pytest.approx(1.0, abs=1e-5)  # the outputs are the sources
+    assert doc["provenance"]["identity"]["assume_aligned"] is True

@@ -32,6 +32,7 @@ def test_registry_discovers_every_metric_module():
         "lpips_diversity",
         "l1_target",
         "lpips_target",
+        "identity_target",
     }
 
 
@@ -60,6 +61,22 @@ def test_identity_cosine_and_retrieval_by_hand():
     # a -> nearest source a (right); b's output (1, .9, 0) is nearer source a than b (wrong)
     assert ret["per_image"]["a"] == 1.0 and ret["per_image"]["b"] == 0.0
     assert ret["value"] == 0.5 and ret["n"] == 2 and ret["gallery"] == 3
+
+
+def test_identity_to_target_by_hand():
+    """The output's embedding against its target's; the source's for the copy baseline; no face is a failure."""
+    d = Extracted()
+    tgt = {"a": _unit([1, 0, 0]), "b": _unit([0, 1, 0]), "c": None}
+    src = {"a": _unit([0, 0, 1]), "b": _unit([0, 1, 1]), "c": _unit([1, 0, 0])}
+    out = {"a": _unit([1, 0.5, 0]), "b": None, "c": _unit([1, 0, 0])}
+    d.features["identity"] = {"source": src, "m": out}
+    d.features["identity_target"] = {"target": tgt}
+    metric = METRICS.get("identity_target")()
+    assert metric.higher_is_better and metric.copy_baseline and metric.default
+    r = metric.compute(_ctx(d, ["a", "b", "c"]))
+    assert r["n"] == 1 and r["failures"] == 2 and r["value"] == pytest.approx(float(out["a"] @ tgt["a"]), rel=1e-6)
+    copy = metric.compute(_ctx(d, ["a", "b", "c"], method="source"))
+    assert copy["n"] == 2 and copy["value"] == pytest.approx((0 + 2**-0.5) / 2, rel=1e-6)
 
 
 def test_landmark_nme_by_hand():

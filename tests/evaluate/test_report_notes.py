@@ -24,3 +24,20 @@ def test_unavailable_metrics_are_grouped_by_reason():
     assert f"fid, kid unavailable for every method: {offline}" in notes
     assert "identity (b) unavailable: no face found" in notes
     assert sum(offline in n for n in notes) == 1
+
+
+def test_the_copy_baseline_note_follows_each_metric_direction():
+    doc = _doc(
+        {
+            "a": {"l1_target": {"value": 0.1}, "identity_target": {"value": 0.95}},
+            "b": {"l1_target": {"value": 0.3}, "identity_target": {"value": 0.80}},
+        }
+    )
+    doc["metric_info"] = {
+        "l1_target": {"label": "L1", "higher_is_better": False},
+        "identity_target": {"label": "ID", "higher_is_better": True},
+    }
+    doc["copy_input"] = {"l1_target": {"value": 0.2}, "identity_target": {"value": 0.9}}
+    notes = notes_list(doc)
+    assert "L1: copy the input scores 0.2000; below it: a; not below: b" in notes
+    assert "ID: copy the input scores 0.9000; above it: a; not above: b" in notes

@@ -194,3 +194,30 @@ def test_eval_equals_known_answer_score(package_sets, tmp_path, asset):
     assert m["lpips_target"]["value"] == pytest.approx(s.lpips, rel=1e-4)
     assert copy["l1_target"]["value"] == pytest.approx(s.copy_l1, rel=1e-5)
     assert copy["lpips_target"]["value"] == pytest.approx(s.copy_lpips, rel=1e-4)
+
+
+def test_reverse_task_swaps_the_domains_and_keeps_ids_masks_and_answers(package_sets, tmp_path, asset):
+    """``reverse_task``: A = the stylised photos (train and held out), B = the training photos, targets = the
+    held-out photos; scoring it forward is scoring the forward task in reverse."""
+    import pandas as pd
+
+    from cfkit.evaluate.known_answer import build_task, reverse_task, score
+
+    asset("alexnet")
+    task = build_task(package_sets["source"], tmp_path / "task", size=32, n_test=4)
+    rev = reverse_task(task)
+    assert rev.a.parent == task.a.parent / "reverse" and rev.size == 32
+    rows = pd.read_parquet(task.a / "manifest.parquet")
+    assert pd.read_parquet(rev.a / "manifest.parquet").equals(rows)
+    held = set(rows.loc[rows["split"] == "test", "id"])
+    assert set(pd.read_parquet(rev.b / "manifest.parquet")["id"]) == set(rows["id"]) - held
+    assert {p.stem for p in rev.targets.glob("*.png")} == held
+    same = lambda x, y: x.read_bytes() == y.read_bytes()  # noqa: E731
+    for i in rows["id"]:
+        name = f"{i}.png"
+        assert same(rev.a / "images" / name, (task.targets if i in held else task.b / "images") / name)
+        assert same(rev.targets / name if i in held else rev.b / "images" / name, task.a / "images" / name)
+        assert same(rev.a / "masks" / name, task.a / "masks" / name)
+    darker = lambda x: 0.5 * x  # noqa: E731
+    assert score(darker, rev) == score(darker, task, reverse=True)
+    assert reverse_task(task) == rev  # written once, then reused
