@@ -17,7 +17,7 @@ import functools
 import os
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,16 +110,7 @@ def api_options(cls: type[T], options: T | None, fields: dict[str, Any], *layers
 
 def check_layer(cls: type, data: dict[str, Any], where: str) -> None:
     """Refuse unknown keys and wrongly typed values of one layer (nested dataclasses included)."""
-    fields = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise InputError(f"{where}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
-    hints = _hints(cls)
-    for name, value in data.items():
-        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
-            check_layer(hints[name], value, f"{where}.{name}")
-        else:
-            check(name, value, hints[name], where)
+    _checked(cls, data, where, check_layer)
 
 
 def load_options(cls: type[T], *layers: dict[str, Any] | None, where: str = "") -> T:
@@ -132,19 +123,25 @@ def load_options(cls: type[T], *layers: dict[str, Any] | None, where: str = "") 
 
 def build(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """``cls(**data)`` with nested dataclasses built from mappings and every value checked."""
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    prefix = f"{where}: " if where else ""
+    return cls(**_checked(cls, data, where, build))
+
+
+def _checked(cls: type, data: dict[str, Any], where: str, nested: Callable[[type, dict, str], Any]) -> dict[str, Any]:
+    """``data``'s values checked against ``cls``'s fields (unknown keys refused); nested mappings go to ``nested``."""
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - fields)
     if unknown:
+        prefix = f"{where}: " if where else ""
         raise InputError(f"{prefix}unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
     hints = _hints(cls)
     values = {}
     for name, value in data.items():
         tp = hints[name]
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
-            value = build(tp, value, f"{where}.{name}" if where else name)
-        values[name] = check(name, value, tp, where)
-    return cls(**values)
+            values[name] = nested(tp, value, f"{where}.{name}" if where else name)
+        else:
+            values[name] = check(name, value, tp, where)
+    return values
 
 
 @functools.cache
