@@ -48,8 +48,13 @@ def print_leaderboard(eval_dir: Path) -> None:
 
 def bench_cmd(
     protocol: str = typer.Option(None, help="Bench protocol: pipelines/bench/NAME.yaml by name, or a YAML file."),
-    data_a: str = typer.Option(None, "--data-a", help="Photos: a prepared dataset with train and test rows."),
-    data_b: str = typer.Option(None, "--data-b", help="Cartoons: a prepared dataset or image folder."),
+    data_a: str = typer.Option(
+        None,
+        "--data-a",
+        help="The methods' input (photos; cartoons in a cartoon -> photo bench): a prepared dataset "
+        "with train and test rows.",
+    ),
+    data_b: str = typer.Option(None, "--data-b", help="The target domain: a prepared dataset or image folder."),
     methods: str = typer.Option(None, help="Comma list of training methods (each with its recipe)."),
     iters: int = typer.Option(None, help="Budget: total iterations of every method."),
     epochs: float = typer.Option(None, help="Budget: epochs of domain A for every method."),
@@ -71,6 +76,8 @@ def bench_cmd(
     evaluate (CIs, paired tests, report.tex), create the study. Resumable: a killed run continues where it stopped.
 
     Options: defaults < --protocol < flags < --set.
+
+    Cartoon -> photo methods (cpgan): --set "direction=cartoon -> photo" (or --protocol known-answer-reverse).
 
     Example: cfkit bench --protocol photo2anime --methods cyclegan,cartoongan --iters 20000 --out bench/p2a
     """
