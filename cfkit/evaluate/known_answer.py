@@ -109,9 +109,9 @@ def build_task(
 
     out = Path(out)
     if isinstance(photos, (str, Path)):
-        files = sorted(p for p in Path(photos).rglob("*") if p.is_file() and is_image_path(p))
+        files = sorted(p for p in Path(photos).absolute().rglob("*") if p.is_file() and is_image_path(p))
     else:
-        files = sorted(Path(p) for p in photos)
+        files = sorted(Path(p).absolute() for p in photos)  # recorded absolute: any spelling is the same task
     ids = [p.stem for p in files]
     if len(set(ids)) != len(ids):
         raise InputError(f"{photos}: two photos share a file stem; ids must be unique")

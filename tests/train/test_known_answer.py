@@ -6,6 +6,7 @@ the baseline; returning the targets scores zero), then a short real training run
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ def task(shared_data, tmp_path_factory):
     return build_task(shared_data / "photos" / "ffhq_thumbs128", tmp_path_factory.mktemp("ka") / "task", 64, 12)
 
 
-def test_task_holds_out_photos_and_stores_their_targets(task):
+def test_task_holds_out_photos_and_stores_their_targets(task, monkeypatch):
     from cfkit.evaluate.known_answer import KnownAnswerTask, build_task, stylise
     from cfkit.imageio import load_rgb
 
@@ -39,6 +40,8 @@ def test_task_holds_out_photos_and_stores_their_targets(task):
     assert KnownAnswerTask.at(task.a.parent) == task
     photos = [Path(p) for p in json.loads((task.a.parent / "task.json").read_text())["photos"]]
     assert build_task(photos, task.a.parent, 64, 12) == task  # reused as it is
+    monkeypatch.chdir(photos[0].parent)
+    assert build_task([Path(os.path.relpath(p)) for p in photos], task.a.parent, 64, 12) == task  # another spelling
     with pytest.raises(CfkitError, match="other photos or options"):
         build_task(photos, task.a.parent, 64, 10)
 
