@@ -14,6 +14,9 @@ from cfkit.fsutil import atomic_write_json, atomic_write_text
 from cfkit.stats import bootstrap_ci, holm
 from cfkit.study.stats import bradley_terry, friedman, krippendorff_alpha
 
+ANALYSIS_FILES = ("ratings.csv", "summary.csv", "table.md", "summary.png", "stats.json")
+"""What ``analyze`` writes into its ``out`` folder."""
+
 
 def _criteria(df: pd.DataFrame) -> list[str]:
     """Criteria in the study's order when ``df.attrs["criteria"]`` is set, else as they appear."""
@@ -215,12 +218,19 @@ def analyze(
     exclude_failed: bool = False,
     n_boot: int = 2000,
     seed: int = 0,
+    force: bool = False,
 ) -> dict:
-    """Everything for one study; with ``out``: ratings.csv, summary.csv, stats.json, table.md, summary.png."""
+    """Everything for one study; with ``out``: ratings.csv, summary.csv, stats.json, table.md, summary.png.
+
+    ``out`` must be new, empty or an earlier analysis (replaced); ``force`` writes beside others' files.
+    """
     from cfkit.errors import InputError
+    from cfkit.fsutil import OutputFolder
     from cfkit.study.config import StudyConfig
     from cfkit.study.export import attention_results, main_ratings, ratings_frame
     from cfkit.study.volunteer import load_study
+
+    folder = OutputFolder(out, "study analyze", force=force, replace=True) if out else None  # before any work
 
     with db.read() as s:
         _, cfg = load_study(s, study_name)
@@ -248,10 +258,11 @@ def analyze(
     }
     if eval_dir:
         result["metric_agreement"] = metric_agreement(load_eval_metrics(eval_dir), summary, fmt)
-    if out:
+    if folder is not None:
         from cfkit.study.export import write_table
 
         out = Path(out)
+        folder.begin(ANALYSIS_FILES)
         write_table(raw, out / "ratings.csv")
         write_table(summary, out / "summary.csv")
         atomic_write_text(out / "table.md", result["table"])
@@ -260,4 +271,5 @@ def analyze(
         if "metric_agreement" in result:
             plain["metric_agreement"] = result["metric_agreement"].to_dict(orient="records")
         atomic_write_json(out / "stats.json", plain)
+        folder.finish()
     return result

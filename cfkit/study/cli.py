@@ -187,10 +187,12 @@ def analyze_cmd(
         False, "--exclude-failed", help="Drop volunteers who failed an attention check."
     ),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out holding files of others (beside them)."),
 ) -> None:
     """Means with bootstrap CIs, mean ranks, Friedman + Holm-corrected Wilcoxon, Bradley-Terry, Krippendorff's alpha.
 
-    Writes table.md, summary.csv, stats.json, summary.png and ratings.csv.
+    Writes table.md, summary.csv, stats.json, summary.png and ratings.csv into --out: a new or empty folder, or
+    an earlier analysis (replaced).
 
     Example: cfkit study analyze --study s1 --eval eval/x --out studies/s1/analysis
     """
@@ -198,7 +200,8 @@ def analyze_cmd(
     from cfkit.study.db import open_db
 
     out = out or Path("studies") / study / "analysis"
-    res = analyze(open_db(_db(db, study), create=False), study, out, eval_dir, exclude_failed, n_boot)
+    database = open_db(_db(db, study), create=False)
+    res = analyze(database, study, out, eval_dir, exclude_failed, n_boot, force=force)
     typer.echo(res["table"])
     for crit, t in res["tests"].items():
         typer.echo(

@@ -70,6 +70,12 @@ def _items(cfg: StudyConfig, ids: list[str], methods: list[str]) -> list[tuple[s
     return [(i, i, list(methods)) for i in ids]
 
 
+def refuse_taken(session, name: str, database: Database) -> None:
+    """A one-line error where ``database`` already holds a study ``name``."""
+    if session.scalar(select(Study.id).where(Study.name == name)) is not None:
+        raise InputError(f"a study named '{name}' already exists in {database.shown_url}; choose another --name")
+
+
 def create_study(
     config: StudyConfig | None = None,
     *,
@@ -91,6 +97,10 @@ def create_study(
     cfg = copy.copy(api_options(StudyConfig, config, fields))  # n_sources is set to the number found below
     out = Path(out or Path("studies") / cfg.name).expanduser()
     database = db if isinstance(db, Database) else open_db(db or out / "study.db")
+    with database.read() as s:
+        refuse_taken(s, cfg.name, database)
+    if (out / "study.yaml").exists():  # another study's definition, or a file of the user's
+        raise InputError(f"{out / 'study.yaml'} exists; give study '{cfg.name}' its own --out folder")
     inputs = inputs or gather(from_eval, methods, source, cfg.stratify_by)
     complete = inputs.complete_ids()
     missing = len(inputs.sources) - len(complete)
@@ -101,10 +111,7 @@ def create_study(
         warn(f"only {len(ids)} complete source image(s) available (asked for {cfg.n_sources})")
     cfg.n_sources = len(ids)
     with database.write() as s:
-        if s.scalar(select(Study.id).where(Study.name == cfg.name)) is not None:
-            raise InputError(
-                f"a study named '{cfg.name}' already exists in {database.shown_url}; choose another --name"
-            )
+        refuse_taken(s, cfg.name, database)  # again: another process may have taken the name meanwhile
         study = Study(name=cfg.name, config=cfg.to_dict())
         s.add(study)
         s.flush()

@@ -242,6 +242,39 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli, write_eval):
     stats = json.loads((tmp_path / "an" / "stats.json").read_text())
     assert stats["n_participants"] == 3 and set(stats["best"]) == {"identity", "realism", "overall"}
     assert (tmp_path / "an" / "summary.png").stat().st_size > 1000
+    # an earlier analysis is replaced; a folder of others' files is refused (and kept), or written beside (--force)
+    analyze = ["study", "analyze", "--study", "c", "--db", db, "--n-boot", "50", "--out"]
+    rc, o, e = run_cli(*analyze, tmp_path / "an")
+    assert rc == 0, e
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    rc, o, e = run_cli(*analyze, mine)
+    assert rc != 0 and "has no record of writing there (e.g. notes.txt)" in e and len(e.strip().splitlines()) == 1
+    assert not (mine / "stats.json").exists()
+    rc, o, e = run_cli(*analyze, mine, "--force")
+    assert rc == 0, e
+    assert (mine / "notes.txt").read_text() == "mine" and (mine / "stats.json").is_file()
+    # a second study is not created into the first one's folder (its study.yaml stays)
+    before = (tmp_path / "c" / "study.yaml").read_text()
+    rc, o, e = run_cli(
+        "study",
+        "create",
+        "--methods",
+        methods,
+        "--source",
+        src,
+        "--n",
+        "4",
+        "--name",
+        "c2",
+        "--db",
+        db,
+        "--out",
+        tmp_path / "c",
+    )
+    assert rc != 0 and "study.yaml exists; give study 'c2' its own --out folder" in e
+    assert (tmp_path / "c" / "study.yaml").read_text() == before
     rc, o, e = run_cli("study", "analyze", "--study", "nope", "--db", db)
     assert rc != 0 and "no study named 'nope'" in e
     rc, o, e = run_cli("study", "serve", "--help")
