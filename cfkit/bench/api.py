@@ -57,7 +57,9 @@ def check_options(opts: BenchOptions) -> None:
             )
     for where, keys in [("train", opts.train), *((f"methods_set.{m}", v) for m, v in opts.methods_set.items())]:
         if taken := sorted(set(keys) & set(BENCH_SETS)):
-            raise InputError(f"{where}: {', '.join(taken)} are set by the bench (use --iters/--epochs, --out)")
+            raise InputError(
+                f"{where}: {', '.join(taken)} are set by the bench (use --iters/--epochs/--seconds, --out)"
+            )
     if unknown := sorted(set(opts.methods_set) - set(opts.methods)):
         raise InputError(f"methods_set names methods not in the bench: {', '.join(unknown)}")
 
@@ -115,8 +117,16 @@ def train_step(opts: BenchOptions, name: str, run_dir: Path, iters: int | None) 
     resumed = latest(run_dir) is not None
     sets = method_sets(opts, name)
     budget = {"iters": iters, "epochs": opts.epochs}
-    common = common_options(opts)
-    train(name, opts.data_a, opts.data_b, set=sets, out=str(run_dir), resume=resumed or None, **budget, **common)
+    train(
+        name,
+        opts.data_a,
+        opts.data_b,
+        set=sets,
+        out=str(run_dir),
+        resume=resumed or None,
+        **budget,
+        **common_options(opts),
+    )
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     if run["status"] != "finished":
         raise CfkitError(f"{name}: training stopped at step {run['step']} of {run['total']}; rerun to continue")
