@@ -205,24 +205,8 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli, write_eval):
     src, out = folders
     methods = ",".join(f"{k}={p}" for k, p in out.items())
     db = tmp_path / "c.db"
-    rc, o, e = run_cli(
-        "study",
-        "create",
-        "--methods",
-        methods,
-        "--source",
-        src,
-        "--n",
-        "4",
-        "--name",
-        "c",
-        "--db",
-        db,
-        "--out",
-        tmp_path / "c",
-        "--ratings-per-item",
-        "5",
-    )
+    create = ["study", "create", "--methods", methods, "--source", src, "--n", "4", "--db", db, "--out", tmp_path / "c"]
+    rc, o, e = run_cli(*create, "--name", "c", "--ratings-per-item", "5")
     assert rc == 0, e
     assert "cfkit study serve --study c" in o
     dbo = open_db(db)
@@ -257,22 +241,7 @@ def test_cli_create_export_analyze(folders, tmp_path, run_cli, write_eval):
     assert (mine / "notes.txt").read_text() == "mine" and (mine / "stats.json").is_file()
     # a second study is not created into the first one's folder (its study.yaml stays)
     before = (tmp_path / "c" / "study.yaml").read_text()
-    rc, o, e = run_cli(
-        "study",
-        "create",
-        "--methods",
-        methods,
-        "--source",
-        src,
-        "--n",
-        "4",
-        "--name",
-        "c2",
-        "--db",
-        db,
-        "--out",
-        tmp_path / "c",
-    )
+    rc, o, e = run_cli(*create, "--name", "c2")
     assert rc != 0 and "study.yaml exists; give study 'c2' its own --out folder" in e
     assert (tmp_path / "c" / "study.yaml").read_text() == before
     rc, o, e = run_cli("study", "analyze", "--study", "nope", "--db", db)
