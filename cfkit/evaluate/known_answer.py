@@ -17,6 +17,7 @@ trains every method on this task and prints the curve and the table of docs/trai
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,9 +110,9 @@ def build_task(
 
     out = Path(out)
     if isinstance(photos, (str, Path)):
-        files = sorted(p for p in Path(photos).absolute().rglob("*") if p.is_file() and is_image_path(p))
-    else:
-        files = sorted(Path(p).absolute() for p in photos)  # recorded absolute: any spelling is the same task
+        files = sorted(p for p in Path(os.path.abspath(photos)).rglob("*") if p.is_file() and is_image_path(p))
+    else:  # recorded absolute and normalised: any spelling of the same photos is the same task
+        files = sorted(Path(os.path.abspath(p)) for p in photos)
     ids = [p.stem for p in files]
     if len(set(ids)) != len(ids):
         raise InputError(f"{photos}: two photos share a file stem; ids must be unique")
