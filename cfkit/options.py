@@ -42,6 +42,11 @@ def read_mapping(path: str | Path, what: str = "options file") -> dict[str, Any]
     return data
 
 
+def comma_list(value: str | None) -> list[str] | None:
+    """A flag's ``"a, b,c"`` -> ``["a", "b", "c"]``; None (not given) or empty -> None."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 def parse_assignments(items: list[str] | None) -> dict[str, Any]:
     """``["method.w_content=10", "ema=0.999"]`` -> nested dict (values parsed as YAML scalars)."""
     import yaml

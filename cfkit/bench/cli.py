@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+from cfkit.options import comma_list
 
 
 def step_seconds(doc: dict) -> list[str]:
@@ -94,7 +92,7 @@ def bench_cmd(
     flags = {
         "data_a": data_a,
         "data_b": data_b,
-        "methods": _csv(methods),
+        "methods": comma_list(methods),
         "iters": iters,
         "epochs": epochs,
         "seconds": seconds,

@@ -5,10 +5,7 @@ from __future__ import annotations
 import typer
 
 from cfkit.console import listed_help
-
-
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+from cfkit.options import comma_list
 
 
 def _value(result: dict) -> str:
@@ -91,12 +88,12 @@ def eval_cmd(
         typer.echo("\n".join(metrics_help()))
         return
     overrides = {
-        "methods": _csv(methods),
+        "methods": comma_list(methods),
         "source": source,
         "reference": reference,
         "targets": targets,
         "out": out,
-        "metrics": _csv(metrics),
+        "metrics": comma_list(metrics),
         "max_images": max_images,
         "fid_dims": fid_dims,
         "identity_backend": identity_backend,
@@ -142,7 +139,7 @@ def figure_cmd(
     from cfkit.console import info
     from cfkit.evaluate.figure import write_figure
 
-    paths = write_figure(eval_dir, _csv(ids), pick, metric, rows, name, force)
+    paths = write_figure(eval_dir, comma_list(ids), pick, metric, rows, name, force)
     info("wrote " + ", ".join(str(p) for p in paths))
 
 

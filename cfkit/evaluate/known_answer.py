@@ -156,10 +156,15 @@ def build_task(
     if locate is not None:
         rows["lm5"] = lm5
         rows["lm_source"] = ["dlib68" if v is not None else None for v in lm5]
-    rows.to_parquet(out / "A" / "manifest.parquet")
-    rows[rows.split == "train"].reset_index(drop=True).to_parquet(out / "B" / "manifest.parquet")
+    write_manifests(rows, out)
     atomic_write_json(out / "task.json", meta)
     return KnownAnswerTask.at(out)
+
+
+def write_manifests(rows, root: Path) -> None:
+    """A task's two manifests: every row (``train`` and ``test``) for domain A, the ``train`` rows for B."""
+    rows.to_parquet(root / "A" / "manifest.parquet")
+    rows[rows.split == "train"].reset_index(drop=True).to_parquet(root / "B" / "manifest.parquet")
 
 
 def reverse_task(task: KnownAnswerTask) -> KnownAnswerTask:
@@ -190,8 +195,7 @@ def reverse_task(task: KnownAnswerTask) -> KnownAnswerTask:
         copy(task.targets / f"{i}.png" if held else task.b / image, root / "A" / image)
         copy(task.a / image, root / TARGETS / f"{i}.png" if held else root / "B" / image)
         copy(task.a / mask, root / "A" / mask, *([] if held else [root / "B" / mask]))
-    rows.to_parquet(root / "A" / "manifest.parquet")
-    rows[rows.split == "train"].reset_index(drop=True).to_parquet(root / "B" / "manifest.parquet")
+    write_manifests(rows, root)
     meta = json.loads((task.a.parent / "task.json").read_text())
     atomic_write_json(root / "task.json", {**meta, "reverse": True})
     return KnownAnswerTask.at(root)

@@ -261,7 +261,7 @@ def analyze(
     if folder is not None:
         from cfkit.study.export import write_table
 
-        out = Path(out)
+        out = folder.path
         folder.begin(ANALYSIS_FILES)
         write_table(raw, out / "ratings.csv")
         write_table(summary, out / "summary.csv")
