@@ -1,10 +1,10 @@
-"""``torch.compile`` of a method's networks inside cfkit's real training step, against eager, in one run.
+"""``cfkit train --compile`` (``torch.compile`` of a method's trained networks) against eager, in one run.
 
     python benchmarks/bench_compile.py [--method cyclegan] [--size 128] [--width 0.25] [--amp off,auto]
                                        [--steps 8] [--cache DIR] [--threads 1]
 
 Each configuration runs in a fresh process: a ``Trainer`` on the known-answer task of ../shared/data's FFHQ
-thumbnails (built once in a temp folder), its networks wrapped in ``torch.compile`` (inductor) or not, then
+thumbnails (built once in a temp folder), with ``compile: true`` (inductor) or not, then
 one step (for compile: the compilation), two more, and ``--steps`` timed steps. Compiled runs go twice: with
 an empty inductor cache and again with the cache the first one filled (``--cache``, default a temp folder),
 which is what a second run on the same machine pays. Printed: the first step's seconds, the steady seconds
@@ -31,12 +31,9 @@ from cfkit.train.trainer import Trainer
 method, task, size, width, amp, mode, steps = sys.argv[1:8]
 torch.set_num_threads(int(sys.argv[8]))
 options = {"data_a": f"{task}/A", "data_b": f"{task}/B", "size": int(size), "width": float(width), "iters": 1000,
-           "out": f"{task}/never", "device": "cpu", "amp": amp, "substitute": {"vgg19": "vgg16"}}
+           "out": f"{task}/never", "device": "cpu", "amp": amp, "substitute": {"vgg19": "vgg16", "lightcnn9": "vgg16"},
+           "compile": mode == "compile"}
 t = Trainer(resolve(method, None, options, {}))
-if mode == "compile":
-    for name in list(t.method.nets):
-        t.method.nets[name] = torch.compile(t.method.nets[name])
-    t.wrapped = dict(t.method.nets)
 t0 = time.perf_counter(); t.train_step(); first = time.perf_counter() - t0
 t.train_step(); t.train_step()
 t0 = time.perf_counter()

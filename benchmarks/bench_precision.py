@@ -2,10 +2,13 @@
 
     python benchmarks/bench_precision.py [--methods cyclegan,cartoongan] [--iters 120] [--size 64]
         [--width 0.25] [--batch 4] [--log-every 10] [--threads 1] [--modes bf16+cl,bf16]
+        [--data bitmoji|known-answer] [--set METHOD:KEY=VALUE ...]
 
 Each method trains ``--iters`` iterations through the real trainer (its whole schedule scaled to that
-length) on the same real faces from ../shared/data (CelebA photos -> bitmoji; the reverse for
-cartoon -> photo methods), with the same seed, once per mode: ``fp32`` (NCHW, the reference), ``fp32+cl``
+length) on the same real faces from ../shared/data (``bitmoji``: CelebA photos -> bitmoji; ``known-answer``:
+FFHQ thumbnails -> the same photos through the fixed filter, with face masks and dlib's landmarks in both
+domains, which cartoongan-mask, landmark-cyclegan and whitebox need; the reverse for cartoon -> photo
+methods), with the same seed, once per mode: ``fp32`` (NCHW, the reference), ``fp32+cl``
 (fp32 channels_last: only the order of the arithmetic changes, so its distance to the reference is the
 *floor* -- how far two runs drift apart from rounding alone in a chaotic GAN) and each ``--modes`` candidate.
 Per logged loss term (the mean over ``--log-every`` iterations): over the last half of the run, the mean of
@@ -27,6 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_learning import PHOTOS, method_sets  # noqa: E402
 from bench_train_step import DATA, MODES, _subset  # noqa: E402
 
 REFERENCE, FLOOR = "fp32", "fp32+cl"
@@ -43,7 +47,7 @@ def loss_curves(name: str, mode: dict, args, data: tuple[Path, Path], out: Path)
     over = {"data_a": str(data[0]), "data_b": str(data[1]), "out": str(out), "size": args.size, "batch": args.batch}
     over |= {"width": args.width, "device": "cpu", "iters": args.iters, "seed": args.seed, **mode}
     over["substitute"] = OFFLINE
-    t = Trainer(resolve(name, overrides=over))
+    t = Trainer(resolve(name, overrides=over, sets=method_sets(args.set, name)))
     curves: dict[str, list[float]] = {}
     bad, cpu = None, 0.0
     while t.step < t.total and bad is None:
@@ -84,6 +88,8 @@ def main() -> None:
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--data", choices=("bitmoji", "known-answer"), default="bitmoji")
+    ap.add_argument("--set", action="append", default=[], help="KEY=VALUE or METHOD:KEY=VALUE recipe override")
     args = ap.parse_args()
 
     from cfkit.console import set_verbosity
@@ -101,15 +107,21 @@ def main() -> None:
         raise SystemExit(f"unknown modes {', '.join(sorted(unknown))}; choose from {', '.join(cpu_modes)}")
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.iters} iterations at {args.size} px, "
-        f"width {args.width}, batch {args.batch}, load average {os.getloadavg()[0]:.1f}"
+        f"width {args.width}, batch {args.batch}, {args.data} data, load average {os.getloadavg()[0]:.1f}"
     )
     results: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = (
-            _subset(DATA / "photos" / "celeba_face2bitmoji128", tmp / "a", 64),
-            _subset(DATA / "cartoons" / "bitmoji_kaggle384", tmp / "b", 64),
-        )
+        if args.data == "known-answer":
+            from cfkit.evaluate.known_answer import build_task
+
+            task = build_task(PHOTOS, tmp / "task", size=args.size, landmarks=True)
+            data = (task.a, task.b)
+        else:
+            data = (
+                _subset(DATA / "photos" / "celeba_face2bitmoji128", tmp / "a", 64),
+                _subset(DATA / "cartoons" / "bitmoji_kaggle384", tmp / "b", 64),
+            )
         for name in args.methods.split(","):
             pair = data[::-1] if METHODS.get(name).direction.startswith("cartoon") else data
             for tag in modes:

@@ -5,12 +5,15 @@
 Images: the face photos of ../shared/data at 128 px (113 FFHQ thumbnails, then 400 CelebA crops; up to
 513), the first ``--n``. Each run starts from an empty output folder
 (detection, alignment, dlib landmarks, quality, dedupe, manifest and card: the whole command);
-wall time from process start, so model loading is included, as a user sees it.
+wall time from process start, so model loading is included, as a user sees it. Each run also prints where
+its workers' time went per image (``prepare``'s stage clock: decode, detect, align, landmarks, quality, mask,
+write) and what the stages leave of the wall time (start-up: imports, models, spawning workers).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +33,7 @@ def main() -> None:
     if not all(d.is_dir() for d in DATA):
         sys.exit(f"needs {' and '.join(map(str, DATA))}")
     from cfkit.imageio import list_images
+    from cfkit.stageclock import stage_summary
 
     files = [p for d in DATA for p in list_images(d)][: args.n]
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, {len(files)} face photos (128 px)")
@@ -48,6 +52,11 @@ def main() -> None:
                 sys.exit(proc.stderr[-2000:])
             kept = len(list((out / "images").glob("*.png")))
             print(f"workers {w}: {wall:6.1f} s, {len(files) / wall:5.2f} images/s ({kept} faces kept)", flush=True)
+            (journal,) = (out / "journal").glob("*/seconds.json")
+            seconds = json.loads(journal.read_text())
+            busy = sum(seconds.values())
+            print(f"  per image in the workers: {stage_summary(seconds, len(files))}")
+            print(f"  in the stages {busy:.1f} worker-s; the rest of the wall time x workers: {wall * w - busy:.1f} s")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

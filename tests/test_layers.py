@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cfkit"
 
 LAYERS = [
     {"cfkit", "cfkit.errors", "cfkit.fsutil", "cfkit.console", "cfkit.resources", "cfkit.registry", "cfkit.imageio"}
-    | {"cfkit.stats", "cfkit.options", "cfkit.allocator"},
+    | {"cfkit.stats", "cfkit.options", "cfkit.allocator", "cfkit.stageclock"},
     {"cfkit.fetch"},  # downloads, archives
     {"cfkit.assets", "cfkit.runs"},  # model files: pretrained assets, cfkit's own run folders and checkpoints
     {"cfkit.geometry"},  # the 5-point scheme, alignment templates

@@ -14,6 +14,7 @@ import pandas as pd
 
 from cfkit.errors import CfkitError
 from cfkit.fsutil import atomic_write_bytes, atomic_write_json
+from cfkit.stageclock import add_seconds
 
 
 class Journal:
@@ -41,6 +42,17 @@ class Journal:
         self.check_options(options)
         if self.recorded_options() is None:
             atomic_write_json(self.options_path, _normalise(options))
+
+    def record_seconds(self, spent: dict[str, float]) -> dict[str, float]:
+        """Add one invocation's worker seconds per stage to the recorded ones (a resumed run's add up); the sum."""
+        total = add_seconds(self.seconds(), spent)
+        if spent:
+            atomic_write_json(self.folder / "seconds.json", total)
+        return total
+
+    def seconds(self) -> dict[str, float]:
+        path = self.folder / "seconds.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     def write(self, rows: list[dict], name: str | None = None) -> None:
         if not rows:

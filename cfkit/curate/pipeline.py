@@ -35,6 +35,7 @@ from cfkit.curate.split import split_of
 from cfkit.errors import CfkitError, InputError
 from cfkit.fsutil import atomic_write_bytes, atomic_write_text, refuse_overlap, safe_id
 from cfkit.options import api_options
+from cfkit.stageclock import add_seconds, stage_summary
 
 
 @dataclass
@@ -77,17 +78,21 @@ def _raw_images(source: str, src: str | None, out: Path, limit: int | None, sour
     return list(got), rejected, getattr(got, "licence", None)
 
 
-def run_jobs(raws: list, job: worker.Job, journal: Journal, workers: int, label: str) -> None:
-    """Process ``raws`` in chunks (worker processes when ``workers > 1``), committing each chunk."""
+def run_jobs(raws: list, job: worker.Job, journal: Journal, workers: int, label: str) -> dict[str, float]:
+    """Process ``raws`` in chunks (worker processes when ``workers > 1``), committing each chunk; the
+    workers' seconds per stage, summed."""
     chunks = [raws[i : i + CHUNK] for i in range(0, len(raws), CHUNK)]
+    seconds: dict[str, float] = {}
     if not chunks:
-        return
+        return seconds
     workers = max(1, min(workers, len(chunks)))
     if workers == 1:
         worker.init(job)
         for chunk in track(chunks, label, unit="chunk"):
-            journal.write(worker.process_chunk(chunk))
-        return
+            rows, spent = worker.process_chunk(chunk)
+            journal.write(rows)
+            seconds = add_seconds(seconds, spent)
+        return seconds
     job = replace(job, threads=1)
     # forkserver: workers never inherit a parent's onnxruntime/dlib threads (a plain fork can deadlock)
     ctx = multiprocessing.get_context("forkserver")
@@ -96,7 +101,9 @@ def run_jobs(raws: list, job: worker.Job, journal: Journal, workers: int, label:
         futures = [pool.submit(worker.process_chunk, c) for c in chunks]
         try:
             for fut in track(as_completed(futures), label, total=len(futures), unit="chunk"):
-                journal.write(fut.result())
+                rows, spent = fut.result()
+                journal.write(rows)
+                seconds = add_seconds(seconds, spent)
         except BrokenProcessPool:
             msg = "a worker process died; finished chunks are kept: re-run (add --workers 1 to see why)"
             raise CfkitError(msg) from None
@@ -104,6 +111,7 @@ def run_jobs(raws: list, job: worker.Job, journal: Journal, workers: int, label:
             for f in futures:
                 f.cancel()
             raise
+    return seconds
 
 
 def prepare(
@@ -183,9 +191,13 @@ def prepare(
     done = journal.done()
     pending = [r for r in raws if str(r.origin) not in done]
     info(f"{source}: {len(raws)} inputs, {len(raws) - len(pending)} already done, {len(pending)} to process")
-    run_jobs(pending, job, journal, workers or os.cpu_count() or 1, f"prepare {source}")
+    spent = run_jobs(pending, job, journal, workers or os.cpu_count() or 1, f"prepare {source}")
+    seconds = journal.record_seconds(spent)
     rows = journal.read()
     meta = {"source": source, "licence": licence, "shard": tag}
+    if seconds:
+        meta["worker time per input"] = stage_summary(seconds, rows["origin"].nunique())
+        info(f"worker time per input: {meta['worker time per input']}")
     if shard:
         table = out / "shards" / f"{tag}.parquet"
         write_parquet(table, rows)

@@ -14,8 +14,9 @@ import numpy as np
 
 from cfkit.curate.defaults import QualityThresholds
 from cfkit.curate.quality import blur_score, face_size, pose_scores, quality_reason
+from cfkit.stageclock import StageClock
 
-_STATE: dict = {}
+_STATE: dict = {"clock": StageClock()}
 BATCH_PIXELS = 48_000_000  # decoded pixels a worker aligns at once (~150 MB as RGB); see process_chunk
 
 
@@ -102,8 +103,9 @@ def base_row(raw, **kw) -> dict:
     }
 
 
-def process_chunk(raws: list) -> list[dict]:
-    """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first).
+def process_chunk(raws: list) -> tuple[list[dict], dict[str, float]]:
+    """Rows for a chunk of :class:`~cfkit.curate.sources.RawImage` (needs :func:`init` first), and the
+    chunk's seconds per stage (:data:`cfkit.stageclock.STAGES`).
 
     Images are decoded and aligned in batches of at most ``BATCH_PIXELS`` pixels, so a worker holds
     at most ``BATCH_PIXELS + MAX_PIXELS`` decoded RGB pixels whatever the sizes of its inputs; while an
@@ -113,25 +115,31 @@ def process_chunk(raws: list) -> list[dict]:
     from cfkit.fsutil import sha256_file
     from cfkit.imageio import ImageDecodeError, load_rgb
 
+    clock: StageClock = _STATE["clock"]
+    clock.take()
     rows, batch, held = [], [], 0
     for raw in raws:
         try:
-            rgb = load_rgb(raw.path)
+            with clock("decode"):
+                rgb = load_rgb(raw.path)
+                sha = sha256_file(raw.path)
         except ImageDecodeError as e:
             rows.append(base_row(raw, status="rejected", reason=e.reason, detail=e.detail))
             continue
         if batch and held + rgb.shape[0] * rgb.shape[1] > BATCH_PIXELS:
             rows += _align_batch(batch)
             batch, held = [], 0
-        batch.append((raw, rgb, sha256_file(raw.path)))
+        batch.append((raw, rgb, sha))
         held += rgb.shape[0] * rgb.shape[1]
-    return rows + (_align_batch(batch) if batch else [])
+    rows += _align_batch(batch) if batch else []
+    return rows, clock.take()
 
 
 def _align_batch(decoded: list) -> list[dict]:
     job: Job = _STATE["job"]
+    clock: StageClock = _STATE["clock"]
     rows = []
-    results = _STATE["aligner"].process([rgb for _, rgb, _ in decoded])
+    results = _STATE["aligner"].process([rgb for _, rgb, _ in decoded], clock)
     for (raw, rgb, sha), (faces, reason, n_faces) in zip(decoded, results, strict=True):
         if reason:
             rows.append(base_row(raw, status="rejected", reason=reason, detail="", sha256=sha, n_faces=n_faces))
@@ -152,15 +160,17 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
 
     from cfkit.imageio import save_png
 
+    clock: StageClock = _STATE["clock"]
     fid = face_id(raw.meta["name"] if job.name_by == "name" else sha[:16], k)
-    yaw, pitch = pose_scores(face.det.kps) if face.det is not None else (None, None)
-    scores = {
-        "face_px": face_size(face.det.box) if face.det is not None else None,
-        "blur": blur_score(face.image),
-        "yaw": yaw,
-        "pitch": pitch,
-    }
-    reason = quality_reason(scores, job.quality) if job.photo and job.filter_quality else None
+    with clock("quality"):
+        yaw, pitch = pose_scores(face.det.kps) if face.det is not None else (None, None)
+        scores = {
+            "face_px": face_size(face.det.box) if face.det is not None else None,
+            "blur": blur_score(face.image),
+            "yaw": yaw,
+            "pitch": pitch,
+        }
+        reason = quality_reason(scores, job.quality) if job.photo and job.filter_quality else None
     row = base_row(
         raw,
         id=fid,
@@ -193,10 +203,16 @@ def _face_row(job: Job, raw, rgb: np.ndarray, sha: str, k: int, face, n_faces: i
     if reason:
         return row
     out = Path(job.out)
-    save_png(out / job.images_dir / f"{fid}.png", face.image)
-    row["phash"] = str(imagehash.phash(Image.fromarray(face.image)))
-    row["lm5"], row["lm_source"], row["lm_score"] = _STATE["landmarker"](face.image, face.lm68)
+    with clock("write"):
+        save_png(out / job.images_dir / f"{fid}.png", face.image)
+    with clock("quality"):
+        row["phash"] = str(imagehash.phash(Image.fromarray(face.image)))
+    with clock("landmarks"):
+        row["lm5"], row["lm_source"], row["lm_score"] = _STATE["landmarker"](face.image, face.lm68)
     if _STATE["masker"] is not None:
-        save_png(out / "masks" / f"{fid}.png", _STATE["masker"]([face.image], [face.lm68])[0])
+        with clock("mask"):
+            mask = _STATE["masker"]([face.image], [face.lm68])[0]
+        with clock("write"):
+            save_png(out / "masks" / f"{fid}.png", mask)
         row["mask"] = job.mask_method
     return row

@@ -17,6 +17,7 @@ import numpy as np
 
 from cfkit.faces.detector import Detection
 from cfkit.geometry.align import TEMPLATES, align_face, centre_crop, eye_error, transform_points
+from cfkit.stageclock import StageClock
 
 POLICIES = ("largest", "all", "skip")
 
@@ -102,10 +103,16 @@ class FaceAligner:
             pending = [i for i in pending if not out[i][1] and out[i][0] != "centre"]
         return out
 
-    def process(self, images: list[np.ndarray]) -> list[tuple[list[FaceResult], str | None, int]]:
-        """Per image: (faces kept, rejection reason or None, number of faces detected)."""
+    def process(
+        self, images: list[np.ndarray], clock: StageClock | None = None
+    ) -> list[tuple[list[FaceResult], str | None, int]]:
+        """Per image: (faces kept, rejection reason or None, number of faces detected); ``clock`` gets the
+        seconds of the ``detect``, ``align`` and (dlib's 68 points) ``landmarks`` stages."""
+        clock = clock or StageClock()
+        with clock("detect"):
+            found = self._detections(images)
         results = []
-        for rgb, (name, dets, note) in zip(images, self._detections(images), strict=True):
+        for rgb, (name, dets, note) in zip(images, found, strict=True):
             if name == "centre":
                 img, m = centre_crop(rgb, self.size)
                 results.append(([FaceResult(img, m, None, "centre", note=note)], None, 0))
@@ -117,21 +124,24 @@ class FaceAligner:
                 results.append(([], "multiple_faces", len(dets)))
                 continue
             chosen = dets if self.policy == "all" else [max(dets, key=lambda d: d.area)]
-            results.append(([self._align(rgb, d, name) for d in chosen], None, len(dets)))
+            with clock("align"):
+                results.append(([self._align(rgb, d, name, clock) for d in chosen], None, len(dets)))
         return results
 
-    def _align(self, rgb: np.ndarray, det: Detection, detector: str) -> FaceResult:
+    def _align(self, rgb: np.ndarray, det: Detection, detector: str, clock: StageClock) -> FaceResult:
         kps = det.kps
         refined = False
         if self.refine and self._lm is not None and detector == "scrfd":
             big = align_face(rgb, kps, self.size * 2, self.template)
             box = np.array(TEMPLATE_BOX[self.template]) * self.size * 2
-            lm = self._lm.predict(big.image, box)
+            with clock("landmarks"):
+                lm = self._lm.predict(big.image, box)
             kps = transform_points(cv2.invertAffineTransform(big.matrix), five_from_68(lm))
             refined = True
         al = align_face(rgb, kps, self.size, self.template)
         res = FaceResult(al.image, al.matrix, np.asarray(kps, np.float32), detector, det=det, refined=refined)
         if self.measure and self._lm is not None and detector == "scrfd":
-            res.lm68 = self._lm.detect(al.image, assume_aligned=True)
+            with clock("landmarks"):
+                res.lm68 = self._lm.detect(al.image, assume_aligned=True)
             res.eye_error = eye_error(res.lm68, self.template, self.size)
         return res

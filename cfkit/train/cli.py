@@ -49,6 +49,12 @@ def register(app: typer.Typer) -> None:
         device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: auto)."),
         amp: str | None = typer.Option(None, help="auto (CUDA: bf16, else fp16), off, bf16 (also CPU), fp16."),
         accum: int | None = typer.Option(None, help="Gradient accumulation micro-batches (default: 1)."),
+        compile_: bool = typer.Option(
+            False,
+            "--compile",
+            help="torch.compile the trained networks: about 1.25x faster steps on the CPU after a compile of "
+            "1-2 minutes (seconds with a warm cache); pays off over long runs.",
+        ),
         sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
         substitute: list[str] = typer.Option(
             [],
@@ -97,6 +103,7 @@ def register(app: typer.Typer) -> None:
             device=device,
             amp=amp,
             accum=accum,
+            compile=compile_ or None,
             substitute=standins or None,
         )
         info(f"run folder: {run}")

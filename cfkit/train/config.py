@@ -52,6 +52,8 @@ class TrainOptions:
     ``Method.cpu_bf16``, where the CPU has native bf16; off elsewhere) | off | bf16 (also CPU) | fp16."""
     channels_last: bool | Literal["auto"] = "auto"
     """auto: on CUDA."""
+    compile: bool = False
+    """torch.compile (inductor) the trained networks: faster steps after a one-off compile (docs/train.md, Speed)."""
     accum: int = 1
     """Gradient accumulation: micro-batches per optimizer step."""
     ema: float | None = None

@@ -270,9 +270,10 @@ class Method:
         return build(cls.hparams, dict(section), where=f"{cls.name} options.method")
 
     def net(self, name: str) -> nn.Module:
-        """The network ``name`` without its DDP wrapper (for state dicts and inference)."""
+        """The network ``name`` without its DDP or ``torch.compile`` wrapper (for state dicts and inference)."""
         m = self.nets[name]
-        return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+        m = m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+        return getattr(m, "_orig_mod", m)  # a torch.compile OptimizedModule's network
 
     def require_assets(self) -> None:
         """Build the frozen pretrained networks training needs (the trainer calls it first; inference never

@@ -8,8 +8,10 @@ Every value here is resolved from :class:`~cfkit.train.config.TrainOptions` with
 from __future__ import annotations
 
 import os
+import shutil
 
 import torch
+from torch import nn
 
 from cfkit.allocator import keep_freed_memory
 from cfkit.console import info
@@ -60,6 +62,18 @@ def amp_dtype(spec: str, device: torch.device, cpu_bf16: bool = False) -> torch.
 def use_channels_last(spec: bool | str, device: torch.device) -> bool:
     """``channels_last: auto`` is on for CUDA only: on CPU it was no faster in fp32 or bf16 (docs/train.md)."""
     return device.type == "cuda" if spec == "auto" else bool(spec)
+
+
+def compile_trainable(nets: dict[str, nn.Module], device: torch.device) -> None:
+    """``compile: true``: replace each network with trainable parameters by its ``torch.compile`` (inductor)
+    module, in place; the frozen ones stay eager. On CPU inductor builds C++, so a missing compiler is
+    refused here, before any work, rather than at the first step."""
+    if device.type == "cpu" and not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")):
+        raise InputError("--compile on the CPU needs a C++ compiler on PATH (g++ or clang++); train without --compile")
+    names = [n for n, net in nets.items() if any(p.requires_grad for p in net.parameters())]
+    info(f"torch.compile: {', '.join(names)} (the first iterations compile, minutes without a warm cache)")
+    for name in names:
+        nets[name] = torch.compile(nets[name])
 
 
 def prepare_device(device: torch.device) -> None:

@@ -35,6 +35,7 @@ from cfkit.train.method import METHODS, Batch, Method, Phase
 from cfkit.train.outputs import LossLog, save_samples, tensorboard_writer, write_logs, write_run_info
 from cfkit.train.runtime import (
     amp_dtype,
+    compile_trainable,
     pick_device,
     prepare_device,
     seed_everything,
@@ -80,9 +81,12 @@ class Trainer:
         self.scalers = {
             n: torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16) for n in self.opts
         }
+        if o.compile:
+            compile_trainable(self.method.nets, self.device)
+        self.bare = dict(self.method.nets)  # never DDP-wrapped: what another optimizer's step calls
         if self.world > 1:
             distributed.wrap_trainable(self.method.nets, self.device)
-        self.wrapped = dict(self.method.nets)  # the DDP wrappers (the plain networks in one process)
+        self.wrapped = dict(self.method.nets)  # the DDP wrappers (the bare networks in one process)
         self.ema: dict[str, torch.nn.Module] = {}  # copied after DDP's broadcast: the same start on every rank
         if o.ema:
             self.ema = ema_copies({n: self.method.net(n) for n in cls.ema_nets})
@@ -136,7 +140,7 @@ class Trainer:
         weight gradients nor all-reduces them, so every process computes what one process would."""
         for n, net in self.wrapped.items():
             net.requires_grad_(n in names)
-            self.method.nets[n] = net if n in names else self.method.net(n)
+            self.method.nets[n] = net if n in names else self.bare[n]
 
     def train_step(self) -> None:
         phase, progress = self.phase_at(self.step)

@@ -18,7 +18,7 @@ class CountingAligner:
     def __init__(self):
         self.calls: list[list[int]] = []
 
-    def process(self, images):
+    def process(self, images, clock=None):
         self.calls.append([im.shape[0] * im.shape[1] for im in images])
         return [([], "no_face", 0) for _ in images]
 
@@ -36,7 +36,7 @@ def test_a_worker_aligns_in_batches_bounded_by_pixels(tmp_path, monkeypatch):
     monkeypatch.setattr(worker, "BATCH_PIXELS", 25_000, raising=False)
     monkeypatch.setitem(worker._STATE, "aligner", fake)
     monkeypatch.setitem(worker._STATE, "job", None)
-    rows = worker.process_chunk(raws)
+    rows, _ = worker.process_chunk(raws)
     assert sorted(r["origin"] for r in rows) == sorted(r.origin for r in raws)  # every input answered once
     assert [p for call in fake.calls for p in call] == [w * h for w, h in sizes]  # each image aligned once
     # a batch exceeds the budget only when it is one image bigger than the budget by itself

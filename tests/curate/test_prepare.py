@@ -489,3 +489,16 @@ def test_options_file_and_set_reach_the_run(models, astronaut, tmp_path, save, r
     assert (recorded["size"], recorded["policy"], recorded["template"]) == (64, "all", "arcface")
     assert recorded["quality"]["min_blur"] == 0  # the file's 99999 would have rejected the face as blurry
     assert len(list((out / "images").glob("*.png"))) == 1
+
+
+def test_prepare_records_where_its_workers_time_goes(celeba_full):
+    import json
+
+    (path,) = (celeba_full / "journal").glob("*/seconds.json")
+    seconds = json.loads(path.read_text())
+    # photos without masks: every stage but "mask", each timed
+    assert set(seconds) == {"decode", "detect", "align", "landmarks", "quality", "write"}
+    assert all(v > 0 for v in seconds.values())
+    line = next(s for s in (celeba_full / "card.md").read_text().splitlines() if s.startswith("- worker time"))
+    stages = [part.split()[0] for part in line.split(": ", 1)[1].split(", ")]
+    assert stages == ["decode", "detect", "align", "landmarks", "quality", "write"]  # pipeline order

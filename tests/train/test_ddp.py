@@ -22,6 +22,7 @@ DRIVER = textwrap.dedent(
     import json, sys
     import torch
     import torch.distributed as dist
+    import cfkit.methods.template  # registers "template" (test_compile trains it)
     from cfkit.train.config import resolve
     from cfkit.train.trainer import Trainer
 
