@@ -1,7 +1,8 @@
 """Training speed against the reference implementations: cfkit and the code users would otherwise run, one run.
 
     python benchmarks/bench_vs_reference.py [--lengths 1,2] [--repeats 3] [--threads 1] [--size 128]
-        [--width 1.0] [--runners peer,default,fp32] [--cyclegan-peer PATH] [--model] [--dry-run]
+        [--width 1.0] [--runners peer,default,fp32[,default+compile,fp32+compile]] [--cyclegan-peer PATH]
+        [--model] [--dry-run]
 
 CycleGAN: cfkit's ``cfkit train cyclegan`` against the official pytorch-CycleGAN-and-pix2pix ``train.py``
 (``--cyclegan-peer``, default ``../shared/peers/pytorch-CycleGAN-and-pix2pix`` from the repository root,
@@ -12,7 +13,10 @@ lengths' wall and CPU seconds (process and its children), divided by the differe
 the cost of one iteration with start-up, data decoding and the final save cancelled. Runners take turns
 within each repetition (so changing load falls on all of them); medians over ``--repeats``, with the spread
 (min-max). Runners: ``peer`` (reference, fp32), ``default`` (cfkit as users get it: bf16 autocast on a CPU
-with native bf16), ``fp32`` (cfkit ``--amp off``: the reference's arithmetic). Ratios are reference /
+with native bf16), ``fp32`` (cfkit ``--amp off``: the reference's arithmetic), and either with ``+compile``
+(``cfkit train --compile``; the untimed warm-up fills a shared inductor cache, so each timed run compiles
+warm, in seconds, and the difference of two lengths cancels that; ``--lengths 1,3`` keeps its noise
+small). Ratios are reference /
 cfkit seconds per iteration, by CPU time (the figure that holds on a shared CPU) and by wall time.
 
 ``--model`` adds cfkit's step-cost model (``bench_train_step.py``): FLOPs of one CycleGAN iteration and the
@@ -43,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 PEERS = REPO.parent / "shared" / "peers"
 PHOTOS, CARTOONS = "photos/ffhq_thumbs128", "cartoons/bitmoji_kaggle384"
-RUNNERS = ("peer", "default", "fp32")
+RUNNERS = ("peer", "default", "fp32", "default+compile", "fp32+compile")
 CARTOONGAN_PEER = (
     "CartoonGAN: the public PyTorch CartoonGAN (github.com/znxlwm/pytorch-CartoonGAN, MIT licence) is not "
     "run: it is not placed in ../shared/peers (read-only here), and it reads data/<name>/{train,test,pair} "
@@ -101,8 +105,10 @@ def cfkit_command(runner: str, root: Path, out: Path, n: int, args) -> tuple[lis
     cmd = [sys.executable, "-m", "cfkit", "train", "cyclegan", "--data-a", str(root / "data" / "trainA")]
     cmd += ["--data-b", str(root / "data" / "trainB"), "--size", str(args.size), "--batch", "1"]
     cmd += ["--width", str(args.width), "--iters", str(n), "--out", str(out / f"{runner}-{n}")]
-    cmd += ["--amp", "off" if runner == "fp32" else "auto"]
-    return cmd, {"PYTHONPATH": str(REPO), "CFKIT_HOME": str(root / "cfkit-home")}, REPO
+    cmd += ["--amp", "off" if runner.startswith("fp32") else "auto"]
+    cmd += ["--compile"] if runner.endswith("+compile") else []
+    env = {"PYTHONPATH": str(REPO), "CFKIT_HOME": str(root / "cfkit-home")}
+    return cmd, {**env, "TORCHINDUCTOR_CACHE_DIR": str(root / "inductor")}, REPO
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -165,7 +171,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of every runner")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier (the peer's --ngf/--ndf 64 x it)")
-    ap.add_argument("--runners", default=",".join(RUNNERS), help=f"some of {', '.join(RUNNERS)}")
+    ap.add_argument("--runners", default=",".join(RUNNERS[:3]), help=f"some of {', '.join(RUNNERS)}")
     ap.add_argument("--cyclegan-peer", type=Path, default=PEERS / "pytorch-CycleGAN-and-pix2pix")
     ap.add_argument("--model", action="store_true", help="add the step-cost model (FLOPs, conv peak)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
@@ -223,6 +229,7 @@ def main() -> None:
     model = step_cost_model(args) if args.model else None
     print(f"\n{'runner':34} {'wall s/iter':>20} {'CPU s/iter':>20} {'ratio CPU':>9} {'ratio wall':>10}")
     names = {"peer": "reference train.py (fp32)", "default": "cfkit default", "fp32": "cfkit --amp off (fp32)"}
+    names |= {f"{r}+compile": f"{names[r]} --compile" for r in ("default", "fp32")}
     med = {r: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for r, t in times.items()}
     for r, t in times.items():
         ratio = ("", "")

@@ -61,8 +61,11 @@ def test_vs_reference_runs_the_peer_and_cfkit_on_the_same_settings(shared_data):
     assert "--load_size 64 --crop_size 64 --batch_size 1 --ngf 32 --ndf 32" in peer
     assert "--max_dataset_size 3 " in peer and "--model cycle_gan" in peer
     assert "cfkit train cyclegan" in ours and "--size 64 --batch 1 --width 0.5 --iters 3" in ours
-    assert "--amp off" in ours and "--amp auto" in proc.stdout
+    assert "--amp off" in ours and "--amp auto" in proc.stdout and "--compile" not in ours
     assert "MIT licence" in proc.stdout and "TensorFlow 1" in proc.stdout
+    compiled = _vs_reference("--dry-run", "--runners", "fp32,fp32+compile", "--lengths", "1,3")
+    (line,) = [s for s in compiled.stdout.splitlines() if s.startswith("fp32+compile:")]
+    assert "--amp off --compile" in line and "TORCHINDUCTOR_CACHE_DIR=" in line  # warm after the warm-up run
 
 
 def test_eval_scale_prints_the_memory_table(shared_data):
