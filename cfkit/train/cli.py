@@ -52,8 +52,9 @@ def register(app: typer.Typer) -> None:
         compile_: bool = typer.Option(
             False,
             "--compile",
-            help="torch.compile the trained networks: about 1.25x faster steps on the CPU after a compile of "
-            "1-2 minutes (seconds with a warm cache); pays off over long runs.",
+            help="torch.compile the trained networks (compiling takes 1-2 minutes, seconds with a warm cache). "
+            "Measured on a CPU: 1.2-1.3x per fp32 step for cyclegan at width 0.25; no gain at width 1 or for "
+            "the VGG-loss methods, and slower in bf16 (docs/train.md, Speed).",
         ),
         sets: list[str] = typer.Option([], "--set", help="Override any config key: --set method.w_content=5."),
         substitute: list[str] = typer.Option(

@@ -53,7 +53,7 @@ class TrainOptions:
     channels_last: bool | Literal["auto"] = "auto"
     """auto: on CUDA."""
     compile: bool = False
-    """torch.compile (inductor) the trained networks: faster steps after a one-off compile (docs/train.md, Speed)."""
+    """torch.compile (inductor) the trained networks; pays off only where measured so (docs/train.md, Speed)."""
     accum: int = 1
     """Gradient accumulation: micro-batches per optimizer step."""
     ema: float | None = None
