@@ -98,8 +98,10 @@ def test_cpu_bf16_default_only_for_methods_that_declare_it():
 
     cpu = torch.device("cpu")
     native = torch.bfloat16 if cpu_has_bf16() else None
-    declared = [n for n in METHODS.names() if METHODS.get(n).cpu_bf16]
-    assert {"cyclegan", "cartoongan"} <= set(declared) and "cartoongan-mask" not in declared
+    declared = {n for n in METHODS.names() if METHODS.get(n).cpu_bf16}
+    # exactly the methods whose bf16 loss curves were compared with fp32's (bench_precision.py, docs/train.md);
+    # a subclass inherits its parent's flag, so a new one must state its own
+    assert declared == {"cyclegan", "cartoongan", "cartoongan-mask", "cpgan", "landmark-cyclegan"}
     assert amp_dtype("auto", cpu, cpu_bf16=True) == native
     assert amp_dtype("auto", cpu, cpu_bf16=False) is None
     assert amp_dtype("off", cpu, cpu_bf16=True) is None
