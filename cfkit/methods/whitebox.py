@@ -34,6 +34,13 @@ from cfkit.train.data import to_uint8
 from cfkit.train.method import METHODS, Batch, Method, OptimSpec, Phase
 
 
+def in_fp32(fn, *xs: torch.Tensor) -> torch.Tensor:
+    """``fn(*xs)`` in float32 with autocast off: box sums and soft-argmax lose too much in bf16, where they
+    would otherwise run on G's bf16 output."""
+    with torch.autocast(xs[0].device.type, enabled=False):
+        return fn(*(x.float() for x in xs))
+
+
 def lsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Official ``lsgan_loss`` for D: ``0.5 * (mean((real - 1)^2) + mean(fake^2))``."""
     return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
@@ -213,10 +220,10 @@ class WhiteBox(Method):
     def generate(self, a: torch.Tensor, eps: float | None = None) -> torch.Tensor:
         """``GF(a, G(a))`` with the training ``eps`` unless another is given."""
         r, eps = self.hp.gf_r, self.hp.gf_eps if eps is None else eps
-        return guided_filter(a, self.nets["G"](a), r, eps)
+        return in_fp32(lambda guide, src: guided_filter(guide, src, r, eps), a, self.nets["G"](a))
 
     def _surface(self, x: torch.Tensor) -> torch.Tensor:
-        return surface(x, self.hp.surface_r, self.hp.surface_eps)
+        return in_fp32(lambda y: surface(y, self.hp.surface_r, self.hp.surface_eps), x)
 
     def losses(self, phase: str, opt: str, batch: Batch) -> dict[str, torch.Tensor]:
         if phase == "landmarks":
@@ -263,8 +270,8 @@ class WhiteBox(Method):
         when ``out`` is the photo (curated labels as the target would push G by the regressor's error)."""
         reg = self.regressor()
         with torch.no_grad():
-            target = reg.points(a)
-        return landmark_loss(reg.points(out), target)
+            target = in_fp32(reg.points, a)
+        return landmark_loss(in_fp32(reg.points, out), target)
 
     def d_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         b = batch["b"]

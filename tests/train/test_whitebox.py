@@ -309,3 +309,31 @@ def test_whitebox_cli_train_then_translate(tmp_path, lm_domains, run_cli, asset)
     got = load_rgb(written[0])
     assert np.abs(got.astype(int) - expect).max() <= 1 and got.std() > 1
     assert np.abs(got.astype(int) - train_eps).max() > 1  # the test-time eps is the one applied
+
+
+def test_precision_sensitive_terms_stay_fp32_under_bf16_autocast():
+    """G's output is bf16 under autocast; the guided filter's box sums and the regressor's soft-argmax run
+    in float32 anyway (bf16 moved the landmark term's mean by 44 % over a short run, docs/train.md)."""
+    from cfkit.methods.whitebox import WhiteBox, in_fp32
+    from cfkit.nets.landmarks import LandmarkRegressor
+    from cfkit.nets.whitebox import guided_filter
+
+    torch.manual_seed(0)
+    reg = LandmarkRegressor(width=0.25, depth=3).eval().requires_grad_(False)
+    a, out = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    method = WhiteBox.__new__(WhiteBox)  # landmark_term needs only its regressor
+    method.regressor = lambda: reg
+    exact = method.landmark_term(out, a)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(method.landmark_term(out, a), exact)
+        assert not torch.equal(landmark_loss_in_autocast(reg, out, a), exact)  # what bf16 gave before
+        src = out.bfloat16()
+        filtered = in_fp32(lambda g, s: guided_filter(g, s, 1, 1e-2), a, src)
+    assert filtered.dtype == torch.float32
+    assert torch.equal(filtered, guided_filter(a, src.float(), 1, 1e-2))
+
+
+def landmark_loss_in_autocast(reg, out, a):
+    from cfkit.methods.whitebox import landmark_loss
+
+    return landmark_loss(reg.points(out), reg.points(a))
