@@ -103,7 +103,7 @@ class WhiteBoxHparams:
 
 @METHODS.register("whitebox")
 class WhiteBox(Method):
-    cpu_bf16 = False  # bf16 moved its landmark term by 44 % and D_surface's by 20 % over a short run (docs/train.md)
+    cpu_bf16 = False  # bf16 moves its landmark term's mean by 28 %, D_surface's by 22 % in a short run (docs/train.md)
     name = "whitebox"
     needs_landmarks = True
     ema_nets = ("G",)
