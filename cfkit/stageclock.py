@@ -43,7 +43,7 @@ class StageClock:
 
 def add_seconds(total: dict[str, float], more: dict[str, float]) -> dict[str, float]:
     """``total`` plus ``more``, stage by stage."""
-    return {k: total.get(k, 0.0) + more.get(k, 0.0) for k in (*total, *(k for k in more if k not in total))}
+    return {k: total.get(k, 0.0) + more.get(k, 0.0) for k in dict.fromkeys([*total, *more])}
 
 
 def stage_summary(seconds: dict[str, float], images: int) -> str:

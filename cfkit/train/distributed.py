@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from cfkit.train.runtime import trainable
+
 DDP = nn.parallel.DistributedDataParallel
 
 
@@ -31,9 +33,8 @@ def wrap_trainable(nets: dict[str, nn.Module], device: torch.device) -> None:
     sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters else None
     kw = {sync: False} if sync else {"broadcast_buffers": False}
     ids = [device.index] if device.type == "cuda" else None
-    for name, net in nets.items():
-        if any(p.requires_grad for p in net.parameters()):
-            nets[name] = DDP(net, device_ids=ids, **kw)
+    for name in trainable(nets):
+        nets[name] = DDP(nets[name], device_ids=ids, **kw)
 
 
 @contextlib.contextmanager

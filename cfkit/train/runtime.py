@@ -64,13 +64,18 @@ def use_channels_last(spec: bool | str, device: torch.device) -> bool:
     return device.type == "cuda" if spec == "auto" else bool(spec)
 
 
+def trainable(nets: dict[str, nn.Module]) -> list[str]:
+    """The names of the networks with trainable parameters (those DDP wraps and ``compile`` compiles)."""
+    return [n for n, net in nets.items() if any(p.requires_grad for p in net.parameters())]
+
+
 def compile_trainable(nets: dict[str, nn.Module], device: torch.device) -> None:
     """``compile: true``: replace each network with trainable parameters by its ``torch.compile`` (inductor)
     module, in place; the frozen ones stay eager. On CPU inductor builds C++, so a missing compiler is
     refused here, before any work, rather than at the first step."""
     if device.type == "cpu" and not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")):
         raise InputError("--compile on the CPU needs a C++ compiler on PATH (g++ or clang++); train without --compile")
-    names = [n for n, net in nets.items() if any(p.requires_grad for p in net.parameters())]
+    names = trainable(nets)
     info(f"torch.compile: {', '.join(names)} (the first iterations compile, minutes without a warm cache)")
     for name in names:
         nets[name] = torch.compile(nets[name])
