@@ -43,7 +43,10 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, help="Run folder (default: runs/METHOD)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
         override: bool = typer.Option(
-            False, "--override", help="With --resume: accept changed --data-a, --data-b, --iters, --epochs, split."
+            False,
+            "--override",
+            help="With --resume: accept changed --data-a, --data-b, --iters, --epochs, split and the method's "
+            "phase lengths (--set method.*_iters / *epochs), e.g. to lengthen a run's last phase.",
         ),
         seed: int | None = typer.Option(None, help="Random seed (default: 0)."),
         device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N (default: auto)."),

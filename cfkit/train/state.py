@@ -3,12 +3,13 @@
 The state is everything a bit-for-bit resume needs (networks, EMA, optimizers, grad scalers, the data
 streams' positions, every process's RNG states, step, best monitored value) plus the resolved options.
 A resume is refused when a structural option differs (the networks would not load) and, unless
-``override``, when an option that plans the run's data or schedule changed.
+``override``, when an option that plans the run's data or schedule changed; a method's phase lengths
+(its ``*_iters`` and ``*epochs`` hyper-parameters) plan the schedule, so they count as the latter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -71,18 +72,28 @@ class TrainState:
         return int(state["step"]), float(state["best"])
 
 
-def check_resumable(old: dict[str, Any], now: dict[str, Any], override: bool) -> None:
-    """One-line error where the run saved as ``old`` cannot continue with the options ``now``."""
+def _is_phase_length(key: str) -> bool:
+    """Whether method hyper-parameter ``key`` is a phase length (it plans the schedule, builds nothing)."""
+    return key.endswith(("_iters", "epochs"))
+
+
+def check_resumable(old: dict[str, Any], now: dict[str, Any], override: bool, method: type[Method]) -> None:
+    """One-line error where the run saved as ``old`` cannot continue with the options ``now`` (of ``method``)."""
     from cfkit.train.config import TrainOptions
 
     default = TrainOptions().to_dict()  # a key newer than the checkpoint's cfkit: its default then
-    diff = [k for k in STRUCTURAL if old.get(k, default[k]) != now[k]]
+    old_hp, now_hp = (asdict(method.hyper_parameters(c.get("method") or {}, saved=True)) for c in (old, now))
+    lengths = [k for k in now_hp if _is_phase_length(k)]
+    built = {k: v for k, v in now_hp.items() if k not in lengths}
+    diff = [k for k in STRUCTURAL if k != "method" and old.get(k, default[k]) != now[k]]
+    diff += ["method"] if {k: v for k, v in old_hp.items() if k not in lengths} != built else []
     if diff:
         raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
-    changed = [k for k in PLANNED if old.get(k) != now[k]]
+    changed = [(PLANNED[k], now[k], old.get(k)) for k in PLANNED if old.get(k) != now[k]]
+    changed += [(f"--set method.{k}", now_hp[k], old_hp[k]) for k in lengths if old_hp[k] != now_hp[k]]
     if changed and not override:
-        k = changed[0]
+        flag, value, was = changed[0]
         raise InputError(
-            f"cannot resume: {PLANNED[k]} is {now[k]!r}, the run was started with {old.get(k)!r}; "
+            f"cannot resume: {flag} is {value!r}, the run was started with {was!r}; "
             "pass --override to re-plan the run with the new value"
         )

@@ -130,7 +130,7 @@ class Trainer:
         return self.state.state_dict(self.step, phase, self.options.to_dict(), self.best, self.world)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_resumable(state["config"], self.options.to_dict(), self.options.override)
+        check_resumable(state["config"], self.options.to_dict(), self.options.override, type(self.method))
         self.step, self.best = self.state.load_state_dict(state, self.rank, self.world)
 
     # --- one iteration ------------------------------------------------------------------

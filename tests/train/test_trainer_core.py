@@ -291,6 +291,22 @@ def test_resume_refuses_a_changed_plan_unless_overridden(tmp_path, tiny_domains)
     assert json.loads((run / "run.json").read_text())["step"] == 6
 
 
+def test_a_method_phase_length_replans_with_override_and_other_hparams_stay_structural(tmp_path, tiny_domains):
+    import cfkit.methods.template  # noqa: F401
+    from cfkit.train import train
+
+    a, b = tiny_domains
+    opts = dict(out=str(tmp_path / "run"), size=32, batch=2)
+    run = train("template", a, b, **opts)
+    one_epoch = json.loads((run / "run.json").read_text())["step"]
+    with pytest.raises(InputError, match=r"--set method.epochs is 2.0, the run was started with 1.0; pass --override"):
+        train("template", a, b, resume=True, set={"method": {"epochs": 2.0}}, **opts)
+    with pytest.raises(InputError, match=r"cannot resume: method differ"):
+        train("template", a, b, resume=True, override=True, set={"method": {"w_identity": 2.0}}, **opts)
+    train("template", a, b, resume=True, override=True, set={"method": {"epochs": 2.0}}, **opts)
+    assert json.loads((run / "run.json").read_text())["step"] == 2 * one_epoch
+
+
 def test_every_bundled_recipe_loads_into_typed_options():
     from cfkit.resources import resource_dir
     from cfkit.train.config import TrainOptions, resolve
