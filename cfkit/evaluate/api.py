@@ -124,7 +124,7 @@ def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options
     ``out`` must be new or empty; ``force`` replaces an earlier evaluation there (only the files it
     recorded) and writes beside files of others.
     """
-    from cfkit.evaluate.compare import compare_methods
+    from cfkit.evaluate.compare import compare_methods, compare_to_copy
     from cfkit.evaluate.figure import write_figure
     from cfkit.evaluate.latex import write_latex
     from cfkit.evaluate.metrics import METRICS
@@ -204,6 +204,7 @@ def run_eval(config: EvalConfig | None = None, *, force: bool = False, **options
         "copy_input": copy_input,
     }
     doc["comparisons"] = compare_methods(doc, res, cfg.bootstrap, cfg.set_bootstrap, cfg.seed)
+    doc["vs_copy"] = compare_to_copy(doc, cfg.bootstrap, cfg.seed)
     folder.begin()
     write_report(Path(cfg.out), doc, res, [m.name for m in methods])
     write_latex(Path(cfg.out) / "report.tex", doc)

@@ -4,7 +4,8 @@ Per-image metrics: on the ids both methods measured, the mean paired difference 
 paired bootstrap CI (:func:`cfkit.stats.bootstrap_ci` of the differences) and the Wilcoxon signed-rank
 p-value (``scipy.stats.wilcoxon``, zero differences dropped), Holm-corrected across the pairs of that
 metric. Set-level metrics (FID, KID): the difference on the common images and its percentile bootstrap
-CI (:mod:`cfkit.evaluate.set_bootstrap`); no p-value.
+CI (:mod:`cfkit.evaluate.set_bootstrap`); no p-value. With targets, each method is also tested against
+the copy-the-input baseline the same way (:func:`compare_to_copy`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 
 import numpy as np
 
+from cfkit.evaluate.inputs import COPY_INPUT
 from cfkit.evaluate.set_bootstrap import ALPHA, SetLevelBootstrap
 from cfkit.stats import bootstrap_ci, holm
 
@@ -84,17 +86,40 @@ def compare_methods(doc: dict, res, n_boot: int = 1000, set_boot: int = 200, see
             else:
                 entry.update(n=0, diff=None, ci=None, p=None, note="no per-image values and no bootstrap")
             entries.append(entry)
-        tested = [e for e in entries if e.get("p") is not None]
-        for e, q in zip(tested, holm([e["p"] for e in tested]) if tested else [], strict=True):
-            e["p_holm"] = float(q)
-        for e in entries:
-            e.setdefault("p_holm", None)
-            if e["diff"] is not None:
-                _better(e, info["higher_is_better"])
-            else:
-                e.update(better=None, significant=False)
-        out += entries
+        out += _decide(entries, info["higher_is_better"])
     return out
+
+
+def compare_to_copy(doc: dict, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+    """Each method against the copy-the-input baseline (``b``: :data:`COPY_INPUT`) on every per-image metric
+    that scores it: the paired test of :func:`paired_test`, Holm-corrected across the methods of the metric.
+    Does a method beat returning its input unchanged, beyond chance on these images?"""
+    out = []
+    for metric, base in doc.get("copy_input", {}).items():
+        if base.get("per_image") is None:
+            continue
+        copied = base["per_image"]
+        entries = [
+            {"metric": metric, "a": m, "b": COPY_INPUT, **paired_test(r[metric]["per_image"], copied, n_boot, seed)}
+            for m, r in doc["metrics"].items()
+            if r[metric].get("per_image") is not None
+        ]
+        out += _decide(entries, doc["metric_info"][metric]["higher_is_better"])
+    return out
+
+
+def _decide(entries: list[dict], higher_is_better: bool) -> list[dict]:
+    """Holm-correct the p-values of one metric's ``entries`` and set who is better and whether significantly."""
+    tested = [e for e in entries if e.get("p") is not None]
+    for e, q in zip(tested, holm([e["p"] for e in tested]) if tested else [], strict=True):
+        e["p_holm"] = float(q)
+    for e in entries:
+        e.setdefault("p_holm", None)
+        if e["diff"] is not None:
+            _better(e, higher_is_better)
+        else:
+            e.update(better=None, significant=False)
+    return entries
 
 
 def compared_metrics(doc: dict) -> list[str]:
@@ -150,4 +175,11 @@ def summary_lines(doc: dict) -> list[str]:
         untested = sum(1 for e in entries if e["p"] is None and e["diff"] is not None and not e.get("set_level"))
         tail = f"; {untested} pair(s) without a test (too few nonzero differences)" if untested else ""
         lines.append(f"{metric}: " + (", ".join(wins) if wins else "no significant difference") + tail)
+    for metric in dict.fromkeys(e["metric"] for e in doc.get("vs_copy", [])):
+        beat = [
+            f"{e['a']} (p_holm {e['p_holm']:.2g})"
+            for e in doc["vs_copy"]
+            if e["metric"] == metric and e["significant"] and e["better"] == e["a"]
+        ]
+        lines.append(f"{metric}: significantly better than copying the input: {', '.join(beat) or 'none'}")
     return lines

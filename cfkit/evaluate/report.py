@@ -131,6 +131,13 @@ def _targets_line(doc: dict) -> str:
     return f"targets: `{t['folder']}` ({t['n']} matched{missing}); "
 
 
+def _significance(entry: dict) -> str:
+    """How a method's lead over the copy baseline held up in its paired test (:func:`compare_to_copy`)."""
+    if entry["significant"]:
+        return f" (significant, p_holm {entry['p_holm']:.2g})"
+    return " (not significant" + (f", p_holm {entry['p_holm']:.2g})" if entry["p_holm"] is not None else ": untested)")
+
+
 def notes_list(doc: dict) -> list[str]:
     notes = []
     if (t := doc.get("targets")) and t["missing"]:
@@ -147,9 +154,11 @@ def notes_list(doc: dict) -> list[str]:
         side = "above" if higher else "below"
         better = [m for m, v in vals.items() if v is not None and (v > base["value"] if higher else v < base["value"])]
         rest = [m for m in vals if m not in better]
+        tests = {e["a"]: e for e in doc.get("vs_copy", []) if e["metric"] == k}
+        marked = [m + _significance(tests[m]) if m in tests else m for m in better]
         notes.append(
             f"{doc['metric_info'][k]['label']}: copy the input scores {fmt(base['value'])}; "
-            f"{side} it: {', '.join(better) or 'none'}; not {side}: {', '.join(rest) or 'none'}"
+            f"{side} it: {', '.join(marked) or 'none'}; not {side}: {', '.join(rest) or 'none'}"
         )
     unavailable: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> methods (one note per reason)
     for method, res in doc["metrics"].items():

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from cfkit.errors import InputError
-from cfkit.evaluate.compare import compare_methods, min_pairs, paired_test
+from cfkit.evaluate.compare import compare_methods, compare_to_copy, min_pairs, paired_test
 from cfkit.evaluate.extract import Extracted
 from cfkit.evaluate.features.inception import statistics
 from cfkit.evaluate.latex import escape, latex_table
@@ -44,6 +44,25 @@ def test_paired_test_equals_scipy_and_the_shared_bootstrap():
     assert r["n"] == 25 and r["diff"] == pytest.approx(d.mean(), abs=1e-15)
     assert r["p"] == pytest.approx(stats.wilcoxon(a, b).pvalue, rel=1e-12)
     assert r["ci"] == pytest.approx(list(bootstrap_ci(d, 500, 7)))
+
+
+def test_each_method_is_tested_against_copying_the_input_with_holm_across_methods():
+    rng = np.random.default_rng(1)
+    ids = [f"i{k}" for k in range(20)]
+    copy = rng.uniform(0.3, 0.5, 20)
+    per = {"good": copy - 0.05 + rng.normal(0, 0.01, 20), "same": copy + rng.normal(0, 0.02, 20)}
+    doc = _doc({m: dict(zip(ids, v, strict=True)) for m, v in per.items()})
+    doc["copy_input"] = {"lpips": {"value": float(copy.mean()), "per_image": dict(zip(ids, copy, strict=True))}}
+    good, same = compare_to_copy(doc, n_boot=100)
+    assert (good["a"], good["b"], same["a"]) == ("good", "copy_input", "same")
+    p = [stats.wilcoxon(per[m], copy).pvalue for m in ("good", "same")]
+    low, high = sorted(p)  # Holm with two tests: the smaller p doubled, the larger at least that
+    by_hand = {min(p): 2 * low, max(p): max(2 * low, high)}
+    assert [good["p_holm"], same["p_holm"]] == pytest.approx([min(1.0, by_hand[q]) for q in p], rel=1e-12)
+    assert good["significant"] and good["better"] == "good" and good["diff"] == pytest.approx(-0.05, abs=0.01)
+    assert not same["significant"]
+    doc["copy_input"]["lpips"].pop("per_image")  # a baseline without per-image values: nothing to test
+    assert compare_to_copy(doc) == []
 
 
 def test_holm_across_pairs_of_a_metric_by_hand():

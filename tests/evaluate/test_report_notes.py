@@ -41,3 +41,18 @@ def test_the_copy_baseline_note_follows_each_metric_direction():
     notes = notes_list(doc)
     assert "L1: copy the input scores 0.2000; below it: a; not below: b" in notes
     assert "ID: copy the input scores 0.9000; above it: a; not above: b" in notes
+
+
+def test_the_copy_baseline_note_says_whether_each_lead_is_significant():
+    doc = _doc({m: {"l1_target": {"value": v}} for m, v in {"a": 0.1, "b": 0.15, "c": 0.19, "d": 0.3}.items()})
+    doc["metric_info"] = {"l1_target": {"label": "L1", "higher_is_better": False}}
+    doc["copy_input"] = {"l1_target": {"value": 0.2}}
+    doc["vs_copy"] = [
+        {"metric": "l1_target", "a": "a", "significant": True, "p_holm": 0.0031},
+        {"metric": "l1_target", "a": "b", "significant": False, "p_holm": 0.2},
+        {"metric": "l1_target", "a": "c", "significant": False, "p_holm": None},
+    ]
+    assert (
+        "L1: copy the input scores 0.2000; below it: a (significant, p_holm 0.0031), b (not significant, "
+        "p_holm 0.2), c (not significant: untested); not below: d"
+    ) in notes_list(doc)

@@ -118,7 +118,7 @@ def test_copy_baseline_is_source_vs_target(paired, lpips_direct):
     assert copy["l1_target"]["value"] == pytest.approx(np.mean(with_big), rel=1e-9)
     md = (paired["out"] / "report.md").read_text()
     assert "| *copy the input (baseline)* |" in md
-    assert "copy the input scores" in md and "below it: oracle; not below:" in md
+    assert "copy the input scores" in md and "below it: oracle (significant, p_holm " in md
     html = (paired["out"] / "report.html").read_text()
     assert 'class="baseline"' in html and "copy the input (baseline)" in html
 
@@ -194,6 +194,12 @@ def test_eval_equals_known_answer_score(package_sets, tmp_path, asset):
     assert m["lpips_target"]["value"] == pytest.approx(s.lpips, rel=1e-4)
     assert copy["l1_target"]["value"] == pytest.approx(s.copy_l1, rel=1e-5)
     assert copy["lpips_target"]["value"] == pytest.approx(s.copy_lpips, rel=1e-4)
+    assert [(e["metric"], e["a"], e["b"]) for e in doc["vs_copy"]] == [
+        ("l1_target", "m", "copy_input"),
+        ("lpips_target", "m", "copy_input"),
+    ]
+    l1 = doc["vs_copy"][0]  # four pairs are too few for a Wilcoxon p below 0.05: the difference, untested
+    assert l1["diff"] == pytest.approx(s.l1 - s.copy_l1, rel=1e-4) and l1["p"] is None and not l1["significant"]
 
 
 def test_reverse_task_swaps_the_domains_and_keeps_ids_masks_and_answers(package_sets, tmp_path, asset):
