@@ -120,6 +120,12 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--n-test", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--filter",
+        type=int,
+        default=2,
+        help="version of the task's stylisation filter (1: the tables of docs/train.md before 2026-12-07)",
+    )
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     ap.add_argument("--out", type=Path, default=None, help="keep runs and the task here (default: a temp dir)")
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE or METHOD:KEY=VALUE recipe override")
@@ -153,10 +159,17 @@ def main() -> None:
         methods = args.methods.split(",")
         landmarks = args.landmarks or any(METHODS.get(m).needs_landmarks for m in methods)
         task = build_task(
-            args.photos, out / "task", size=args.size, n_test=args.n_test, seed=args.seed, landmarks=landmarks
+            args.photos,
+            out / "task",
+            size=args.size,
+            n_test=args.n_test,
+            seed=args.seed,
+            landmarks=landmarks,
+            filter=args.filter,
         )
         print(
-            f"known-answer task: {args.photos} at {args.size} px, {args.n_test} held out; "
+            f"known-answer task: {args.photos} at {args.size} px, {args.n_test} held out, "
+            f"filter version {task.filter}; "
             f"width {args.width}, {args.iters} iterations, {args.threads} threads, load {os.getloadavg()[0]:.1f}",
             flush=True,
         )

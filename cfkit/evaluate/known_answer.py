@@ -31,13 +31,24 @@ TARGETS = "targets"  # TASK/targets/<id>.png: the stylised held-out photos at th
 REVERSE = "reverse"  # TASK/reverse/: the task the other way round (reverse_task)
 
 
-def stylise(rgb: np.ndarray, levels: int = 6) -> np.ndarray:
-    """A classical cartoon filter: edge-preserving smoothing, colour quantisation, dark edges."""
+FILTER = 2
+"""The current version of :func:`stylise`, recorded in a task's ``task.json`` (absent there: version 1)."""
+
+
+def stylise(rgb: np.ndarray, levels: int = 6, version: int = FILTER) -> np.ndarray:
+    """A classical cartoon filter: edge-preserving smoothing, colour quantisation, dark edges.
+
+    ``version`` 1 is the filter before 2026-12-07, kept to rebuild the tasks measured with it: its top colour
+    level overflowed uint8, so near-white smoothed pixels (>= 252 in a channel) came out near-black (17);
+    version 2 caps them at 255."""
     import cv2
 
+    if version not in (1, 2):
+        raise InputError(f"stylise version {version}: 1 or 2")
     smooth = cv2.stylization(rgb, sigma_s=40, sigma_r=0.35)
     step = 256 // levels
-    flat = (smooth // step) * step + step // 2
+    wide = smooth.astype(np.int16) if version >= 2 else smooth  # version 1 computed in (wrapping) uint8
+    flat = np.minimum((wide // step) * step + step // 2, 255)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     edges = cv2.adaptiveThreshold(cv2.medianBlur(gray, 5), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
     return np.where(edges[..., None] > 0, flat, 0).astype(np.uint8)
@@ -52,6 +63,7 @@ class KnownAnswerTask:
     b: Path
     targets: Path
     size: int
+    filter: int = 1  # the version of stylise that made the targets
 
     @classmethod
     def at(cls, root: str | Path) -> KnownAnswerTask:
@@ -62,7 +74,8 @@ class KnownAnswerTask:
         meta = root / "task.json"
         if not meta.is_file():
             raise InputError(f"{root}: not a known-answer task folder (no task.json)")
-        return cls(root / "A", root / "B", root / TARGETS, int(json.loads(meta.read_text())["size"]))
+        info = json.loads(meta.read_text())
+        return cls(root / "A", root / "B", root / TARGETS, int(info["size"]), int(info.get("filter", 1)))
 
     def test_pairs(self) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """(ids, held-out photos, their targets): ``N x 3 x S x S`` uint8 tensors."""
@@ -85,6 +98,7 @@ def build_task(
     masks: str | Path | None = None,
     landmarks: bool = False,
     groups: Mapping[str, str] | None = None,
+    filter: int = FILTER,
 ) -> KnownAnswerTask:
     """Write the known-answer task for the face photos in ``photos`` (a folder, searched recursively, or
     a list of files) into ``out``: ``n_test`` photos chosen with ``seed`` are held out, spread over
@@ -96,7 +110,8 @@ def build_task(
     aligned face (:func:`cfkit.faces.masks.ellipse_mask`). With ``landmarks``, dlib's points of each
     photo (5-point scheme, ``lm5``) go into both manifests: the filter moves no feature, so a photo's
     points are its stylised copy's too (for methods that ``needs_landmarks``). Re-running with the
-    same arguments reuses what is there.
+    same arguments reuses what is there. ``filter``: the version of :func:`stylise` (1 rebuilds the tasks
+    measured before 2026-12-07).
     """
     import json
 
@@ -119,6 +134,8 @@ def build_task(
     if len(files) < n_test + 4:
         raise InputError(f"{photos}: {len(files)} photos; the known-answer task needs at least {n_test + 4}")
     meta = {"size": size, "n_test": n_test, "seed": seed, "photos": [str(p) for p in files]}
+    if filter != 1:  # a task.json without it is a version-1 task
+        meta["filter"] = filter
     if masks is not None:
         meta["masks"] = str(masks)
     if landmarks:
@@ -144,7 +161,7 @@ def build_task(
         if masks is not None:
             curated = fit_square(load_rgb(Path(masks) / f"{i}.png")[..., 0], size)
             mask = np.where(curated > 127, 255, 0).astype(np.uint8)
-        photo, target = fit_square(rgb, size), fit_square(stylise(rgb), size)
+        photo, target = known_pair(rgb, size, filter)
         save_png(out / "A" / "images" / f"{i}.png", photo)
         save_png(out / "A" / "masks" / f"{i}.png", mask)
         if s == "train":
@@ -159,6 +176,53 @@ def build_task(
     write_manifests(rows, out)
     atomic_write_json(out / "task.json", meta)
     return KnownAnswerTask.at(out)
+
+
+def known_pair(rgb: np.ndarray, size: int, filter: int = FILTER) -> tuple[np.ndarray, np.ndarray]:
+    """(photo, its known answer) at ``size``: the filter (:func:`stylise` of version ``filter``) runs at the
+    photo's own resolution, then both are centre-cropped and resized alike."""
+    from cfkit.train.data import fit_square
+
+    return fit_square(rgb, size), fit_square(stylise(rgb, version=filter), size)
+
+
+def extra_test_set(task: KnownAnswerTask, photos: str | Path, name: str) -> tuple[Path, Path]:
+    """More test pairs for ``task``: the face photos in ``photos`` (searched recursively; none of the task's
+    own) through the task's filter and crop, written once into ``TASK/tests/NAME/photos`` and ``.../targets``
+    (``<id>.png``) with the task's own filter version; returns those two folders for ``cfkit translate`` and
+    ``cfkit eval --targets``.
+
+    The task holds out a few photos; hundreds more give the paired tests of ``cfkit eval`` (each method
+    against copying the input) the power to decide. Photos of another source than the task's (CelebA-HQ
+    beside an FFHQ task) test the method on a shifted distribution, which a report should say."""
+    import json
+
+    from cfkit.fsutil import atomic_write_json
+    from cfkit.imageio import is_image_path, load_rgb, save_png
+
+    if not name or name != Path(name).name or name.startswith("."):
+        raise InputError(f"test set name {name!r}: use a plain folder name")
+    root = task.a.parent / "tests" / name
+    files = sorted(p for p in Path(os.path.abspath(photos)).rglob("*") if p.is_file() and is_image_path(p))
+    if not files:
+        raise InputError(f"{photos}: no images")
+    ids = [p.stem for p in files]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{photos}: two photos share a file stem; ids must be unique")
+    own = set(json.loads((task.a.parent / "task.json").read_text())["photos"])
+    if shared := [str(p) for p in files if str(p) in own]:
+        raise InputError(f"{photos}: {len(shared)} photo(s) belong to the task itself, e.g. {shared[0]}")
+    meta = {"size": task.size, "filter": task.filter, "photos": [str(p) for p in files]}
+    if (root / "test_set.json").is_file():
+        if json.loads((root / "test_set.json").read_text()) != meta:
+            raise InputError(f"{root} holds a test set of other photos; choose another name")
+        return root / "photos", root / TARGETS
+    for i, p in zip(ids, files, strict=True):
+        photo, target = known_pair(load_rgb(p), task.size, task.filter)
+        save_png(root / "photos" / f"{i}.png", photo)
+        save_png(root / TARGETS / f"{i}.png", target)
+    atomic_write_json(root / "test_set.json", meta)
+    return root / "photos", root / TARGETS
 
 
 def write_manifests(rows, root: Path) -> None:

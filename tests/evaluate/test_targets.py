@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cfkit.errors import InputError
 from cfkit.evaluate.known_answer import stylise
 from cfkit.imageio import list_images, load_rgb, save_png
 
@@ -227,3 +228,60 @@ def test_reverse_task_swaps_the_domains_and_keeps_ids_masks_and_answers(package_
     darker = lambda x: 0.5 * x  # noqa: E731
     assert score(darker, rev) == score(darker, task, reverse=True)
     assert reverse_task(task) == rev  # written once, then reused
+
+
+def test_an_extra_test_set_pairs_new_photos_with_the_task_filter_and_refuses_the_task_photos(package_sets, tmp_path):
+    from cfkit.evaluate.known_answer import build_task, extra_test_set, stylise
+    from cfkit.train.data import fit_square
+
+    task = build_task(package_sets["source"], tmp_path / "task", size=32, n_test=4)
+    photos, targets = extra_test_set(task, package_sets["jpeg"], "jpeg")
+    assert photos == tmp_path / "task" / "tests" / "jpeg" / "photos" and targets.parent == photos.parent
+    new = sorted(package_sets["jpeg"].glob("*.png"))
+    assert sorted(p.name for p in targets.glob("*.png")) == [p.name for p in new]
+    for p in new[:3]:
+        rgb = load_rgb(p)
+        assert np.array_equal(load_rgb(targets / p.name), fit_square(stylise(rgb), 32))
+        assert np.array_equal(load_rgb(photos / p.name), fit_square(rgb, 32))
+    stamp = (targets / new[0].name).stat().st_mtime_ns
+    assert extra_test_set(task, package_sets["jpeg"], "jpeg") == (photos, targets)  # written once, reused
+    assert (targets / new[0].name).stat().st_mtime_ns == stamp
+    with pytest.raises(InputError, match="holds a test set of other photos"):
+        extra_test_set(task, package_sets["blur"], "jpeg")
+    with pytest.raises(InputError, match=r"12 photo\(s\) belong to the task itself"):
+        extra_test_set(task, package_sets["source"], "own")
+    with pytest.raises(InputError, match="plain folder name"):
+        extra_test_set(task, package_sets["blur"], "../escape")
+
+
+def test_filter_version_2_keeps_near_white_and_version_1_rebuilds_the_tasks_measured_before(package_sets, tmp_path):
+    import cv2
+
+    from cfkit.evaluate.known_answer import KnownAnswerTask, build_task, extra_test_set
+
+    rgb = np.full((64, 64, 3), 255, np.uint8)
+    rgb[24:40, 24:40] = 60  # a dark square: edges around it, flat white elsewhere
+    smooth = cv2.stylization(rgb, sigma_s=40, sigma_r=0.35)
+    v1, v2 = stylise(rgb, version=1), stylise(rgb)
+    assert np.array_equal(v1[:4, :4], np.full((4, 4, 3), 17, np.uint8))  # white wrapped to near-black
+    assert np.array_equal(v2[:4, :4], np.full((4, 4, 3), 255, np.uint8))
+    below = smooth < 252  # elsewhere the versions agree
+    assert np.array_equal(v1[below.all(-1)], v2[below.all(-1)])
+    with pytest.raises(InputError, match="stylise version 3"):
+        stylise(rgb, version=3)
+
+    new = build_task(package_sets["source"], tmp_path / "new", size=32, n_test=4)
+    assert json.loads((tmp_path / "new" / "task.json").read_text())["filter"] == 2 and new.filter == 2
+    old = build_task(package_sets["source"], tmp_path / "old", size=32, n_test=4, filter=1)
+    assert "filter" not in json.loads((tmp_path / "old" / "task.json").read_text())  # as tasks were written
+    assert KnownAnswerTask.at(tmp_path / "old").filter == 1
+    with pytest.raises(InputError, match="other photos or options"):
+        build_task(package_sets["source"], tmp_path / "old", size=32, n_test=4)
+    held = next(old.targets.glob("*.png"))
+    photo = load_rgb(package_sets["source"] / held.name)
+    from cfkit.train.data import fit_square
+
+    assert np.array_equal(load_rgb(held), fit_square(stylise(photo, version=1), 32))
+    _, targets = extra_test_set(old, package_sets["jpeg"], "jpeg")  # the task's own filter version
+    p = sorted(package_sets["jpeg"].glob("*.png"))[0]
+    assert np.array_equal(load_rgb(targets / p.name), fit_square(stylise(load_rgb(p), version=1), 32))
