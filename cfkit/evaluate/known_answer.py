@@ -47,7 +47,7 @@ def stylise(rgb: np.ndarray, levels: int = 6, version: int = FILTER) -> np.ndarr
         raise InputError(f"stylise version {version}: 1 or 2")
     smooth = cv2.stylization(rgb, sigma_s=40, sigma_r=0.35)
     step = 256 // levels
-    wide = smooth.astype(np.int16) if version >= 2 else smooth  # version 1 computed in (wrapping) uint8
+    wide = smooth.astype(np.int16) if version == 2 else smooth  # version 1 computed in (wrapping) uint8
     flat = np.minimum((wide // step) * step + step // 2, 255)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     edges = cv2.adaptiveThreshold(cv2.medianBlur(gray, 5), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
@@ -120,17 +120,11 @@ def build_task(
     from cfkit.faces.locate import LandmarkChain
     from cfkit.faces.masks import ellipse_mask
     from cfkit.fsutil import atomic_write_json
-    from cfkit.imageio import is_image_path, load_rgb, save_png
+    from cfkit.imageio import load_rgb, save_png
     from cfkit.train.data import fit_square
 
     out = Path(out)
-    if isinstance(photos, (str, Path)):
-        files = sorted(p for p in Path(os.path.abspath(photos)).rglob("*") if p.is_file() and is_image_path(p))
-    else:  # recorded absolute and normalised: any spelling of the same photos is the same task
-        files = sorted(Path(os.path.abspath(p)) for p in photos)
-    ids = [p.stem for p in files]
-    if len(set(ids)) != len(ids):
-        raise InputError(f"{photos}: two photos share a file stem; ids must be unique")
+    files, ids = _photo_files(photos)
     if len(files) < n_test + 4:
         raise InputError(f"{photos}: {len(files)} photos; the known-answer task needs at least {n_test + 4}")
     meta = {"size": size, "n_test": n_test, "seed": seed, "photos": [str(p) for p in files]}
@@ -178,6 +172,21 @@ def build_task(
     return KnownAnswerTask.at(out)
 
 
+def _photo_files(photos: str | Path | list[Path]) -> tuple[list[Path], list[str]]:
+    """The photo files of ``photos`` (a folder, searched recursively, or a list of files), absolute and
+    sorted so that any spelling of the same photos gives the same list, and their ids (file stems, unique)."""
+    from cfkit.imageio import is_image_path
+
+    if isinstance(photos, (str, Path)):
+        files = sorted(p for p in Path(os.path.abspath(photos)).rglob("*") if p.is_file() and is_image_path(p))
+    else:
+        files = sorted(Path(os.path.abspath(p)) for p in photos)
+    ids = [p.stem for p in files]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{photos}: two photos share a file stem; ids must be unique")
+    return files, ids
+
+
 def known_pair(rgb: np.ndarray, size: int, filter: int = FILTER) -> tuple[np.ndarray, np.ndarray]:
     """(photo, its known answer) at ``size``: the filter (:func:`stylise` of version ``filter``) runs at the
     photo's own resolution, then both are centre-cropped and resized alike."""
@@ -198,17 +207,14 @@ def extra_test_set(task: KnownAnswerTask, photos: str | Path, name: str) -> tupl
     import json
 
     from cfkit.fsutil import atomic_write_json
-    from cfkit.imageio import is_image_path, load_rgb, save_png
+    from cfkit.imageio import load_rgb, save_png
 
     if not name or name != Path(name).name or name.startswith("."):
         raise InputError(f"test set name {name!r}: use a plain folder name")
     root = task.a.parent / "tests" / name
-    files = sorted(p for p in Path(os.path.abspath(photos)).rglob("*") if p.is_file() and is_image_path(p))
+    files, ids = _photo_files(photos)
     if not files:
         raise InputError(f"{photos}: no images")
-    ids = [p.stem for p in files]
-    if len(set(ids)) != len(ids):
-        raise InputError(f"{photos}: two photos share a file stem; ids must be unique")
     own = set(json.loads((task.a.parent / "task.json").read_text())["photos"])
     if shared := [str(p) for p in files if str(p) in own]:
         raise InputError(f"{photos}: {len(shared)} photo(s) belong to the task itself, e.g. {shared[0]}")

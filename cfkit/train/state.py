@@ -84,9 +84,9 @@ def check_resumable(old: dict[str, Any], now: dict[str, Any], override: bool, me
     default = TrainOptions().to_dict()  # a key newer than the checkpoint's cfkit: its default then
     old_hp, now_hp = (asdict(method.hyper_parameters(c.get("method") or {}, saved=True)) for c in (old, now))
     lengths = [k for k in now_hp if _is_phase_length(k)]
-    built = {k: v for k, v in now_hp.items() if k not in lengths}
+    old_built, now_built = ({k: v for k, v in hp.items() if k not in lengths} for hp in (old_hp, now_hp))
     diff = [k for k in STRUCTURAL if k != "method" and old.get(k, default[k]) != now[k]]
-    diff += ["method"] if {k: v for k, v in old_hp.items() if k not in lengths} != built else []
+    diff += ["method"] if old_built != now_built else []
     if diff:
         raise InputError(f"cannot resume: {', '.join(diff)} differ from the checkpoint's run (start a new --out)")
     changed = [(PLANNED[k], now[k], old.get(k)) for k in PLANNED if old.get(k) != now[k]]
